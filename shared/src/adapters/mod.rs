@@ -1,0 +1,3 @@
+//! Port implementations, one module per technology.
+
+pub mod sqlite;

@@ -1,0 +1,60 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, PhoneNumber, TenantRef};
+
+/// Identifies a conversation between one tenant and one customer address.
+///
+/// Derived, never random, so every message from the same customer to the same tenant
+/// lands in the same conversation, and a retried request derives the same id:
+/// `{company_id}.{project_id}.{family}.{address}` where `family` is the channel's
+/// address family (`tel` for SMS and voice, `wa` for WhatsApp) and `address` is the
+/// number's digits without `+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    /// The conversation between `tenant` and the customer at `customer` on `channel`.
+    pub fn derive(tenant: &TenantRef, channel: Channel, customer: &PhoneNumber) -> Self {
+        Self(format!(
+            "{}.{}.{}.{}",
+            tenant.company_id,
+            tenant.project_id,
+            channel.address_family(),
+            customer.digits()
+        ))
+    }
+
+    /// Wraps a stored id read back from storage or from a queue envelope.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_and_voice_share_a_conversation() {
+        let t = TenantRef::new("acme", "shop").unwrap();
+        let p = PhoneNumber::parse("+14155550123").unwrap();
+        let sms = ConversationId::derive(&t, Channel::Sms, &p);
+        assert_eq!(sms.as_str(), "acme.shop.tel.14155550123");
+        assert_eq!(sms, ConversationId::derive(&t, Channel::Voice, &p));
+        assert_ne!(sms, ConversationId::derive(&t, Channel::Whatsapp, &p));
+    }
+}

@@ -1,0 +1,244 @@
+//! The one JSON envelope every queue carries (version 1).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Channel, ConversationId, PhoneNumber, TenantRef};
+
+/// The only envelope version this code reads and writes.
+pub const ENVELOPE_VERSION: u64 = 1;
+
+/// What a queued message asks a processor to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A customer wrote to the tenant (SMS, WhatsApp, email).
+    Inbound,
+    /// A tenant's backend asked to start an outbound conversation.
+    Initiate,
+    /// A caller said something on a live voice call.
+    VoiceTurn,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Inbound, Kind::Initiate, Kind::VoiceTurn];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Inbound => "inbound",
+            Kind::Initiate => "initiate",
+            Kind::VoiceTurn => "voice_turn",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The fields only one kind carries, tagged by `kind` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KindDetail {
+    /// A customer message; `id` is the provider's message id (Twilio `MessageSid`).
+    Inbound {
+        /// Number of media attachments the provider reported.
+        #[serde(default)]
+        num_media: u32,
+    },
+    /// An outbound conversation start; `id` is the caller's `request_id`.
+    Initiate {
+        request_id: String,
+        /// Free-form data about the project, passed to the model.
+        #[serde(default)]
+        project_data: serde_json::Value,
+    },
+    /// One speech turn of a call; `id` is `CallSid` + turn number.
+    VoiceTurn { call_sid: String, turn: u32 },
+}
+
+impl KindDetail {
+    /// The kind this detail belongs to.
+    pub fn kind(&self) -> Kind {
+        match self {
+            KindDetail::Inbound { .. } => Kind::Inbound,
+            KindDetail::Initiate { .. } => Kind::Initiate,
+            KindDetail::VoiceTurn { .. } => Kind::VoiceTurn,
+        }
+    }
+}
+
+/// A unit of work on a channel queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Stable id: provider message id, `CallSid`+turn, or `request_id`. Idempotency key.
+    pub id: String,
+    pub tenant: TenantRef,
+    pub channel: Channel,
+    pub conversation_id: ConversationId,
+    /// The customer's address for inbound kinds, the tenant's for outbound ones.
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    pub received_at: jiff::Timestamp,
+    #[serde(flatten)]
+    pub detail: KindDetail,
+}
+
+/// Why a queue body is not an envelope this code can process. Every variant is a
+/// permanent failure: retrying the same bytes cannot succeed, so the message belongs in
+/// the dead-letter queue with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("envelope is not a JSON object: {0}")]
+    NotJson(String),
+    #[error("unsupported envelope version {0} (this build reads v1)")]
+    UnsupportedVersion(String),
+    #[error("unknown envelope kind {0}")]
+    UnknownKind(String),
+    #[error("malformed v1 envelope: {0}")]
+    Malformed(String),
+}
+
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u64,
+    #[serde(flatten)]
+    envelope: &'a Envelope,
+}
+
+impl Envelope {
+    /// The kind of work.
+    pub fn kind(&self) -> Kind {
+        self.detail.kind()
+    }
+
+    /// The wire form, with `"v": 1`.
+    pub fn to_json(&self) -> String {
+        // Invariant: every field serialises to JSON (strings, numbers, a JSON value).
+        serde_json::to_string(&Versioned { v: ENVELOPE_VERSION, envelope: self })
+            .expect("envelope serialises")
+    }
+
+    /// Reads a queue body, checking version and kind before anything else so that a
+    /// message from a newer producer is reported as such, not as a confusing field error.
+    pub fn parse(body: &str) -> Result<Self, EnvelopeError> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let obj = value.as_object().ok_or_else(|| EnvelopeError::NotJson("not an object".into()))?;
+        match obj.get("v") {
+            Some(v) if v.as_u64() == Some(ENVELOPE_VERSION) => {}
+            Some(v) => return Err(EnvelopeError::UnsupportedVersion(v.to_string())),
+            None => return Err(EnvelopeError::UnsupportedVersion("(missing)".into())),
+        }
+        match obj.get("kind") {
+            Some(serde_json::Value::String(k)) if Kind::ALL.iter().any(|x| x.as_str() == k) => {}
+            Some(k) => return Err(EnvelopeError::UnknownKind(k.to_string())),
+            None => return Err(EnvelopeError::UnknownKind("(missing)".into())),
+        }
+        serde_json::from_value(value).map_err(|e| EnvelopeError::Malformed(e.to_string()))
+    }
+
+    /// Queue message attributes: routing facts readable without parsing the body.
+    pub fn attributes(&self, trace_id: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("channel".to_owned(), self.channel.to_string()),
+            ("company_id".to_owned(), self.tenant.company_id.clone()),
+            ("kind".to_owned(), self.kind().to_string()),
+            ("trace_id".to_owned(), trace_id.to_owned()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        let tenant = TenantRef::new("acme", "shop").unwrap();
+        let from = PhoneNumber::parse("+14155550123").unwrap();
+        Envelope {
+            id: "SM0123".into(),
+            conversation_id: ConversationId::derive(&tenant, Channel::Sms, &from),
+            tenant,
+            channel: Channel::Sms,
+            from,
+            to: PhoneNumber::parse("+15555550100").unwrap(),
+            body: "Can you fix a cracked screen today?".into(),
+            received_at: "2026-11-23T10:00:00Z".parse().unwrap(),
+            detail: KindDetail::Inbound { num_media: 0 },
+        }
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        let mut e = sample();
+        for detail in [
+            KindDetail::Inbound { num_media: 2 },
+            KindDetail::Initiate {
+                request_id: "6f1c".into(),
+                project_data: serde_json::json!({"role": "driver"}),
+            },
+            KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 3 },
+        ] {
+            e.detail = detail;
+            let json = e.to_json();
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v["v"], 1);
+            assert_eq!(v["kind"], e.kind().as_str());
+            assert_eq!(Envelope::parse(&json).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn wire_shape_matches_the_design() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        assert_eq!(v["tenant"]["company_id"], "acme");
+        assert_eq!(v["channel"], "sms");
+        assert_eq!(v["conversation_id"], "acme.shop.tel.14155550123");
+        assert_eq!(v["received_at"], "2026-11-23T10:00:00Z");
+        assert_eq!(v["kind"], "inbound");
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v[field] = value;
+        v.to_string()
+    }
+
+    #[test]
+    fn unknown_version_is_a_typed_error() {
+        let err = Envelope::parse(&with("v", 2.into())).unwrap_err();
+        assert_eq!(err, EnvelopeError::UnsupportedVersion("2".into()));
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v.as_object_mut().unwrap().remove("v");
+        assert!(matches!(Envelope::parse(&v.to_string()), Err(EnvelopeError::UnsupportedVersion(_))));
+    }
+
+    #[test]
+    fn unknown_kind_is_a_typed_error() {
+        let err = Envelope::parse(&with("kind", "fax".into())).unwrap_err();
+        assert_eq!(err, EnvelopeError::UnknownKind("\"fax\"".into()));
+    }
+
+    #[test]
+    fn bad_fields_and_garbage_are_errors_not_panics() {
+        assert!(matches!(Envelope::parse(&with("from", "0415".into())), Err(EnvelopeError::Malformed(_))));
+        assert!(matches!(Envelope::parse("not json"), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(Envelope::parse("[1]"), Err(EnvelopeError::NotJson(_))));
+    }
+
+    #[test]
+    fn attributes_carry_routing_facts() {
+        let a = sample().attributes("trace-1");
+        assert_eq!(a["channel"], "sms");
+        assert_eq!(a["company_id"], "acme");
+        assert_eq!(a["kind"], "inbound");
+        assert_eq!(a["trace_id"], "trace-1");
+    }
+}

@@ -1,0 +1,14 @@
+//! Domain types: parsed at the edge, valid everywhere after.
+
+mod channel;
+mod conversation;
+mod envelope;
+mod ids;
+mod phone;
+pub mod tenant;
+
+pub use channel::{Channel, ChannelParseError};
+pub use conversation::ConversationId;
+pub use envelope::{Envelope, EnvelopeError, Kind, KindDetail};
+pub use ids::{IdError, TenantRef, validate_id};
+pub use phone::{PhoneNumber, PhoneNumberError};

@@ -1,0 +1,32 @@
+//! Ports: what the engine needs from the outside world, as small traits. Each has an
+//! embedded adapter (SQLite) and, later, an AWS one; [`crate::conformance`] holds the
+//! tests every adapter must pass.
+
+mod consent;
+mod queue;
+mod secrets;
+mod tenants;
+
+pub use consent::{ConsentAction, ConsentStore};
+pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+pub use secrets::{Secret, SecretError, SecretStore};
+pub use tenants::TenantDirectory;
+
+/// Failure of a storage port (tenants, consent, and the tables later issues add).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write conflicts with what is stored (a number owned by another tenant, a
+    /// condition that failed). Permanent for this request.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend failed; `transient` says whether retrying may help.
+    #[error("storage backend error: {message}")]
+    Backend { message: String, transient: bool },
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Backend { transient: true, .. })
+    }
+}

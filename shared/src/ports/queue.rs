@@ -1,0 +1,122 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::Channel;
+
+/// A message to put on a channel's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A message handed to one receiver until its visibility timeout expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    /// Proof of this receive; changes on every receive. Needed to delete the message or
+    /// change its visibility.
+    pub receipt: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+    pub sent_at: jiff::Timestamp,
+}
+
+/// A message that was dead-lettered, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    pub attributes: BTreeMap<String, String>,
+    pub receive_count: u32,
+    pub sent_at: jiff::Timestamp,
+    pub first_received_at: Option<jiff::Timestamp>,
+    /// The last failure recorded for the message, or why it was moved.
+    pub reason: Option<String>,
+}
+
+/// Depths of one channel's queue and its dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct QueueStats {
+    /// Messages waiting to be received.
+    pub depth: u64,
+    /// Messages received and not yet deleted, hidden by their visibility timeout.
+    pub in_flight: u64,
+    /// Messages in the dead-letter queue.
+    pub dlq_depth: u64,
+}
+
+/// Failure of a queue call.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The receipt is not the latest one for a message still on the queue: the message
+    /// was received again by someone else, deleted, or dead-lettered.
+    #[error("receipt is no longer valid (message re-received, deleted or dead-lettered)")]
+    StaleReceipt,
+    /// The backend failed; `transient` says whether retrying may help.
+    #[error("queue backend error: {message}")]
+    Backend { message: String, transient: bool },
+}
+
+impl QueueError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Backend { transient: true, .. })
+    }
+}
+
+/// One queue per channel, each with a dead-letter queue, with SQS semantics: at-least-once
+/// delivery, a visibility timeout per receive, and a move to the dead-letter queue once a
+/// message has been received `max_receive_count` times without being deleted.
+#[async_trait]
+pub trait Queues: Send + Sync {
+    /// Enqueues a message; returns its id.
+    async fn send(&self, channel: Channel, message: OutgoingMessage) -> Result<String, QueueError>;
+
+    /// Receives up to `max` visible messages, hiding each for `visibility`.
+    async fn receive(
+        &self,
+        channel: Channel,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    /// Hides a received message for `visibility` from now (0 makes it visible at once).
+    async fn change_visibility(
+        &self,
+        channel: Channel,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), QueueError>;
+
+    /// Removes a received message for good.
+    async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError>;
+
+    /// Records why processing a message failed, so the dead-letter listing can show it.
+    async fn record_failure(
+        &self,
+        channel: Channel,
+        message_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError>;
+
+    /// Moves a received message to the dead-letter queue at once (a permanent failure).
+    async fn dead_letter(&self, channel: Channel, receipt: &str, reason: &str) -> Result<(), QueueError>;
+
+    /// Depths of the channel's queue and dead-letter queue.
+    async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError>;
+
+    /// Up to `limit` dead-lettered messages, oldest first, without receiving them.
+    async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
+
+    /// Moves up to `limit` dead-lettered messages back to the source queue, body and
+    /// attributes intact; returns how many moved.
+    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError>;
+
+    /// Deletes every dead-lettered message of the channel; returns how many.
+    async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError>;
+}

@@ -1,0 +1,3 @@
+//! Twilio wire details that need no network.
+
+pub mod signature;
