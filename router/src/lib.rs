@@ -1,1 +1,62 @@
-//! placeholder
+//! Ingress: one axum [`Router`] for Twilio webhooks and the APIs. The same router runs in
+//! `comms serve` and, hosted by `lambda_http`, on AWS Lambda.
+
+mod error;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use comms_shared::ports::{ConsentStore, Queues, SecretStore, TenantDirectory};
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use error::ApiError;
+
+/// Default request body limit: Twilio webhooks are a few KB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Settings of the router that do not come from tenants.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// The public base URL Twilio calls (scheme, host, optional port and path prefix, no
+    /// trailing slash). Signatures are checked against this plus the request path, never
+    /// against the Host header, which a client controls.
+    pub public_base_url: String,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl RouterConfig {
+    /// A config with the default body limit.
+    pub fn new(public_base_url: &str) -> Self {
+        Self {
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Everything a request handler may use, as ports so tests and backends can swap them.
+#[derive(Clone)]
+pub struct AppState {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub queues: Arc<dyn Queues>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub config: Arc<RouterConfig>,
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
+}

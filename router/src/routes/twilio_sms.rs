@@ -1,0 +1,77 @@
+//! `POST /twilio/sms`: a customer's SMS, signature-checked, onto the tenant's SMS queue.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail};
+use comms_shared::ports::{ConsentAction, OutgoingMessage};
+
+use super::twilio_webhook;
+use crate::{ApiError, AppState};
+
+/// The answer Twilio gets: do nothing now; the reply is sent later through the REST API.
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+fn twiml_ok() -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
+}
+
+fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "storage call failed");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
+}
+
+/// Verifies the webhook, handles carrier keywords, and enqueues everything else as an
+/// `inbound` envelope keyed by `MessageSid`.
+pub async fn sms_webhook(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hook = twilio_webhook::verify(&state, Channel::Sms, &uri, &headers, body).await?;
+    let from = hook.phone("From")?;
+    let message_sid = hook.required("MessageSid")?;
+    if !(message_sid.len() == 34 && message_sid.starts_with(['S', 'M']) && message_sid.is_ascii()) {
+        return Err(ApiError::invalid_field("MessageSid", "must be a 34-character Twilio message SID"));
+    }
+    let text = hook.param("Body").unwrap_or("");
+    let num_media = match hook.param("NumMedia") {
+        None => 0,
+        Some(n) => n.parse().map_err(|_| ApiError::invalid_field("NumMedia", "must be a whole number"))?,
+    };
+    let tenant = &hook.tenant.tenant;
+    let span = tracing::info_span!("sms_webhook", tenant = %tenant, message_sid, from = %from.redacted());
+    let _guard = span.enter();
+
+    // Carrier keywords change consent and are never shown to the assistant.
+    if let Some(action) = ConsentAction::from_keyword(text) {
+        let keyword = text.trim().to_ascii_uppercase();
+        state
+            .consent
+            .record(tenant, &from, action, &keyword, jiff::Timestamp::now())
+            .await
+            .map_err(store_unavailable)?;
+        tracing::info!(action = action.as_str(), "consent keyword recorded");
+        return Ok(twiml_ok());
+    }
+
+    let envelope = Envelope {
+        id: message_sid.to_owned(),
+        tenant: tenant.clone(),
+        channel: Channel::Sms,
+        conversation_id: ConversationId::derive(tenant, Channel::Sms, &from),
+        from,
+        to: hook.to.clone(),
+        body: text.to_owned(),
+        received_at: jiff::Timestamp::now(),
+        detail: KindDetail::Inbound { num_media },
+    };
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
+    let queue_id = state.queues.send(Channel::Sms, message).await.map_err(store_unavailable)?;
+    tracing::info!(queue_message_id = %queue_id, trace_id, "inbound SMS enqueued");
+    Ok(twiml_ok())
+}

@@ -1,0 +1,118 @@
+//! What every Twilio webhook route does first: read the form, find the tenant that owns
+//! the number called, and verify `X-Twilio-Signature` with that tenant's auth token.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use comms_shared::domain::tenant::TenantConfig;
+use comms_shared::domain::{Channel, PhoneNumber};
+use comms_shared::twilio::{TwilioCredentials, signature};
+
+use crate::{ApiError, AppState};
+
+/// A webhook whose signature checked out, with the tenant it belongs to.
+pub struct VerifiedWebhook {
+    pub tenant: TenantConfig,
+    pub to: PhoneNumber,
+    params: Vec<(String, String)>,
+}
+
+impl VerifiedWebhook {
+    /// The first value of a form parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A required parameter, or a 400 naming it.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.param(name).ok_or_else(|| ApiError::invalid_field(name, format!("{name} is required")))
+    }
+
+    /// A required E.164 parameter, or a 400 naming it.
+    pub fn phone(&self, name: &str) -> Result<PhoneNumber, ApiError> {
+        PhoneNumber::parse(self.required(name)?).map_err(|e| ApiError::invalid_field(name, e.to_string()))
+    }
+}
+
+fn forbidden(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
+}
+
+/// Parses `application/x-www-form-urlencoded`, refusing what is not: bytes that are not
+/// UTF-8, or percent-escapes that do not decode to UTF-8.
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type application/x-www-form-urlencoded",
+        ));
+    }
+    let malformed =
+        || ApiError::new(StatusCode::BAD_REQUEST, "malformed_form", "body is not a valid URL-encoded form");
+    let text = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    // The decoder replaces undecodable escapes with U+FFFD; a raw body holding a literal
+    // U+FFFD already failed or passed the UTF-8 check above, so any here is from escapes.
+    let lossy = pairs.iter().any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'));
+    if lossy && !text.contains('\u{FFFD}') {
+        return Err(malformed());
+    }
+    Ok(pairs)
+}
+
+/// Reads, routes and authenticates a Twilio webhook for `channel`.
+///
+/// Checks run cheapest and least revealing first: body size (413), signature header
+/// present (403), form (400/415), `To` (400), tenant for `To` (404), signature (403).
+pub async fn verify(
+    state: &AppState,
+    channel: Channel,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<VerifiedWebhook, ApiError> {
+    let body = body.map_err(ApiError::from_body_rejection)?;
+    let claimed = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| forbidden("missing_signature", "X-Twilio-Signature header is required"))?
+        .to_owned();
+    let params = parse_form(headers, &body)?;
+    let raw_to = params.iter().find(|(k, _)| k == "To").map(|(_, v)| v.as_str());
+    let raw_to = raw_to.ok_or_else(|| ApiError::invalid_field("To", "To is required"))?;
+    // WhatsApp addresses arrive as `whatsapp:+1...`.
+    let to = PhoneNumber::parse(raw_to.strip_prefix("whatsapp:").unwrap_or(raw_to))
+        .map_err(|e| ApiError::invalid_field("To", e.to_string()))?;
+
+    let tenant = state.tenants.by_number(channel, &to).await.map_err(|e| {
+        tracing::error!(error = %e, "tenant lookup failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "tenant directory unavailable")
+    })?;
+    let tenant = tenant.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_number",
+            format!("no tenant receives {channel} on this number"),
+        )
+    })?;
+
+    let secret_name = tenant.credentials.twilio.as_deref().ok_or_else(|| {
+        tracing::error!(tenant = %tenant.tenant, "tenant has no Twilio credentials reference");
+        ApiError::internal("tenant misconfigured")
+    })?;
+    let credentials = TwilioCredentials::load(state.secrets.as_ref(), secret_name).await.map_err(|e| {
+        tracing::error!(tenant = %tenant.tenant, error = %e, "cannot read Twilio credentials");
+        ApiError::internal("tenant credentials unavailable")
+    })?;
+
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let url = format!("{}{}", state.config.public_base_url, path_and_query);
+    if !signature::validate(credentials.auth_token.expose(), &url, &params, &claimed) {
+        tracing::warn!(tenant = %tenant.tenant, url = %url, "Twilio signature mismatch");
+        return Err(forbidden("invalid_signature", "X-Twilio-Signature does not match this request"));
+    }
+    Ok(VerifiedWebhook { tenant, to, params })
+}

@@ -1,0 +1,6 @@
+//! Black-box tests of the router: the real app on a free loopback port, the embedded
+//! adapters on a fresh database, and a real HTTP client.
+#![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+
+mod helpers;
+mod sms_webhook;
