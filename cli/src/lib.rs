@@ -1,0 +1,83 @@
+//! The `comms` command: the local all-in-one server and the operator's tools.
+
+mod demo;
+mod queue;
+mod secrets;
+mod serve;
+mod tenant;
+mod webhook;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use comms_shared::adapters::sqlite::Db;
+
+/// Errors end the command with a message on stderr and exit status 1.
+pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// AI conversation engine: local server, queues, tenants and secrets.
+#[derive(Debug, Parser)]
+#[command(name = "comms", version, about)]
+pub struct Cli {
+    /// Folder holding the embedded database (created if missing).
+    #[arg(long, global = true, env = "COMMS_DATA_DIR", default_value = ".comms")]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router (and, as they arrive, the processors) locally on embedded storage.
+    Serve(serve::ServeArgs),
+    /// Create, replace or show tenant configurations.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Local secrets (production uses AWS Secrets Manager).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Queue depths.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// Send a correctly signed Twilio-style webhook to a running server.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
+}
+
+/// Runs a parsed command line; the exit code says whether it worked.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.data_dir, args).await,
+        Command::Tenant(cmd) => tenant::run(&cli.data_dir, cmd).await,
+        Command::Secrets(cmd) => secrets::run(&cli.data_dir, cmd).await,
+        Command::Queue(cmd) => queue::run(&cli.data_dir, cmd).await,
+        Command::Webhook(cmd) => webhook::run(&cli.data_dir, cmd).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The database file inside the data folder.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("comms.db")
+}
+
+/// Opens the data folder's database, creating both if needed.
+fn open_db(data_dir: &Path) -> CliResult<Db> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create data folder {}: {e}", data_dir.display()))?;
+    Ok(Db::open(&db_path(data_dir))?)
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> CliResult {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

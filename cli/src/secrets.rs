@@ -1,0 +1,42 @@
+//! `comms secrets put|get` on the local secret store.
+
+use std::io::Read;
+use std::path::Path;
+
+use clap::Subcommand;
+use comms_shared::adapters::sqlite::SqliteSecrets;
+use comms_shared::ports::{Secret, SecretStore};
+
+use crate::{CliResult, open_db};
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create or replace a secret.
+    Put {
+        /// `{credential_type}/{company_id}/{project_id}/{provider}` or `openai-api-key/{channel}`.
+        name: String,
+        /// The value; `-` reads it from standard input (keeps it out of shell history).
+        value: String,
+    },
+    /// Print a secret's value.
+    Get { name: String },
+}
+
+pub async fn run(data_dir: &Path, cmd: SecretsCommand) -> CliResult {
+    let secrets = SqliteSecrets::new(open_db(data_dir)?);
+    match cmd {
+        SecretsCommand::Put { name, value } => {
+            let value = if value == "-" {
+                let mut buf = String::new();
+                std::io::stdin().read_to_string(&mut buf)?;
+                buf.trim_end_matches(['\r', '\n']).to_owned()
+            } else {
+                value
+            };
+            secrets.put(&name, &Secret::new(value)).await?;
+            println!("stored secret {name}");
+        }
+        SecretsCommand::Get { name } => println!("{}", secrets.get(&name).await?.expose()),
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `comms serve`: the router on embedded storage, shut down gracefully on Ctrl-C/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Args;
+use comms_router::{AppState, RouterConfig};
+use comms_shared::adapters::sqlite::{QueueSettings, SqliteConsent, SqliteQueues, SqliteSecrets, SqliteTenants};
+use comms_shared::domain::Channel;
+
+use crate::{CliResult, demo, open_db};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "COMMS_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Public base URL Twilio calls; signatures are checked against it. Defaults to
+    /// http://<listen address>.
+    #[arg(long, env = "COMMS_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "COMMS_MAX_BODY_BYTES", default_value_t = comms_router::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Receives after which a message moves to its dead-letter queue.
+    #[arg(long, env = "COMMS_MAX_RECEIVE_COUNT", default_value_t = 3)]
+    pub max_receive_count: u32,
+}
+
+pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
+    init_logging();
+    let db = open_db(data_dir)?;
+    let tenants = SqliteTenants::new(db.clone());
+    let secrets = SqliteSecrets::new(db.clone());
+    let (demo, created) = demo::seed(&tenants, &secrets).await?;
+    if created {
+        tracing::info!(tenant = %demo.tenant, "seeded the demo tenant");
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_base_url = args.public_base_url.unwrap_or_else(|| format!("http://{local}"));
+    let mut config = RouterConfig::new(&public_base_url);
+    config.max_body_bytes = args.max_body_bytes;
+    let state = AppState {
+        tenants: Arc::new(tenants),
+        secrets: Arc::new(secrets),
+        queues: Arc::new(SqliteQueues::new(
+            db.clone(),
+            QueueSettings { max_receive_count: args.max_receive_count },
+        )),
+        consent: Arc::new(SqliteConsent::new(db)),
+        config: Arc::new(config),
+    };
+
+    let demo_number = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()).map(|n| n.to_string());
+    tracing::info!(
+        listen = %local,
+        public_base_url,
+        data_dir = %data_dir.display(),
+        "comms serve: listening on http://{local}"
+    );
+    // A plain, stable line on stdout: scripts and tests read the address from it.
+    println!("listening on http://{local}");
+    if let Some(number) = demo_number {
+        println!("demo tenant {} answers SMS on {number}", demo.tenant);
+        println!(
+            "try it: cargo run -p comms-cli -- webhook sms --url http://{local}/twilio/sms \
+             --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\""
+        );
+    }
+
+    axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display());
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; the server then finishes requests in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested, finishing requests in flight");
+}
+
+/// Logs to stderr: human-readable by default, JSON with `COMMS_LOG_FORMAT=json`; level
+/// from `RUST_LOG` (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if std::env::var("COMMS_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // Already initialised (tests running several servers in one process): keep the first.
+    let _ = result;
+}

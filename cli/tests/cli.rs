@@ -1,0 +1,171 @@
+//! Black-box tests of the `comms` binary: a real `comms serve` on a free port and the
+//! commands an operator runs next to it.
+#![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_comms");
+const SHOP: &str = "+15555550100";
+const CUSTOMER: &str = "+14155550123";
+
+fn comms(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("TWILIO_AUTH_TOKEN")
+        .env_remove("COMMS_PUBLIC_BASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `comms serve` on a free port and waits for its "listening on" line.
+fn serve(data_dir: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("COMMS_PUBLIC_BASE_URL")
+        .env_remove("COMMS_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base_url = loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base_url }
+}
+
+fn send_sms(data_dir: &Path, server: &Server, body: &str, extra: &[&str]) -> Output {
+    let url = format!("{}/twilio/sms", server.base_url);
+    let mut args = vec!["webhook", "sms", "--url", &url, "--from", CUSTOMER, "--to", SHOP, "--body", body];
+    args.extend_from_slice(extra);
+    comms(data_dir, &args)
+}
+
+fn sms_stats(data_dir: &Path) -> serde_json::Value {
+    let out = comms(data_dir, &["queue", "stats", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    rows.into_iter().find(|r| r["channel"] == "sms").unwrap()
+}
+
+#[test]
+fn signed_webhook_is_queued_and_wrong_signature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+
+    let ok = send_sms(dir.path(), &server, "Can you fix a cracked screen today?", &[]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(stdout(&ok).starts_with("200"), "{}", stdout(&ok));
+    assert_eq!(sms_stats(dir.path())["depth"], 1);
+
+    let bad = send_sms(dir.path(), &server, "hi", &["--auth-token", "not-the-token"]);
+    assert!(!bad.status.success());
+    assert!(stdout(&bad).starts_with("403"), "{}", stdout(&bad));
+    assert_eq!(sms_stats(dir.path())["depth"], 1, "a refused webhook was enqueued");
+
+    let table = stdout(&comms(dir.path(), &["queue", "stats"]));
+    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["sms", "1", "0", "0"]), "{table}");
+}
+
+#[test]
+fn a_killed_server_loses_nothing_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    for body in ["first", "second"] {
+        assert!(send_sms(dir.path(), &server, body, &[]).status.success());
+    }
+    // SIGKILL: no shutdown code runs.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(sms_stats(dir.path())["depth"], 2);
+
+    let again = serve(dir.path());
+    assert!(send_sms(dir.path(), &again, "third", &[]).status.success());
+    assert_eq!(sms_stats(dir.path())["depth"], 3);
+}
+
+#[test]
+fn ctrl_c_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status:?} on SIGINT");
+}
+
+#[test]
+fn tenant_put_and_show_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/tenants/demo-repair-shop.json");
+    let put = comms(dir.path(), &["tenant", "put", sample]);
+    assert!(put.status.success(), "{put:?}");
+
+    let show = comms(dir.path(), &["tenant", "show", "demo", "repair-shop", "--json"]);
+    assert!(show.status.success(), "{show:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    assert_eq!(shown, original);
+
+    let summary = stdout(&comms(dir.path(), &["tenant", "show", "demo", "repair-shop"]));
+    assert!(summary.contains("demo/repair-shop"), "{summary}");
+
+    let missing = comms(dir.path(), &["tenant", "show", "demo", "nope"]);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn tenant_put_reports_every_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{"company_id": "Bad Id", "project_id": "p", "project_status": "running", "allowed_channels": ["fax"]}"#,
+    )
+    .unwrap();
+    let out = comms(dir.path(), &["tenant", "put", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in ["company_id", "project_status", "allowed_channels[0]", "company_name", "ai", "scheduling"] {
+        assert!(err.contains(&format!("  {path}: ")), "missing {path} in:\n{err}");
+    }
+}
+
+#[test]
+fn secrets_put_and_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "openai-api-key/sms";
+    assert!(comms(dir.path(), &["secrets", "put", name, "sk-test-123"]).status.success());
+    assert_eq!(stdout(&comms(dir.path(), &["secrets", "get", name])).trim(), "sk-test-123");
+    let missing = comms(dir.path(), &["secrets", "get", "nope"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
