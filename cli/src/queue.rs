@@ -38,7 +38,10 @@ pub async fn run(data_dir: &Path, cmd: QueueCommand) -> CliResult {
     }
     println!("{:<10} {:>8} {:>10} {:>10}", "CHANNEL", "DEPTH", "IN FLIGHT", "DLQ");
     for r in rows {
-        println!("{:<10} {:>8} {:>10} {:>10}", r.channel, r.stats.depth, r.stats.in_flight, r.stats.dlq_depth);
+        println!(
+            "{:<10} {:>8} {:>10} {:>10}",
+            r.channel, r.stats.depth, r.stats.in_flight, r.stats.dlq_depth
+        );
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 use comms_router::{AppState, RouterConfig};
-use comms_shared::adapters::sqlite::{QueueSettings, SqliteConsent, SqliteQueues, SqliteSecrets, SqliteTenants};
+use comms_shared::adapters::sqlite::{
+    QueueSettings, SqliteConsent, SqliteQueues, SqliteSecrets, SqliteTenants,
+};
 use comms_shared::domain::Channel;
 
 use crate::{CliResult, demo, open_db};

@@ -55,7 +55,10 @@ pub async fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
                 println!("numbers:   {channel}: {}", numbers.join(", "));
             }
             println!("model:     {} (max {} tool rounds)", config.ai.model, config.ai.max_tool_rounds);
-            println!("timezone:  {}, slots of {} min", config.scheduling.timezone, config.scheduling.slot_minutes);
+            println!(
+                "timezone:  {}, slots of {} min",
+                config.scheduling.timezone, config.scheduling.slot_minutes
+            );
             println!("discount:  at most {}%", config.discount_policy.max_percent);
             let keys: Vec<&str> = config.api_keys.iter().map(|k| k.id.as_str()).collect();
             println!("api keys:  {}", if keys.is_empty() { "(none)".into() } else { keys.join(", ") });

@@ -83,11 +83,11 @@ pub async fn run(data_dir: &Path, cmd: WebhookCommand) -> CliResult {
 
 async fn local_auth_token(data_dir: &Path, to: &PhoneNumber) -> CliResult<String> {
     let db = open_db(data_dir)?;
-    let tenant = SqliteTenants::new(db.clone())
-        .by_number(Channel::Sms, to)
-        .await?
-        .ok_or_else(|| format!("no tenant in {} receives SMS on {to}; pass --auth-token", data_dir.display()))?;
-    let name = tenant.credentials.twilio.ok_or("tenant has no Twilio credentials reference; pass --auth-token")?;
+    let tenant = SqliteTenants::new(db.clone()).by_number(Channel::Sms, to).await?.ok_or_else(|| {
+        format!("no tenant in {} receives SMS on {to}; pass --auth-token", data_dir.display())
+    })?;
+    let name =
+        tenant.credentials.twilio.ok_or("tenant has no Twilio credentials reference; pass --auth-token")?;
     let creds = TwilioCredentials::load(&SqliteSecrets::new(db), &name).await?;
     Ok(creds.auth_token.expose().to_owned())
 }

@@ -91,7 +91,10 @@ fn signed_webhook_is_queued_and_wrong_signature_is_refused() {
     assert_eq!(sms_stats(dir.path())["depth"], 1, "a refused webhook was enqueued");
 
     let table = stdout(&comms(dir.path(), &["queue", "stats"]));
-    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["sms", "1", "0", "0"]), "{table}");
+    assert!(
+        table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["sms", "1", "0", "0"]),
+        "{table}"
+    );
 }
 
 #[test]

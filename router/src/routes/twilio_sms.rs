@@ -34,7 +34,10 @@ pub async fn sms_webhook(
     let hook = twilio_webhook::verify(&state, Channel::Sms, &uri, &headers, body).await?;
     let from = hook.phone("From")?;
     let message_sid = hook.required("MessageSid")?;
-    if !(message_sid.len() == 34 && message_sid.starts_with(['S', 'M']) && message_sid.is_ascii()) {
+    let sid_ok = message_sid.len() == 34
+        && (message_sid.starts_with("SM") || message_sid.starts_with("MM"))
+        && message_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !sid_ok {
         return Err(ApiError::invalid_field("MessageSid", "must be a 34-character Twilio message SID"));
     }
     let text = hook.param("Body").unwrap_or("");

@@ -140,6 +140,11 @@ async fn missing_or_invalid_fields_name_the_field() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_of(resp).await, ("invalid_field".into(), Some("From".into())));
 
+    let mut bad_sid = sms_params("hi");
+    bad_sid[0].1 = "MX0123456789abcdef0123456789abcdef".into();
+    let resp = app.post_twilio("/twilio/sms", &bad_sid, Some(AUTH_TOKEN)).await;
+    assert_eq!(error_of(resp).await, ("invalid_field".into(), Some("MessageSid".into())));
+
     let mut no_sid = sms_params("hi");
     no_sid.retain(|(k, _)| k != "MessageSid");
     let resp = app.post_twilio("/twilio/sms", &no_sid, Some(AUTH_TOKEN)).await;
