@@ -1,4 +1,7 @@
-//! Channel processors: batch handling, heartbeat and the conversation turn.
-//!
-//! Empty until the SMS processor lands (issue 3); the crate exists so the workspace has
-//! the layout of the design from the start and later work adds code, not structure.
+//! Channel processors: the conversation turn ([`turn`]), batches of queue records with a
+//! visibility heartbeat ([`batch`]), and the polling worker `comms serve` runs
+//! ([`worker`]). Lambda binaries will call [`batch::process_batch`] with the same engine.
+
+pub mod batch;
+pub mod turn;
+pub mod worker;

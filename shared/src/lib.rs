@@ -12,4 +12,6 @@ pub mod adapters;
 pub mod conformance;
 pub mod domain;
 pub mod ports;
+pub mod retry;
+pub mod tools;
 pub mod twilio;

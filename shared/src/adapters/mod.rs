@@ -1,3 +1,5 @@
 //! Port implementations, one module per technology.
 
+pub mod offline;
+pub mod openai;
 pub mod sqlite;

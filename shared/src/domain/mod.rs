@@ -4,11 +4,14 @@ mod channel;
 mod conversation;
 mod envelope;
 mod ids;
+mod owner_state;
 mod phone;
+pub mod sms;
 pub mod tenant;
 
 pub use channel::{Channel, ChannelParseError};
 pub use conversation::ConversationId;
 pub use envelope::{Envelope, EnvelopeError, Kind, KindDetail};
 pub use ids::{IdError, TenantRef, validate_id};
+pub use owner_state::{OwnerMode, OwnerState};
 pub use phone::{PhoneNumber, PhoneNumberError};

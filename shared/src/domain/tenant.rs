@@ -125,6 +125,19 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// How replies are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Messaging {
+    /// Most SMS segments one reply may use (each is billed). Default 2.
+    pub sms_segment_budget: u8,
+}
+
+impl Default for Messaging {
+    fn default() -> Self {
+        Self { sms_segment_budget: 2 }
+    }
+}
+
 /// A tenant's whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantConfig {
@@ -140,6 +153,7 @@ pub struct TenantConfig {
     pub ai: AiConfig,
     pub scheduling: Scheduling,
     pub discount_policy: DiscountPolicy,
+    pub messaging: Messaging,
     pub api_keys: Vec<KeyHash>,
     pub admin_keys: Vec<KeyHash>,
 }
@@ -225,6 +239,7 @@ const TOP_FIELDS: &[&str] = &[
     "ai",
     "scheduling",
     "discount_policy",
+    "messaging",
     "api_keys",
     "admin_keys",
 ];
@@ -333,6 +348,10 @@ impl Walker {
         let ai = self.required(obj, "", "ai").and_then(|v| self.ai(v));
         let scheduling = self.required(obj, "", "scheduling").and_then(|v| self.scheduling(v));
         let discount_policy = self.required(obj, "", "discount_policy").and_then(|v| self.discount(v));
+        let messaging = match obj.get("messaging") {
+            Some(v) => self.messaging(v),
+            None => Some(Messaging::default()),
+        };
         let api_keys = self.keys(obj, "api_keys");
         let admin_keys = self.keys(obj, "admin_keys");
         Some(TenantConfig {
@@ -346,6 +365,7 @@ impl Walker {
             ai: ai?,
             scheduling: scheduling?,
             discount_policy: discount_policy?,
+            messaging: messaging?,
             api_keys: api_keys?,
             admin_keys: admin_keys?,
         })
@@ -550,6 +570,15 @@ impl Walker {
         let obj = self.object("discount_policy", v, &["max_percent"])?;
         let max = self.uint(obj, "discount_policy", "max_percent", 0, 100)?;
         Some(DiscountPolicy { max_percent: u8::try_from(max).ok()? })
+    }
+
+    fn messaging(&mut self, v: &Value) -> Option<Messaging> {
+        let obj = self.object("messaging", v, &["sms_segment_budget"])?;
+        if !obj.contains_key("sms_segment_budget") {
+            return Some(Messaging::default());
+        }
+        let budget = self.uint(obj, "messaging", "sms_segment_budget", 1, 10)?;
+        Some(Messaging { sms_segment_budget: u8::try_from(budget).ok()? })
     }
 
     fn keys(&mut self, obj: &Map<String, Value>, field: &str) -> Option<Vec<KeyHash>> {

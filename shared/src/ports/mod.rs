@@ -2,15 +2,29 @@
 //! embedded adapter (SQLite) and, later, an AWS one; [`crate::conformance`] holds the
 //! tests every adapter must pass.
 
+mod bookings;
+mod chat;
 mod consent;
+mod conversations;
+mod messenger;
+mod owner_state;
 mod queue;
 mod secrets;
 mod tenants;
+mod turns;
 
+pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation};
+pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec};
 pub use consent::{ConsentAction, ConsentStore};
+pub use conversations::{
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, ItemContent,
+};
+pub use messenger::{Messenger, OutboundText, SendError, SentText};
+pub use owner_state::OwnerStateStore;
 pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use tenants::TenantDirectory;
+pub use turns::{Claim, TurnRecord, TurnStep, TurnStore};
 
 /// Failure of a storage port (tenants, consent, and the tables later issues add).
 #[derive(Debug, thiserror::Error)]

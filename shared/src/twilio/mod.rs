@@ -1,5 +1,6 @@
 //! Twilio wire details that need no network.
 
+pub mod rest;
 pub mod signature;
 
 use crate::ports::{Secret, SecretError, SecretStore};

@@ -1,10 +1,14 @@
 //! Embedded adapters: every port in one SQLite file (WAL, `synchronous=FULL`), so a local
 //! install is one process and one file, and nothing acknowledged is lost on a crash.
 
+mod business;
 mod consent;
+mod conversations;
+mod outbox;
 mod queue;
 mod secrets;
 mod tenants;
+mod turns;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,10 +16,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use business::{SqliteBookings, SqliteLedger, SqliteOwnerState};
 pub use consent::SqliteConsent;
+pub use conversations::SqliteConversations;
+pub use outbox::SqliteOutbox;
 pub use queue::{QueueSettings, SqliteQueues};
 pub use secrets::SqliteSecrets;
 pub use tenants::SqliteTenants;
+pub use turns::SqliteTurns;
 
 use crate::ports::{QueueError, StoreError};
 
@@ -72,6 +80,73 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         keyword TEXT NOT NULL,
         at TEXT NOT NULL
+     );",
+    // 2: conversations, turns, owner state, bookings, ledger, outbox.
+    "CREATE TABLE conversations (
+        conversation_id TEXT PRIMARY KEY,
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        customer TEXT NOT NULL,
+        status TEXT NOT NULL,
+        last_activity TEXT NOT NULL,
+        item_count INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX conversations_by_tenant ON conversations (company_id, project_id, last_activity);
+     CREATE INDEX conversations_by_activity ON conversations (last_activity);
+     CREATE TABLE conversation_items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        content TEXT NOT NULL,
+        UNIQUE (conversation_id, item_id)
+     );
+     CREATE TABLE turns (
+        key TEXT PRIMARY KEY,
+        step TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        lease_until_ms INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+     );
+     CREATE TABLE owner_state (
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (company_id, project_id)
+     );
+     CREATE TABLE owner_state_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT
+     );
+     CREATE TABLE bookings (
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        time TEXT NOT NULL,
+        lead_id TEXT NOT NULL UNIQUE,
+        phone TEXT NOT NULL,
+        booking TEXT NOT NULL,
+        PRIMARY KEY (company_id, project_id, date, time)
+     );
+     CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        entry TEXT NOT NULL
+     );
+     CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider_id TEXT NOT NULL UNIQUE,
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        from_number TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sent_at TEXT NOT NULL
      );",
 ];
 
@@ -153,4 +228,19 @@ fn now_ms() -> i64 {
 
 fn ts_from_ms(ms: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// Reads a JSON column written by this adapter.
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Writes a JSON column. Invariant: the port types serialise to JSON.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("port types serialise to JSON")
+}
+
+/// A timestamp as fixed-width UTC text (microseconds), so text order is time order.
+fn ts_sortable(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

@@ -1,0 +1,106 @@
+//! A batch of queue records, processed concurrently with a bound, each kept invisible by
+//! a heartbeat while it runs. Returns every record's result, so the caller can delete
+//! the successes and report only the failures (SQS partial batch response).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use comms_shared::domain::Channel;
+use comms_shared::ports::Queues;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::turn::{Outcome, TurnError};
+
+/// One record of a batch, shaped like an SQS record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+/// Extends a record's visibility while it is processed.
+#[derive(Clone)]
+pub struct Heartbeat {
+    pub queues: Arc<dyn Queues>,
+    pub channel: Channel,
+    /// The visibility timeout; the heartbeat renews it every half of it, so a record is
+    /// extended well before it could reappear.
+    pub visibility: Duration,
+}
+
+/// Stops the heartbeat when dropped: the record ended, success or failure.
+pub struct HeartbeatGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for HeartbeatGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Heartbeat {
+    /// Starts renewing `receipt`'s visibility.
+    pub fn start(&self, receipt: String) -> HeartbeatGuard {
+        let hb = self.clone();
+        HeartbeatGuard(tokio::spawn(async move {
+            let period = hb.visibility / 2;
+            loop {
+                tokio::time::sleep(period).await;
+                if let Err(e) = hb.queues.change_visibility(hb.channel, &receipt, hb.visibility).await {
+                    // The record may still finish; if it lost its lease, idempotency
+                    // makes the redelivery harmless.
+                    tracing::warn!(error = %e, "heartbeat could not extend visibility");
+                }
+            }
+        }))
+    }
+}
+
+/// Processes `records` with at most `concurrency` at a time; results in input order.
+pub async fn process_batch<H, Fut>(
+    records: Vec<Record>,
+    concurrency: usize,
+    heartbeat: Option<&Heartbeat>,
+    handler: H,
+) -> Vec<(Record, Result<Outcome, TurnError>)>
+where
+    H: Fn(Record) -> Fut,
+    Fut: Future<Output = Result<Outcome, TurnError>> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (i, record) in records.iter().enumerate() {
+        let guard = heartbeat.map(|h| h.start(record.receipt.clone()));
+        let work = handler(record.clone());
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            // Invariant: the semaphore is never closed.
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let result = work.await;
+            drop(guard);
+            (i, result)
+        });
+    }
+    let mut results: Vec<Option<Result<Outcome, TurnError>>> = records.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, r)) => results[i] = Some(r),
+            Err(e) => tracing::error!(error = %e, "record task panicked"),
+        }
+    }
+    records
+        .into_iter()
+        .zip(results)
+        .map(|(rec, r)| {
+            (rec, r.unwrap_or_else(|| Err(TurnError::Transient("processing task panicked".into()))))
+        })
+        .collect()
+}
+
+/// The message ids to report as `batchItemFailures`.
+pub fn failed_ids(results: &[(Record, Result<Outcome, TurnError>)]) -> Vec<String> {
+    results.iter().filter(|(_, r)| r.is_err()).map(|(rec, _)| rec.message_id.clone()).collect()
+}

@@ -1,0 +1,476 @@
+//! The conversation turn (design §5), effectively once under at-least-once delivery:
+//! claim the inbound id → model with tools → store the items → send → store the reply.
+//! Each step is recorded on the turn record, so a redelivery resumes where the last
+//! attempt stopped, and an ambiguous send is reconciled with the provider before any
+//! resend.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use comms_shared::domain::sms::{fit_to_segments, split_for_twilio};
+use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
+use comms_shared::domain::{Envelope, Kind, OwnerState, TenantRef};
+use comms_shared::ports::{
+    Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentStore, ConversationItem,
+    ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText, OwnerStateStore,
+    SendError, SentText, StoreError, TenantDirectory, TurnStep, TurnStore,
+};
+use comms_shared::retry::with_backoff;
+use comms_shared::tools::{self, ToolContext};
+use tokio::task::JoinSet;
+
+/// A turn failed; the kind decides retry or dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TurnError {
+    /// Retry later (the queue redelivers).
+    #[error("{0}")]
+    Transient(String),
+    /// Record the reason and dead-letter; retrying cannot help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for TurnError {
+    fn from(e: StoreError) -> Self {
+        // Our storage failing is never the message's fault: retry, then dead-letter.
+        TurnError::Transient(format!("storage: {e}"))
+    }
+}
+
+/// What a successful turn did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Replied,
+    /// A redelivery of a turn that had already finished: nothing done.
+    AlreadyDone,
+    /// Finished without a reply, with why (opted out, project paused).
+    Suppressed(String),
+}
+
+/// Knobs of the turn.
+#[derive(Debug, Clone)]
+pub struct TurnSettings {
+    /// Conversation items given to the model as history.
+    pub history_items: usize,
+    /// Waiting budget for retries of one model or send call.
+    pub retry_budget: Duration,
+    /// How long a claim holds before another delivery may take over.
+    pub lease: Duration,
+    /// Public base URL for Twilio status callbacks (`{base}/twilio/status`).
+    pub status_callback_base: Option<String>,
+    /// How long tenant configs are cached.
+    pub tenant_cache_ttl: Duration,
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        Self {
+            history_items: 20,
+            retry_budget: Duration::from_secs(20),
+            lease: Duration::from_secs(120),
+            status_callback_base: None,
+            tenant_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything a turn needs, as ports.
+pub struct Engine {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub conversations: Arc<dyn ConversationLog>,
+    pub turns: Arc<dyn TurnStore>,
+    pub owner_state: Arc<dyn OwnerStateStore>,
+    pub bookings: Arc<dyn Bookings>,
+    pub ledger: Arc<dyn Ledger>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub chat: Arc<dyn ChatModel>,
+    pub messenger: Arc<dyn Messenger>,
+    pub settings: TurnSettings,
+    cache: Mutex<HashMap<TenantRef, (Instant, Arc<TenantConfig>)>>,
+}
+
+/// The ports an [`Engine`] is built from.
+pub struct EnginePorts {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub conversations: Arc<dyn ConversationLog>,
+    pub turns: Arc<dyn TurnStore>,
+    pub owner_state: Arc<dyn OwnerStateStore>,
+    pub bookings: Arc<dyn Bookings>,
+    pub ledger: Arc<dyn Ledger>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub chat: Arc<dyn ChatModel>,
+    pub messenger: Arc<dyn Messenger>,
+}
+
+fn chat_error(e: ChatError) -> TurnError {
+    match e {
+        ChatError::Transient { message, .. } => TurnError::Transient(format!("model: {message}")),
+        ChatError::Permanent(m) => TurnError::Permanent(format!("model: {m}")),
+    }
+}
+
+fn send_error(e: SendError) -> TurnError {
+    match e {
+        SendError::Retryable { message, .. } => TurnError::Transient(format!("send: {message}")),
+        SendError::Ambiguous(m) => TurnError::Transient(format!("send outcome unknown, will reconcile: {m}")),
+        SendError::Permanent { code, message } => {
+            TurnError::Permanent(format!("send refused ({code}): {message}"))
+        }
+    }
+}
+
+impl Engine {
+    /// An engine on these ports.
+    pub fn new(p: EnginePorts, settings: TurnSettings) -> Self {
+        Self {
+            tenants: p.tenants,
+            conversations: p.conversations,
+            turns: p.turns,
+            owner_state: p.owner_state,
+            bookings: p.bookings,
+            ledger: p.ledger,
+            consent: p.consent,
+            chat: p.chat,
+            messenger: p.messenger,
+            settings,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Handles one queue body.
+    pub async fn handle(&self, body: &str) -> Result<Outcome, TurnError> {
+        let envelope = Envelope::parse(body).map_err(|e| TurnError::Permanent(e.to_string()))?;
+        match envelope.kind() {
+            Kind::Inbound => self.inbound(&envelope).await,
+            other => Err(TurnError::Permanent(format!("kind '{other}' is not handled by this processor"))),
+        }
+    }
+
+    async fn tenant(&self, t: &TenantRef) -> Result<Arc<TenantConfig>, TurnError> {
+        let ttl = self.settings.tenant_cache_ttl;
+        if let Some((at, cfg)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(t) {
+            if at.elapsed() < ttl {
+                return Ok(Arc::clone(cfg));
+            }
+        }
+        let cfg =
+            self.tenants.get(t).await?.ok_or_else(|| TurnError::Permanent(format!("unknown tenant {t}")))?;
+        let cfg = Arc::new(cfg);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(t.clone(), (Instant::now(), Arc::clone(&cfg)));
+        Ok(cfg)
+    }
+
+    async fn advance(&self, key: &str, step: &TurnStep) -> Result<(), TurnError> {
+        Ok(self.turns.advance(key, step, self.settings.lease).await?)
+    }
+
+    async fn inbound(&self, env: &Envelope) -> Result<Outcome, TurnError> {
+        let tenant = self.tenant(&env.tenant).await?;
+        let key = format!("turn:{}:{}", env.channel, env.id);
+        let record = match self.turns.claim(&key, self.settings.lease).await? {
+            Claim::Acquired(r) => r,
+            Claim::Busy => {
+                return Err(TurnError::Transient("another delivery of this message is in progress".into()));
+            }
+            Claim::Done(_) => return Ok(Outcome::AlreadyDone),
+        };
+        let result = self.resume(&tenant, env, &key, record.step).await;
+        if result.is_err() {
+            // This attempt gave up: let the next delivery resume without waiting out
+            // the lease. (A permanent failure has already recorded its Done step.)
+            if let Err(e) = self.turns.release(&key).await {
+                tracing::warn!(error = %e, "could not release turn lease");
+            }
+        }
+        result
+    }
+
+    async fn resume(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+        key: &str,
+        mut step: TurnStep,
+    ) -> Result<Outcome, TurnError> {
+        let key = key.to_owned();
+        let conv = ConversationKey {
+            id: env.conversation_id.clone(),
+            tenant: env.tenant.clone(),
+            channel: env.channel,
+            customer: env.from.clone(),
+        };
+        loop {
+            step = match step {
+                TurnStep::Started => {
+                    let suppressed = if self.consent.is_opted_out(&env.tenant, &env.from).await? {
+                        Some("recipient opted out")
+                    } else if tenant.project_status != ProjectStatus::Active {
+                        Some("project is not active")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = suppressed {
+                        let items = [inbound_item(env), note_item(env, &format!("no reply: {reason}"))];
+                        self.conversations.append(&conv, &items).await?;
+                        self.advance(&key, &TurnStep::Done { outcome: format!("suppressed: {reason}") })
+                            .await?;
+                        return Ok(Outcome::Suppressed(reason.into()));
+                    }
+                    let (reply, items) = self.converse(tenant, env).await?;
+                    self.conversations.append(&conv, &items).await?;
+                    let next = TurnStep::ReplyReady { reply };
+                    self.advance(&key, &next).await?;
+                    next
+                }
+                TurnStep::ReplyReady { reply } => self.send(&key, tenant, env, reply, Vec::new()).await?,
+                TurnStep::Sending { reply, at } => {
+                    // The last attempt may have sent some or all parts: look before sending.
+                    let found = self
+                        .messenger
+                        .sent_since(&env.tenant, tenant.credentials.twilio.as_deref(), &env.to, &env.from, at)
+                        .await
+                        .map_err(send_error)?;
+                    tracing::info!(found = found.len(), "reconciled an uncertain send");
+                    self.send(&key, tenant, env, reply, found).await?
+                }
+                TurnStep::Sent { reply, provider_ids } => {
+                    let item = ConversationItem {
+                        item_id: format!("{}:reply", env.id),
+                        at: jiff::Timestamp::now(),
+                        content: ItemContent::Reply { text: reply, provider_ids },
+                    };
+                    self.conversations.append(&conv, &[item]).await?;
+                    self.advance(&key, &TurnStep::Done { outcome: "replied".into() }).await?;
+                    return Ok(Outcome::Replied);
+                }
+                TurnStep::Done { .. } => return Ok(Outcome::AlreadyDone),
+            };
+        }
+    }
+
+    /// Sends the parts of `reply` not already in `already_sent`; returns the next step.
+    async fn send(
+        &self,
+        key: &str,
+        tenant: &TenantConfig,
+        env: &Envelope,
+        reply: String,
+        already_sent: Vec<SentText>,
+    ) -> Result<TurnStep, TurnError> {
+        if self.consent.is_opted_out(&env.tenant, &env.from).await? {
+            let done = TurnStep::Done { outcome: "suppressed: recipient opted out before the send".into() };
+            self.advance(key, &done).await?;
+            return Ok(done);
+        }
+        let mut ids = Vec::new();
+        let parts = split_for_twilio(&reply);
+        let sending = TurnStep::Sending { reply: reply.clone(), at: jiff::Timestamp::now() };
+        self.advance(key, &sending).await?;
+        for part in parts {
+            if let Some(prev) = already_sent.iter().find(|s| s.body == part && !ids.contains(&s.provider_id))
+            {
+                ids.push(prev.provider_id.clone());
+                continue;
+            }
+            let text = OutboundText {
+                tenant: env.tenant.clone(),
+                credentials: tenant.credentials.twilio.clone(),
+                from: env.to.clone(),
+                to: env.from.clone(),
+                body: part,
+                status_callback: self
+                    .settings
+                    .status_callback_base
+                    .as_ref()
+                    .map(|b| format!("{b}/twilio/status")),
+            };
+            // Only "never processed" errors are retried here; an ambiguous one leaves the
+            // step at Sending so the next attempt reconciles first.
+            let sent = with_backoff(
+                self.settings.retry_budget,
+                || self.messenger.send(&text),
+                |e| match e {
+                    SendError::Retryable { retry_after, .. } => Some(*retry_after),
+                    _ => None,
+                },
+            )
+            .await;
+            match sent {
+                Ok(s) => ids.push(s.provider_id),
+                Err(SendError::Retryable { message, .. }) if ids.is_empty() => {
+                    // Nothing went out: back to ReplyReady, no reconciliation needed.
+                    self.advance(key, &TurnStep::ReplyReady { reply }).await?;
+                    return Err(TurnError::Transient(format!("send: {message}")));
+                }
+                Err(e @ SendError::Permanent { .. }) => {
+                    self.advance(key, &TurnStep::Done { outcome: format!("send refused: {e}") }).await?;
+                    return Err(send_error(e));
+                }
+                Err(e) => return Err(send_error(e)),
+            }
+        }
+        let sent = TurnStep::Sent { reply, provider_ids: ids };
+        self.advance(key, &sent).await?;
+        Ok(sent)
+    }
+
+    /// The model loop: returns the reply text and the items to store (inbound, each tool
+    /// call and result).
+    async fn converse(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+    ) -> Result<(String, Vec<ConversationItem>), TurnError> {
+        let now = jiff::Timestamp::now();
+        let owner = OwnerState::effective(self.owner_state.get(&env.tenant).await?, now);
+        let history = self.conversations.recent(&env.conversation_id, self.settings.history_items).await?;
+        let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
+        for item in history.iter().filter(|i| !i.item_id.starts_with(&format!("{}:", env.id))) {
+            match &item.content {
+                ItemContent::Inbound { text } => messages.push(ChatMessage::User { content: text.clone() }),
+                ItemContent::Reply { text, .. } => messages
+                    .push(ChatMessage::Assistant { content: Some(text.clone()), tool_calls: Vec::new() }),
+                _ => {}
+            }
+        }
+        messages.push(ChatMessage::User { content: env.body.clone() });
+
+        let ctx = ToolContext {
+            tenant: Arc::clone(tenant),
+            conversation_id: env.conversation_id.to_string(),
+            customer: env.from.clone(),
+            owner,
+            now,
+            bookings: Arc::clone(&self.bookings),
+            ledger: Arc::clone(&self.ledger),
+        };
+        let mut items = vec![inbound_item(env)];
+        let specs = tools::specs(&tenant.ai.enabled_tools);
+        let max_rounds = usize::from(tenant.ai.max_tool_rounds);
+        for round in 0..=max_rounds {
+            // Past the round limit the model gets no tools and must answer.
+            let request = ChatRequest {
+                model: tenant.ai.model.clone(),
+                messages: messages.clone(),
+                tools: if round < max_rounds { specs.clone() } else { Vec::new() },
+            };
+            let reply = with_backoff(
+                self.settings.retry_budget,
+                || self.chat.complete(&request),
+                |e| match e {
+                    ChatError::Transient { retry_after, .. } => Some(*retry_after),
+                    ChatError::Permanent(_) => None,
+                },
+            )
+            .await
+            .map_err(chat_error)?;
+            if reply.tool_calls.is_empty() || round == max_rounds {
+                let text = reply.content.unwrap_or_default();
+                let budget = usize::from(tenant.messaging.sms_segment_budget);
+                let mut fitted = fit_to_segments(&text, budget);
+                if fitted.is_empty() {
+                    fitted =
+                        fit_to_segments("Thanks for your message, we'll get back to you shortly.", budget);
+                }
+                return Ok((fitted, items));
+            }
+            messages.push(ChatMessage::Assistant {
+                content: reply.content.clone(),
+                tool_calls: reply.tool_calls.clone(),
+            });
+            for call in &reply.tool_calls {
+                items.push(ConversationItem {
+                    item_id: format!("{}:{round}:{}:call", env.id, call.id),
+                    at: jiff::Timestamp::now(),
+                    content: ItemContent::ToolCall { call: call.clone() },
+                });
+            }
+            // Several calls in one round run concurrently.
+            let mut set = JoinSet::new();
+            for (i, call) in reply.tool_calls.iter().cloned().enumerate() {
+                let ctx = ctx.clone();
+                set.spawn(async move { (i, tools::execute(&ctx, &call).await) });
+            }
+            let mut results: Vec<Option<String>> = vec![None; reply.tool_calls.len()];
+            while let Some(joined) = set.join_next().await {
+                let (i, r) = joined.map_err(|e| TurnError::Transient(format!("tool task failed: {e}")))?;
+                let value = r.map_err(|e| TurnError::Transient(e.to_string()))?;
+                results[i] = Some(value.to_string());
+            }
+            for (call, result) in reply.tool_calls.iter().zip(results) {
+                let result = result.unwrap_or_else(|| "{\"error\":\"no result\"}".into());
+                tracing::info!(tool = %call.name, "tool executed");
+                items.push(ConversationItem {
+                    item_id: format!("{}:{round}:{}:result", env.id, call.id),
+                    at: jiff::Timestamp::now(),
+                    content: ItemContent::ToolResult {
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        result: result.clone(),
+                    },
+                });
+                messages.push(ChatMessage::Tool { call_id: call.id.clone(), content: result });
+            }
+        }
+        unreachable!("the last round always returns")
+    }
+}
+
+fn inbound_item(env: &Envelope) -> ConversationItem {
+    ConversationItem {
+        item_id: format!("{}:inbound", env.id),
+        at: env.received_at,
+        content: ItemContent::Inbound { text: env.body.clone() },
+    }
+}
+
+fn note_item(env: &Envelope, text: &str) -> ConversationItem {
+    ConversationItem {
+        item_id: format!("{}:note", env.id),
+        at: jiff::Timestamp::now(),
+        content: ItemContent::Note { text: text.to_owned() },
+    }
+}
+
+/// The system prompt: the tenant's own prompt, the business facts, the owner's state,
+/// today's date in the business's time zone, and the reply budget.
+pub fn system_prompt(
+    tenant: &TenantConfig,
+    owner: &OwnerState,
+    env: &Envelope,
+    now: jiff::Timestamp,
+) -> String {
+    let tz = jiff::tz::TimeZone::get(&tenant.scheduling.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = now.to_zoned(tz);
+    let budget = tenant.messaging.sms_segment_budget;
+    let hours: Vec<String> = tenant
+        .scheduling
+        .business_hours
+        .iter()
+        .map(|(d, r)| format!("{d} {}", r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")))
+        .collect();
+    format!(
+        "{prompt}\n\nBusiness: {company} ({project}). Opening hours: {hours}; appointments of {slot} minutes. \
+         Time zone: {tzname}. Today is {date} ({weekday}), local time {time}.\n{owner}\n\
+         Customer phone: {phone}.\n\
+         You are replying by SMS: plain text, at most {budget} SMS segments (about {chars} characters). \
+         Use the tools to check availability, book, grant discounts (never more than the tool approves) \
+         and log upsells.",
+        prompt = tenant.ai.system_prompt,
+        company = tenant.company_name,
+        project = tenant.project_name,
+        hours = hours.join("; "),
+        slot = tenant.scheduling.slot_minutes,
+        tzname = tenant.scheduling.timezone,
+        date = local.date(),
+        weekday = local.strftime("%A"),
+        time = local.strftime("%H:%M"),
+        owner = owner.describe(),
+        phone = env.from,
+        chars = usize::from(budget) * 153,
+    )
+}

@@ -1,0 +1,151 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
+use comms_processors::worker::{self, WorkerSettings};
+use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
+use comms_shared::adapters::sqlite::{
+    Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState,
+    SqliteQueues, SqliteSecrets, SqliteTenants, SqliteTurns,
+};
+use comms_shared::domain::tenant::TenantConfig;
+use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
+use comms_shared::ports::{OutgoingMessage, Queues, Secret, TenantDirectory};
+use comms_shared::twilio::TwilioCredentials;
+use comms_shared::twilio::rest::TwilioRest;
+
+use crate::stubs::{OpenAiStub, TwilioStub};
+
+pub const SHOP: &str = "+15555550100";
+pub const CUSTOMER: &str = "+14155550123";
+
+pub struct Harness {
+    pub engine: Arc<Engine>,
+    pub queues: SqliteQueues,
+    pub conversations: SqliteConversations,
+    pub owner_state: SqliteOwnerState,
+    pub consent: SqliteConsent,
+    pub bookings: SqliteBookings,
+    pub ledger: SqliteLedger,
+    pub tenant: TenantConfig,
+    pub openai: OpenAiStub,
+    pub twilio: TwilioStub,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn harness(openai: OpenAiStub) -> Harness {
+    harness_with(openai, TurnSettings { retry_budget: Duration::from_secs(1), ..Default::default() }).await
+}
+
+pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("comms.db")).unwrap();
+    let tenants = SqliteTenants::new(db.clone());
+    let secrets = SqliteSecrets::new(db.clone());
+    let tenant =
+        TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+    tenants.put(&tenant).await.unwrap();
+    let creds = TwilioCredentials { account_sid: "ACtest".into(), auth_token: Secret::new("token") };
+    secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
+
+    let twilio = TwilioStub::start().await;
+    let chat = OpenAiChat::new(OpenAiSettings {
+        api_key: "sk-test".into(),
+        base_url: Some(openai.base_url.clone()),
+        model_override: None,
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let messenger = TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap();
+    Harness {
+        queues: SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: 3 }),
+        conversations: SqliteConversations::new(db.clone()),
+        owner_state: SqliteOwnerState::new(db.clone()),
+        consent: SqliteConsent::new(db.clone()),
+        bookings: SqliteBookings::new(db.clone()),
+        ledger: SqliteLedger::new(db.clone()),
+        engine: Arc::new(Engine::new(
+            EnginePorts {
+                tenants: Arc::new(tenants),
+                conversations: Arc::new(SqliteConversations::new(db.clone())),
+                turns: Arc::new(SqliteTurns::new(db.clone())),
+                owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
+                bookings: Arc::new(SqliteBookings::new(db.clone())),
+                ledger: Arc::new(SqliteLedger::new(db.clone())),
+                consent: Arc::new(SqliteConsent::new(db.clone())),
+                chat: Arc::new(chat),
+                messenger: Arc::new(messenger),
+            },
+            TurnSettings { status_callback_base: Some("https://comms.example".into()), ..settings },
+        )),
+        tenant,
+        openai,
+        twilio,
+        _dir: dir,
+    }
+}
+
+pub fn envelope(message_sid: &str, body: &str) -> Envelope {
+    let tenant = comms_shared::domain::TenantRef::new("demo", "repair-shop").unwrap();
+    let from = PhoneNumber::parse(CUSTOMER).unwrap();
+    Envelope {
+        id: message_sid.into(),
+        conversation_id: ConversationId::derive(&tenant, Channel::Sms, &from),
+        tenant,
+        channel: Channel::Sms,
+        from,
+        to: PhoneNumber::parse(SHOP).unwrap(),
+        body: body.into(),
+        received_at: jiff::Timestamp::now(),
+        detail: KindDetail::Inbound { num_media: 0 },
+    }
+}
+
+impl Harness {
+    pub async fn enqueue(&self, env: &Envelope) {
+        let msg = OutgoingMessage { body: env.to_json(), attributes: env.attributes("t") };
+        self.queues.send(Channel::Sms, msg).await.unwrap();
+    }
+
+    /// Runs a worker until the SMS queue has nothing waiting or in flight (or `limit`).
+    pub async fn drain(&self, settings: WorkerSettings, limit: Duration) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let run =
+            tokio::spawn(worker::run(Arc::new(self.queues.clone()), Arc::clone(&self.engine), settings, rx));
+        let start = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let s = self.queues.stats(Channel::Sms).await.unwrap();
+            if s.depth + s.in_flight == 0 || start.elapsed() > limit {
+                break;
+            }
+        }
+        tx.send(true).unwrap();
+        run.await.unwrap();
+    }
+
+    pub fn customer(&self) -> PhoneNumber {
+        PhoneNumber::parse(CUSTOMER).unwrap()
+    }
+}
+
+pub fn fast_worker() -> WorkerSettings {
+    WorkerSettings {
+        visibility: Duration::from_secs(2),
+        idle_poll: Duration::from_millis(50),
+        retry_delay: Duration::ZERO,
+        ..Default::default()
+    }
+}
+
+/// The next weekday (Mon-Fri) after today in the demo tenant's time zone: 09:00-18:00.
+pub fn next_weekday() -> String {
+    let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let mut d = jiff::Timestamp::now().to_zoned(tz).date();
+    loop {
+        d = d.tomorrow().unwrap();
+        if d.weekday().to_monday_zero_offset() < 5 {
+            return d.to_string();
+        }
+    }
+}

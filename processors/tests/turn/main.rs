@@ -1,0 +1,8 @@
+//! Black-box tests of the SMS turn: the real OpenAI client (async-openai) and Twilio
+//! client (reqwest) against local stub servers that speak those wire formats, on the
+//! embedded storage.
+#![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+
+mod helpers;
+mod stubs;
+mod turns;

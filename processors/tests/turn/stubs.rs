@@ -1,0 +1,200 @@
+//! Local HTTP servers speaking OpenAI Chat Completions and Twilio Messages.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (url, tokio::spawn(async move { axum::serve(listener, router).await.unwrap() }))
+}
+
+/// What the OpenAI stub answers next.
+#[derive(Clone)]
+pub enum ModelStep {
+    ToolCall {
+        name: &'static str,
+        arguments: Value,
+    },
+    Text(&'static str),
+    Status(u16),
+    /// 429 with code `insufficient_quota`.
+    Quota,
+}
+
+#[derive(Default)]
+struct OpenAiState {
+    script: VecDeque<ModelStep>,
+    /// Answer this when the script is empty (e.g. always 500).
+    fallback: Option<ModelStep>,
+    delay: Duration,
+    requests: Vec<Value>,
+}
+
+/// A fake OpenAI server: answers from a script, records every request body.
+#[derive(Clone)]
+pub struct OpenAiStub {
+    pub base_url: String,
+    state: Arc<Mutex<OpenAiState>>,
+    _server: Arc<tokio::task::JoinHandle<()>>,
+}
+
+fn completion(message: Value, finish: &str) -> Value {
+    json!({"id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000u64, "model": "gpt-4o-mini",
+           "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+           "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+}
+
+async fn openai_handler(
+    State(state): State<Arc<Mutex<OpenAiState>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    assert!(headers.get("authorization").is_some_and(|v| v.to_str().unwrap().starts_with("Bearer ")));
+    let (step, delay) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(body);
+        let step =
+            s.script.pop_front().or_else(|| s.fallback.clone()).unwrap_or(ModelStep::Text("(script ended)"));
+        (step, s.delay)
+    };
+    tokio::time::sleep(delay).await;
+    let n = state.lock().unwrap().requests.len();
+    match step {
+        ModelStep::ToolCall { name, arguments } => Json(completion(
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": format!("call_{n}"), "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}]}),
+            "tool_calls",
+        ))
+        .into_response(),
+        ModelStep::Text(t) => Json(completion(json!({"role": "assistant", "content": t}), "stop")).into_response(),
+        ModelStep::Quota => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}})),
+        )
+            .into_response(),
+        ModelStep::Status(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({"error": {"message": "stub failure", "type": "server_error", "param": null, "code": null}})),
+        )
+            .into_response(),
+    }
+}
+
+impl OpenAiStub {
+    pub async fn start(script: Vec<ModelStep>) -> Self {
+        let state = Arc::new(Mutex::new(OpenAiState { script: script.into(), ..Default::default() }));
+        let router =
+            Router::new().route("/v1/chat/completions", post(openai_handler)).with_state(Arc::clone(&state));
+        let (url, server) = serve(router).await;
+        Self { base_url: format!("{url}/v1"), state, _server: Arc::new(server) }
+    }
+
+    pub fn always(&self, step: ModelStep) {
+        self.state.lock().unwrap().fallback = Some(step);
+    }
+
+    pub fn delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+/// How the Twilio stub answers the next create.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TwilioMode {
+    Ok,
+    /// Creates the message, then answers 500 (the ambiguous case).
+    CreateThen500,
+    /// 429 with Retry-After: never processed.
+    Throttle,
+}
+
+#[derive(Default)]
+struct TwilioState {
+    modes: VecDeque<TwilioMode>,
+    created: Vec<Value>,
+    posts: usize,
+}
+
+/// A fake Twilio REST API: `Messages.json` create and list.
+#[derive(Clone)]
+pub struct TwilioStub {
+    pub base_url: String,
+    state: Arc<Mutex<TwilioState>>,
+    _server: Arc<tokio::task::JoinHandle<()>>,
+}
+
+fn rfc2822_now() -> String {
+    jiff::fmt::rfc2822::to_string(&jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC)).unwrap()
+}
+
+async fn twilio_create(
+    State(state): State<Arc<Mutex<TwilioState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    assert!(headers.get("authorization").is_some_and(|v| v.to_str().unwrap().starts_with("Basic ")));
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut s = state.lock().unwrap();
+    s.posts += 1;
+    let mode = s.modes.pop_front().unwrap_or(TwilioMode::Ok);
+    if mode == TwilioMode::Throttle {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429})),
+        )
+            .into_response();
+    }
+    let msg = json!({"sid": format!("SM{:032x}", s.created.len() + 1), "status": "queued", "to": get("To"), "from": get("From"),
+        "body": get("Body"), "date_created": rfc2822_now(), "status_callback": get("StatusCallback")});
+    s.created.push(msg.clone());
+    match mode {
+        TwilioMode::CreateThen500 => (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response(),
+        _ => (StatusCode::CREATED, Json(msg)).into_response(),
+    }
+}
+
+async fn twilio_list(State(state): State<Arc<Mutex<TwilioState>>>) -> Json<Value> {
+    let s = state.lock().unwrap();
+    let mut messages = s.created.clone();
+    messages.reverse();
+    Json(json!({"messages": messages, "page": 0, "page_size": 50}))
+}
+
+impl TwilioStub {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(TwilioState::default()));
+        let router = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio_create).get(twilio_list))
+            .with_state(Arc::clone(&state));
+        let (url, server) = serve(router).await;
+        Self { base_url: url, state, _server: Arc::new(server) }
+    }
+
+    pub fn next(&self, modes: &[TwilioMode]) {
+        self.state.lock().unwrap().modes.extend(modes.iter().copied());
+    }
+
+    /// Messages Twilio holds (created), oldest first.
+    pub fn created(&self) -> Vec<Value> {
+        self.state.lock().unwrap().created.clone()
+    }
+
+    pub fn posts(&self) -> usize {
+        self.state.lock().unwrap().posts
+    }
+}

@@ -1,0 +1,307 @@
+use std::time::Duration;
+
+use comms_processors::turn::{Outcome, TurnError};
+use comms_shared::domain::{Channel, OwnerMode, OwnerState};
+use comms_shared::ports::{
+    ConsentAction, ConsentStore, ConversationLog, ItemContent, Ledger, OwnerStateStore, Queues,
+};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::stubs::{ModelStep, OpenAiStub, TwilioMode};
+
+fn system_prompt_of(request: &Value) -> String {
+    request["messages"][0]["content"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn availability_question_runs_the_tool_and_sends_one_reply() {
+    let day = next_weekday();
+    let openai = OpenAiStub::start(vec![
+        ModelStep::ToolCall { name: "check_availability", arguments: json!({"date": day}) },
+        ModelStep::Text("We have 09:00 or 09:30 tomorrow. Shall I book one?"),
+    ])
+    .await;
+    let h = harness(openai).await;
+    let env = envelope("SM00000000000000000000000000000001", "Are you free tomorrow?");
+    h.enqueue(&env).await;
+    h.drain(fast_worker(), Duration::from_secs(10)).await;
+
+    let sent = h.twilio.created();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["body"], "We have 09:00 or 09:30 tomorrow. Shall I book one?");
+    assert_eq!(sent[0]["to"], CUSTOMER);
+    assert_eq!(sent[0]["from"], SHOP);
+    assert_eq!(sent[0]["status_callback"], "https://comms.example/twilio/status");
+
+    // The model saw the tool declared, then the tool's result.
+    let requests = h.openai.requests();
+    assert_eq!(requests.len(), 2);
+    let tools: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(tools.contains(&"check_availability"));
+    let tool_msg = requests[1]["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
+    let result: Value = serde_json::from_str(tool_msg["content"].as_str().unwrap()).unwrap();
+    assert_eq!(result["slots"][0], "09:00");
+
+    let items = h.conversations.recent(&env.conversation_id, 50).await.unwrap();
+    let kinds: Vec<&str> = items
+        .iter()
+        .map(|i| match &i.content {
+            ItemContent::Inbound { .. } => "inbound",
+            ItemContent::ToolCall { .. } => "tool_call",
+            ItemContent::ToolResult { .. } => "tool_result",
+            ItemContent::Reply { .. } => "reply",
+            ItemContent::Note { .. } => "note",
+        })
+        .collect();
+    assert_eq!(kinds, ["inbound", "tool_call", "tool_result", "reply"]);
+    assert_eq!(h.queues.stats(Channel::Sms).await.unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn the_same_webhook_delivered_twice_sends_once() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("Hello from the shop."));
+    let h = harness(openai).await;
+    let env = envelope("SM00000000000000000000000000000002", "hi");
+    h.enqueue(&env).await;
+    h.enqueue(&env).await;
+    h.drain(fast_worker(), Duration::from_secs(10)).await;
+    assert_eq!(h.twilio.created().len(), 1);
+    // Handled directly a third time: acknowledged without work.
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::AlreadyDone));
+    assert_eq!(h.twilio.created().len(), 1);
+    assert_eq!(h.openai.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_model_slower_than_three_visibility_timeouts_is_answered_once() {
+    let openai = OpenAiStub::start(vec![ModelStep::Text("Sorry for the wait!")]).await;
+    openai.delay(Duration::from_millis(3500));
+    let h = harness(openai).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000003", "hello?")).await;
+    let settings = WorkerSettingsExt::visibility(1);
+    h.drain(settings, Duration::from_secs(15)).await;
+    assert_eq!(h.twilio.created().len(), 1);
+    assert_eq!(h.openai.requests().len(), 1, "the message was redelivered while in flight");
+}
+
+struct WorkerSettingsExt;
+impl WorkerSettingsExt {
+    fn visibility(secs: u64) -> comms_processors::worker::WorkerSettings {
+        comms_processors::worker::WorkerSettings { visibility: Duration::from_secs(secs), ..fast_worker() }
+    }
+}
+
+#[tokio::test]
+async fn a_model_that_always_fails_ends_in_the_dlq_with_its_reason_and_nothing_sent() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Status(500));
+    let h = harness(openai).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000004", "hi")).await;
+    h.drain(fast_worker(), Duration::from_secs(20)).await;
+    assert!(h.openai.requests().len() >= 3, "not retried: {}", h.openai.requests().len());
+    assert_eq!(h.twilio.posts(), 0);
+    let dead = h.queues.dlq_list(Channel::Sms, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].reason.clone().unwrap();
+    assert!(reason.contains("model") && reason.contains("500"), "{reason}");
+}
+
+#[tokio::test]
+async fn insufficient_quota_is_permanent_and_dead_lettered_at_once() {
+    // OpenAI answers 429 with code insufficient_quota: not worth retrying.
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Quota);
+    let h = harness(openai).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000005", "hi")).await;
+    h.drain(fast_worker(), Duration::from_secs(10)).await;
+    let dead = h.queues.dlq_list(Channel::Sms, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].receive_count, 1, "a permanent failure was retried");
+    assert!(dead[0].reason.as_deref().unwrap().contains("insufficient_quota"));
+    assert_eq!(h.twilio.posts(), 0);
+}
+
+#[tokio::test]
+async fn a_discount_above_policy_is_refused_by_the_tool() {
+    let openai = OpenAiStub::start(vec![
+        ModelStep::ToolCall {
+            name: "authorize_discount",
+            arguments: json!({"percent": 50, "reason": "loyal customer"}),
+        },
+        ModelStep::Text("I can offer up to 15% off."),
+    ])
+    .await;
+    let h = harness(openai).await;
+    let env = envelope("SM00000000000000000000000000000006", "Give me 50% off?");
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    let items = h.conversations.recent(&env.conversation_id, 50).await.unwrap();
+    let result = items
+        .iter()
+        .find_map(|i| match &i.content {
+            ItemContent::ToolResult { result, .. } => Some(serde_json::from_str::<Value>(result).unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(result["approved"], false);
+    assert_eq!(result["max_percent"], 15.0);
+    let ledger = h.ledger.entries(&h.tenant.tenant, 10).await.unwrap();
+    assert_eq!(ledger[0].kind, "discount");
+    assert_eq!(ledger[0].data["approved"], false);
+}
+
+#[tokio::test]
+async fn arguments_failing_the_schema_go_back_to_the_model_unexecuted() {
+    let openai = OpenAiStub::start(vec![
+        ModelStep::ToolCall { name: "authorize_discount", arguments: json!({"percent": "lots"}) },
+        ModelStep::Text("Let me check that."),
+    ])
+    .await;
+    let h = harness(openai).await;
+    let env = envelope("SM00000000000000000000000000000007", "discount?");
+    h.engine.handle(&env.to_json()).await.unwrap();
+    let second = &h.openai.requests()[1];
+    let tool_msg = second["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap();
+    assert!(tool_msg["content"].as_str().unwrap().contains("invalid arguments"));
+    assert!(
+        h.ledger.entries(&h.tenant.tenant, 10).await.unwrap().is_empty(),
+        "executed despite bad arguments"
+    );
+}
+
+#[tokio::test]
+async fn gym_state_reaches_the_prompt_and_clearing_restores_the_default() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("ok"));
+    let h = harness(openai).await;
+    let now = jiff::Timestamp::now();
+    let gym = OwnerState {
+        mode: OwnerMode::Gym,
+        location: Some("gym on 5th".into()),
+        ..OwnerState::default_at(now)
+    };
+    h.owner_state.set(&h.tenant.tenant, &gym).await.unwrap();
+    h.engine.handle(&envelope("SM00000000000000000000000000000008", "hi").to_json()).await.unwrap();
+    h.owner_state.clear(&h.tenant.tenant, now).await.unwrap();
+    h.engine.handle(&envelope("SM00000000000000000000000000000009", "hi again").to_json()).await.unwrap();
+
+    let requests = h.openai.requests();
+    let first = system_prompt_of(&requests[0]);
+    assert!(first.contains("Owner's current state: GYM") && first.contains("gym on 5th"), "{first}");
+    let second = system_prompt_of(&requests[1]);
+    assert!(second.contains("Owner's current state: WORK"), "{second}");
+    assert_eq!(h.owner_state.history(&h.tenant.tenant, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_recipient_who_sent_stop_gets_nothing() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("hello"));
+    let h = harness(openai).await;
+    h.consent
+        .record(&h.tenant.tenant, &h.customer(), ConsentAction::OptOut, "STOP", jiff::Timestamp::now())
+        .await
+        .unwrap();
+    let out = h.engine.handle(&envelope("SM00000000000000000000000000000010", "hi").to_json()).await;
+    assert!(matches!(out, Ok(Outcome::Suppressed(_))), "{out:?}");
+    assert_eq!(h.twilio.posts(), 0);
+    assert!(h.openai.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_ambiguous_send_is_reconciled_not_repeated() {
+    let openai = OpenAiStub::start(vec![ModelStep::Text("Your phone is ready.")]).await;
+    let h = harness(openai).await;
+    h.twilio.next(&[TwilioMode::CreateThen500]);
+    let env = envelope("SM00000000000000000000000000000011", "is it ready?");
+    let first = h.engine.handle(&env.to_json()).await;
+    assert!(matches!(first, Err(TurnError::Transient(_))), "{first:?}");
+    assert_eq!(h.twilio.created().len(), 1, "Twilio holds the message although it answered 500");
+
+    // The redelivery looks the message up at Twilio instead of resending.
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    assert_eq!(h.twilio.posts(), 1, "the reply was sent twice");
+    assert_eq!(h.openai.requests().len(), 1, "the model was asked again");
+    let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
+    let reply = items.iter().find_map(|i| match &i.content {
+        ItemContent::Reply { provider_ids, .. } => Some(provider_ids.clone()),
+        _ => None,
+    });
+    assert_eq!(reply.unwrap(), vec![h.twilio.created()[0]["sid"].as_str().unwrap().to_owned()]);
+}
+
+#[tokio::test]
+async fn a_throttled_send_is_retried_and_sent_once() {
+    let openai = OpenAiStub::start(vec![ModelStep::Text("Done.")]).await;
+    let h = harness(openai).await;
+    h.twilio.next(&[TwilioMode::Throttle]);
+    let env = envelope("SM00000000000000000000000000000012", "hi");
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    assert_eq!(h.twilio.posts(), 2);
+    assert_eq!(h.twilio.created().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_bookings_of_one_slot_book_once() {
+    use std::sync::Arc;
+
+    use comms_shared::ports::{Bookings, ToolCall};
+    use comms_shared::tools::{self, ToolContext};
+
+    let h = harness(OpenAiStub::start(vec![]).await).await;
+    let day = next_weekday();
+    let ctx = |phone: &str| ToolContext {
+        tenant: Arc::new(h.tenant.clone()),
+        conversation_id: format!("c-{phone}"),
+        customer: comms_shared::domain::PhoneNumber::parse(phone).unwrap(),
+        owner: OwnerState::default_at(jiff::Timestamp::now()),
+        now: jiff::Timestamp::now(),
+        bookings: Arc::new(h.bookings.clone()),
+        ledger: Arc::new(h.ledger.clone()),
+    };
+    let call = |phone: &str| ToolCall {
+        id: format!("call-{phone}"),
+        name: "book_slot".into(),
+        arguments:
+            json!({"date": day, "time": "10:00", "customer_name": "Ann", "phone": phone, "service": "screen"})
+                .to_string(),
+    };
+    let mut tasks = Vec::new();
+    for phone in ["+14155550001", "+14155550002", "+14155550003", "+14155550004"] {
+        let (ctx, call) = (ctx(phone), call(phone));
+        tasks.push(tokio::spawn(async move { tools::execute(&ctx, &call).await.unwrap() }));
+    }
+    let mut booked = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r["booked"] == true {
+            booked += 1;
+            let lead = r["lead_id"].as_str().unwrap();
+            assert!(lead.starts_with("LEAD-") && lead.len() == "LEAD-YYYYMMDD-HHMMSS-XXXXXX".len(), "{lead}");
+        }
+    }
+    assert_eq!(booked, 1);
+    let date = day.parse().unwrap();
+    assert_eq!(h.bookings.on_date(&h.tenant.tenant, date).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_deliveries_claim_once() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("One answer."));
+    openai.delay(Duration::from_millis(500));
+    let h = harness(openai).await;
+    let body = envelope("SM00000000000000000000000000000013", "hi").to_json();
+    let (a, b) = tokio::join!(h.engine.handle(&body), h.engine.handle(&body));
+    let results = [a, b];
+    assert_eq!(results.iter().filter(|r| **r == Ok(Outcome::Replied)).count(), 1, "{results:?}");
+    assert!(results.iter().any(|r| matches!(r, Err(TurnError::Transient(_)))), "{results:?}");
+    assert_eq!(h.twilio.posts(), 1);
+    assert_eq!(h.openai.requests().len(), 1);
+}

@@ -1,0 +1,179 @@
+//! The chat model port on OpenAI Chat Completions (or any compatible server), through
+//! `async-openai`.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
+    ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
+    ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
+    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent, ChatCompletionTool,
+    ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionObject,
+};
+use async_trait::async_trait;
+
+use crate::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
+
+/// Where and how to reach the model.
+#[derive(Clone)]
+pub struct OpenAiSettings {
+    pub api_key: String,
+    /// `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1` or a local compatible server.
+    pub base_url: Option<String>,
+    /// `OPENAI_MODEL`: overrides the tenant's model when set.
+    pub model_override: Option<String>,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for OpenAiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSettings")
+            .field("base_url", &self.base_url)
+            .field("model_override", &self.model_override)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// OpenAI Chat Completions with tool calling.
+pub struct OpenAiChat {
+    client: Client<OpenAIConfig>,
+    settings: OpenAiSettings,
+}
+
+impl OpenAiChat {
+    /// A client with its own HTTP connection pool and the per-call timeout.
+    pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
+        let mut config = OpenAIConfig::new().with_api_key(settings.api_key.clone());
+        if let Some(base) = &settings.base_url {
+            config = config.with_api_base(base.trim_end_matches('/'));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| ChatError::Permanent(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { client: Client::with_config(config).with_http_client(http), settings })
+    }
+}
+
+fn to_openai(m: &ChatMessage) -> ChatCompletionRequestMessage {
+    match m {
+        ChatMessage::System { content } => {
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(content.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::User { content } => {
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+                content: ChatCompletionRequestUserMessageContent::Text(content.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::Assistant { content, tool_calls } => {
+            ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+                content: content.clone().map(ChatCompletionRequestAssistantMessageContent::Text),
+                tool_calls: (!tool_calls.is_empty()).then(|| {
+                    tool_calls
+                        .iter()
+                        .map(|c| {
+                            ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                                id: c.id.clone(),
+                                function: FunctionCall {
+                                    name: c.name.clone(),
+                                    arguments: c.arguments.clone(),
+                                },
+                            })
+                        })
+                        .collect()
+                }),
+                ..Default::default()
+            })
+        }
+        ChatMessage::Tool { call_id, content } => {
+            ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+                content: ChatCompletionRequestToolMessageContent::Text(content.clone()),
+                tool_call_id: call_id.clone(),
+            })
+        }
+    }
+}
+
+/// One classification of every failure: throttling and server trouble are transient;
+/// `insufficient_quota` (also a 429) and other 4xx are permanent.
+fn classify(e: OpenAIError) -> ChatError {
+    match e {
+        OpenAIError::ApiError(resp) => {
+            let status = resp.status_code.as_u16();
+            let code = resp.api_error.code.clone().unwrap_or_default();
+            let message = format!("{status} {}", resp.api_error.message);
+            if code == "insufficient_quota" {
+                ChatError::Permanent(format!("insufficient_quota: {message}"))
+            } else if status == 429 || status == 408 || status >= 500 {
+                ChatError::Transient { message, retry_after: None }
+            } else {
+                ChatError::Permanent(message)
+            }
+        }
+        OpenAIError::Reqwest(e) => ChatError::Transient { message: e.to_string(), retry_after: None },
+        OpenAIError::JSONDeserialize(e, _) => {
+            ChatError::Transient { message: format!("unreadable model response: {e}"), retry_after: None }
+        }
+        other => ChatError::Permanent(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiChat {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let tools: Vec<ChatCompletionTools> = request
+            .tools
+            .iter()
+            .map(|t| {
+                ChatCompletionTools::Function(ChatCompletionTool {
+                    function: FunctionObject {
+                        name: t.name.clone(),
+                        description: Some(t.description.clone()),
+                        parameters: Some(t.parameters.clone()),
+                        strict: None,
+                    },
+                })
+            })
+            .collect();
+        let body = CreateChatCompletionRequest {
+            model: self.settings.model_override.clone().unwrap_or_else(|| request.model.clone()),
+            messages: request.messages.iter().map(to_openai).collect(),
+            tools: (!tools.is_empty()).then_some(tools),
+            ..Default::default()
+        };
+        let response = self.client.chat().create(body).await.map_err(classify)?;
+        let choice = response.choices.into_iter().next().ok_or_else(|| ChatError::Transient {
+            message: "response had no choices".into(),
+            retry_after: None,
+        })?;
+        let tool_calls = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| match c {
+                ChatCompletionMessageToolCalls::Function(f) => {
+                    Some(ToolCall { id: f.id, name: f.function.name, arguments: f.function.arguments })
+                }
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        Ok(ChatReply { content: choice.message.content, tool_calls })
+    }
+
+    fn describe(&self) -> String {
+        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
+        let base = self.settings.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+        format!("openai ({model} at {base})")
+    }
+}

@@ -1,0 +1,74 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A function the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model asked for; `arguments` is the model's JSON text, unvalidated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One message of a chat exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum ChatMessage {
+    System { content: String },
+    User { content: String },
+    Assistant { content: Option<String>, tool_calls: Vec<ToolCall> },
+    Tool { call_id: String, content: String },
+}
+
+/// What to ask the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// The model's answer: text, tool calls, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChatReply {
+    pub content: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// Failure of a model call, classified once here for retries and dead-lettering.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChatError {
+    /// Throttling, 5xx, timeout, connection: may succeed later.
+    #[error("model temporarily unavailable: {message}")]
+    Transient { message: String, retry_after: Option<Duration> },
+    /// Bad request, auth, exhausted quota: retrying the same call cannot succeed.
+    #[error("model call failed permanently: {0}")]
+    Permanent(String),
+}
+
+impl ChatError {
+    /// Whether retrying may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ChatError::Transient { .. })
+    }
+}
+
+/// A chat-completion model with tool calling.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// One completion.
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError>;
+
+    /// A name for logs (`openai:gpt-4o-mini`, `offline-rules`).
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,63 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{PhoneNumber, TenantRef};
+
+/// A text to send to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundText {
+    pub tenant: TenantRef,
+    /// Name of the secret with the tenant's provider credentials.
+    pub credentials: Option<String>,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    /// Where the provider reports delivery status.
+    pub status_callback: Option<String>,
+}
+
+/// A message the provider accepted (or already had, when found by reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentText {
+    /// The provider's id (Twilio `SM…`, or `OUTBOX-…`).
+    pub provider_id: String,
+    pub to: PhoneNumber,
+    pub from: PhoneNumber,
+    pub body: String,
+    pub status: String,
+    pub sent_at: jiff::Timestamp,
+}
+
+/// Why a send failed, classified by whether the message may be out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Refused before processing (429 / 20429, connection refused): safe to retry.
+    #[error("provider throttled or unreachable: {message}")]
+    Retryable { message: String, retry_after: Option<Duration> },
+    /// Timeout or 5xx on a create: the message may have gone out. Reconcile before any
+    /// resend; never resend blindly.
+    #[error("send outcome unknown: {0}")]
+    Ambiguous(String),
+    /// Opted-out recipient (21610), invalid number (21211), bad credentials...
+    #[error("send refused permanently (code {code}): {message}")]
+    Permanent { code: String, message: String },
+}
+
+/// Sends texts and finds recently sent ones (to reconcile an ambiguous send).
+#[async_trait]
+pub trait Messenger: Send + Sync {
+    /// Sends one text.
+    async fn send(&self, text: &OutboundText) -> Result<SentText, SendError>;
+
+    /// Texts sent from `from` to `to` since `since`, newest first.
+    async fn sent_since(
+        &self,
+        tenant: &TenantRef,
+        credentials: Option<&str>,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<SentText>, SendError>;
+}

@@ -1,0 +1,57 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// How far the handling of one inbound message got. Stored with the idempotency key, so
+/// a redelivery resumes where the last attempt stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum TurnStep {
+    /// Claimed; the model has not produced the reply yet.
+    Started,
+    /// The reply is decided (and the turn's items stored); not sent yet.
+    ReplyReady { reply: String },
+    /// A send was attempted at `at`; its outcome is unknown until reconciled.
+    Sending { reply: String, at: jiff::Timestamp },
+    /// Sent; only the reply item may be left to store.
+    Sent { reply: String, provider_ids: Vec<String> },
+    /// Nothing left to do.
+    Done { outcome: String },
+}
+
+/// The turn record for one idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRecord {
+    pub key: String,
+    pub step: TurnStep,
+    pub attempts: u32,
+}
+
+/// The result of trying to claim a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours: new, or an earlier attempt's lease expired (resume from `step`).
+    Acquired(TurnRecord),
+    /// Another worker holds an unexpired lease; try again later.
+    Busy,
+    /// Already finished.
+    Done(TurnRecord),
+}
+
+/// Idempotency records for turns, claimed atomically (a conditional write) before any
+/// side effect.
+#[async_trait]
+pub trait TurnStore: Send + Sync {
+    /// Claims `key` for `lease`, atomically: two overlapping deliveries never both get
+    /// [`Claim::Acquired`] while the lease runs.
+    async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError>;
+
+    /// Records progress and extends the lease.
+    async fn advance(&self, key: &str, step: &TurnStep, lease: Duration) -> Result<(), StoreError>;
+
+    /// Gives the lease up (this attempt failed), so the next delivery may resume at once.
+    async fn release(&self, key: &str) -> Result<(), StoreError>;
+}

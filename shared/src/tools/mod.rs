@@ -1,0 +1,268 @@
+//! The assistant's tools: declared once (name, description, JSON schema), executed by
+//! code. The model proposes; the code decides. Policy lives here, never only in the
+//! prompt: discounts never exceed the tenant's maximum, a slot is never double-booked,
+//! and arguments that do not fit the schema come back to the model as a tool error
+//! without running anything.
+
+pub mod schedule;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::domain::tenant::{TenantConfig, ToolName};
+use crate::domain::{OwnerState, PhoneNumber};
+use crate::ports::{Booking, Bookings, Ledger, LedgerEntry, Reservation, StoreError, ToolCall, ToolSpec};
+
+/// What a tool may see and touch while running for one conversation.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub tenant: Arc<TenantConfig>,
+    pub conversation_id: String,
+    pub customer: PhoneNumber,
+    pub owner: OwnerState,
+    pub now: jiff::Timestamp,
+    pub bookings: Arc<dyn Bookings>,
+    pub ledger: Arc<dyn Ledger>,
+}
+
+/// A tool could not run because storage failed: the turn must be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("tool {tool} failed: {source}")]
+pub struct ToolFailure {
+    pub tool: String,
+    #[source]
+    pub source: StoreError,
+}
+
+/// The declarations of the tenant's enabled tools.
+pub fn specs(enabled: &[ToolName]) -> Vec<ToolSpec> {
+    enabled.iter().map(|t| spec(*t)).collect()
+}
+
+fn spec(tool: ToolName) -> ToolSpec {
+    let (description, parameters) = match tool {
+        ToolName::CheckAvailability => (
+            "List the open appointment slots on a date (business time zone).",
+            json!({"type": "object", "additionalProperties": false, "required": ["date"], "properties": {
+                "date": {"type": "string", "description": "YYYY-MM-DD"},
+                "time": {"type": "string", "description": "HH:MM, to check one time"}}}),
+        ),
+        ToolName::BookSlot => (
+            "Book an open slot for the customer; creates a lead.",
+            json!({"type": "object", "additionalProperties": false,
+                "required": ["date", "time", "customer_name", "phone", "service"], "properties": {
+                "date": {"type": "string", "description": "YYYY-MM-DD"},
+                "time": {"type": "string", "description": "HH:MM, one of the open slots"},
+                "customer_name": {"type": "string"},
+                "phone": {"type": "string", "description": "E.164, e.g. +14155550123"},
+                "service": {"type": "string"}}}),
+        ),
+        ToolName::AuthorizeDiscount => (
+            "Ask for a discount for this customer; approved only up to the business's maximum.",
+            json!({"type": "object", "additionalProperties": false, "required": ["percent", "reason"], "properties": {
+                "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                "reason": {"type": "string"}}}),
+        ),
+        ToolName::LogUpsell => (
+            "Record an upsell offered to the customer and whether they accepted.",
+            json!({"type": "object", "additionalProperties": false, "required": ["item", "price", "accepted"], "properties": {
+                "item": {"type": "string"},
+                "price": {"type": "number", "minimum": 0},
+                "accepted": {"type": "boolean"}}}),
+        ),
+    };
+    ToolSpec { name: tool.as_str().to_owned(), description: description.to_owned(), parameters }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AvailabilityArgs {
+    date: String,
+    time: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookArgs {
+    date: String,
+    time: String,
+    customer_name: String,
+    phone: String,
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscountArgs {
+    percent: f64,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpsellArgs {
+    item: String,
+    price: f64,
+    accepted: bool,
+}
+
+fn tool_error(message: impl Into<String>) -> Value {
+    json!({"error": message.into()})
+}
+
+fn args<T: DeserializeOwned>(call: &ToolCall) -> Result<T, Value> {
+    serde_json::from_str(&call.arguments).map_err(|e| tool_error(format!("invalid arguments: {e}")))
+}
+
+/// Runs one tool call and returns its JSON result for the model. Bad arguments, unknown
+/// or disabled tools and policy refusals are results (the model can recover); only a
+/// storage failure is an error (the turn is retried).
+pub async fn execute(ctx: &ToolContext, call: &ToolCall) -> Result<Value, ToolFailure> {
+    let enabled = ctx.tenant.ai.enabled_tools.iter().find(|t| t.as_str() == call.name).copied();
+    let Some(tool) = enabled else {
+        return Ok(tool_error(format!("unknown or disabled tool '{}'", call.name)));
+    };
+    let fail = |source| ToolFailure { tool: call.name.clone(), source };
+    let result = match tool {
+        ToolName::CheckAvailability => match args::<AvailabilityArgs>(call) {
+            Ok(a) => check_availability(ctx, a).await.map_err(fail)?,
+            Err(e) => e,
+        },
+        ToolName::BookSlot => match args::<BookArgs>(call) {
+            Ok(a) => book_slot(ctx, a).await.map_err(fail)?,
+            Err(e) => e,
+        },
+        ToolName::AuthorizeDiscount => match args::<DiscountArgs>(call) {
+            Ok(a) => authorize_discount(ctx, a).await.map_err(fail)?,
+            Err(e) => e,
+        },
+        ToolName::LogUpsell => match args::<UpsellArgs>(call) {
+            Ok(a) => log_upsell(ctx, a).await.map_err(fail)?,
+            Err(e) => e,
+        },
+    };
+    Ok(result)
+}
+
+fn local_now(ctx: &ToolContext) -> jiff::Zoned {
+    let tz = jiff::tz::TimeZone::get(&ctx.tenant.scheduling.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    ctx.now.to_zoned(tz)
+}
+
+async fn slots_for(
+    ctx: &ToolContext,
+    date: jiff::civil::Date,
+) -> Result<(Vec<jiff::civil::Time>, Option<String>), StoreError> {
+    let booked: Vec<_> =
+        ctx.bookings.on_date(&ctx.tenant.tenant, date).await?.into_iter().map(|b| b.time).collect();
+    Ok(schedule::open_slots(&ctx.tenant.scheduling, date, &local_now(ctx), &ctx.owner, &booked))
+}
+
+async fn check_availability(ctx: &ToolContext, a: AvailabilityArgs) -> Result<Value, StoreError> {
+    let Some(date) = schedule::parse_date(&a.date) else {
+        return Ok(tool_error("date must be YYYY-MM-DD"));
+    };
+    let wanted = match a.time.as_deref().map(schedule::parse_time) {
+        Some(None) => return Ok(tool_error("time must be HH:MM")),
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    let (slots, note) = slots_for(ctx, date).await?;
+    let mut out = json!({
+        "date": date.to_string(),
+        "slots": slots.iter().map(|t| schedule::format_time(*t)).collect::<Vec<_>>(),
+        "owner_state": ctx.owner.mode.to_string(),
+    });
+    if let Some(t) = wanted {
+        out["requested_time_open"] = json!(slots.contains(&t));
+    }
+    if let Some(n) = note {
+        out["note"] = json!(n);
+    }
+    Ok(out)
+}
+
+async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> {
+    let (Some(date), Some(time)) = (schedule::parse_date(&a.date), schedule::parse_time(&a.time)) else {
+        return Ok(tool_error("date must be YYYY-MM-DD and time HH:MM"));
+    };
+    let phone = match PhoneNumber::parse(a.phone.trim()) {
+        Ok(p) => p,
+        Err(e) => return Ok(tool_error(format!("phone: {e}"))),
+    };
+    if a.customer_name.trim().is_empty() || a.service.trim().is_empty() {
+        return Ok(tool_error("customer_name and service must not be empty"));
+    }
+    // Only a slot that is open by the rules can be booked (hours, past, owner state);
+    // an already booked one is decided by the conditional write below.
+    let (open, _) = schedule::open_slots(&ctx.tenant.scheduling, date, &local_now(ctx), &ctx.owner, &[]);
+    if !open.contains(&time) {
+        return Ok(json!({"booked": false, "reason": "not an open slot; call check_availability"}));
+    }
+    let created = local_now(ctx);
+    let lead_id = format!(
+        "LEAD-{}-{}",
+        created.strftime("%Y%m%d-%H%M%S"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase()
+    );
+    let booking = Booking {
+        tenant: ctx.tenant.tenant.clone(),
+        date,
+        time,
+        lead_id,
+        customer_name: a.customer_name.trim().to_owned(),
+        phone,
+        service: a.service.trim().to_owned(),
+        conversation_id: Some(ctx.conversation_id.clone()),
+        created_at: ctx.now,
+    };
+    Ok(match ctx.bookings.reserve(&booking).await? {
+        Reservation::Created(b) | Reservation::AlreadyYours(b) => json!({
+            "booked": true, "lead_id": b.lead_id, "date": b.date.to_string(),
+            "time": schedule::format_time(b.time), "service": b.service}),
+        Reservation::Taken => json!({"booked": false, "reason": "that slot was just taken; offer another"}),
+    })
+}
+
+async fn authorize_discount(ctx: &ToolContext, a: DiscountArgs) -> Result<Value, StoreError> {
+    if !(0.0..=100.0).contains(&a.percent) || !a.percent.is_finite() {
+        return Ok(tool_error("percent must be between 0 and 100"));
+    }
+    let max = f64::from(ctx.tenant.discount_policy.max_percent);
+    let approved = a.percent <= max;
+    let result = if approved {
+        json!({"approved": true, "percent": a.percent})
+    } else {
+        json!({"approved": false, "requested_percent": a.percent, "max_percent": max,
+               "message": format!("at most {max}% can be offered")})
+    };
+    ctx.ledger
+        .record(&LedgerEntry {
+            tenant: ctx.tenant.tenant.clone(),
+            conversation_id: Some(ctx.conversation_id.clone()),
+            kind: "discount".into(),
+            data: json!({"requested_percent": a.percent, "approved": approved, "reason": a.reason}),
+            at: ctx.now,
+        })
+        .await?;
+    Ok(result)
+}
+
+async fn log_upsell(ctx: &ToolContext, a: UpsellArgs) -> Result<Value, StoreError> {
+    if !(a.price.is_finite() && a.price >= 0.0) || a.item.trim().is_empty() {
+        return Ok(tool_error("item must not be empty and price must be 0 or more"));
+    }
+    ctx.ledger
+        .record(&LedgerEntry {
+            tenant: ctx.tenant.tenant.clone(),
+            conversation_id: Some(ctx.conversation_id.clone()),
+            kind: "upsell".into(),
+            data: json!({"item": a.item, "price": a.price, "accepted": a.accepted}),
+            at: ctx.now,
+        })
+        .await?;
+    Ok(json!({"logged": true}))
+}
