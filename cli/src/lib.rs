@@ -1,9 +1,12 @@
 //! The `comms` command: the local all-in-one server and the operator's tools.
 
 mod demo;
+mod engine;
+mod inspect;
 mod queue;
 mod secrets;
 mod serve;
+mod state;
 mod tenant;
 mod webhook;
 
@@ -44,6 +47,20 @@ pub enum Command {
     /// Send a correctly signed Twilio-style webhook to a running server.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Replies stored locally instead of sent (when Twilio is not configured).
+    Outbox {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stored conversations.
+    #[command(subcommand)]
+    Conversation(inspect::ConversationCommand),
+    /// The owner's current state (WORK, GYM, OFF, VACATION, ...).
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Dead-letter queues.
+    #[command(subcommand)]
+    Dlq(inspect::DlqCommand),
 }
 
 /// Runs a parsed command line; the exit code says whether it worked.
@@ -54,6 +71,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Secrets(cmd) => secrets::run(&cli.data_dir, cmd).await,
         Command::Queue(cmd) => queue::run(&cli.data_dir, cmd).await,
         Command::Webhook(cmd) => webhook::run(&cli.data_dir, cmd).await,
+        Command::Outbox { json } => inspect::outbox(&cli.data_dir, json).await,
+        Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cmd).await,
+        Command::State(cmd) => state::run(&cli.data_dir, cmd).await,
+        Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,15 +3,19 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+use comms_processors::worker::{self, WorkerSettings};
 use comms_router::{AppState, RouterConfig};
 use comms_shared::adapters::sqlite::{
-    QueueSettings, SqliteConsent, SqliteQueues, SqliteSecrets, SqliteTenants,
+    QueueSettings, SqliteConsent, SqliteConversations, SqliteQueues, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::Channel;
+use comms_shared::ports::Queues;
+use tokio::sync::watch;
 
-use crate::{CliResult, demo, open_db};
+use crate::{CliResult, demo, engine, open_db};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -28,6 +32,16 @@ pub struct ServeArgs {
     /// Receives after which a message moves to its dead-letter queue.
     #[arg(long, env = "COMMS_MAX_RECEIVE_COUNT", default_value_t = 3)]
     pub max_receive_count: u32,
+    /// SMS records processed at once by the in-process worker.
+    #[arg(long, env = "COMMS_WORKER_CONCURRENCY", default_value_t = 10)]
+    pub worker_concurrency: usize,
+    /// Run the router only: messages stay queued (e.g. to inspect them, or when the
+    /// processors run elsewhere).
+    #[arg(long)]
+    pub no_workers: bool,
+    /// Visibility timeout of received records, in seconds (kept alive by a heartbeat).
+    #[arg(long, env = "COMMS_VISIBILITY_SECS", default_value_t = 30)]
+    pub visibility_secs: u64,
 }
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
@@ -47,15 +61,40 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let public_base_url = args.public_base_url.unwrap_or_else(|| format!("http://{local}"));
     let mut config = RouterConfig::new(&public_base_url);
     config.max_body_bytes = args.max_body_bytes;
+    let queues: Arc<dyn Queues> =
+        Arc::new(SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: args.max_receive_count }));
     let state = AppState {
         tenants: Arc::new(tenants),
         secrets: Arc::new(secrets),
-        queues: Arc::new(SqliteQueues::new(
-            db.clone(),
-            QueueSettings { max_receive_count: args.max_receive_count },
-        )),
-        consent: Arc::new(SqliteConsent::new(db)),
+        queues: Arc::clone(&queues),
+        consent: Arc::new(SqliteConsent::new(db.clone())),
+        deliveries: Arc::new(SqliteConversations::new(db.clone())),
         config: Arc::new(config),
+    };
+
+    let (stop_workers, stop_rx) = watch::channel(false);
+    let worker = if args.no_workers {
+        tracing::info!("--no-workers: messages stay queued");
+        None
+    } else {
+        let chat = engine::chat_model()?;
+        let messenger = engine::messenger(&db)?;
+        tracing::info!(model = %chat.describe(), "chat model");
+        if std::env::var("TWILIO_API_BASE").is_err() {
+            tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
+        }
+        let engine = Arc::new(engine::build(&db, chat, messenger, &public_base_url));
+        Some(tokio::spawn(worker::run(
+            Arc::clone(&queues),
+            engine,
+            WorkerSettings {
+                channel: Channel::Sms,
+                concurrency: args.worker_concurrency,
+                visibility: Duration::from_secs(args.visibility_secs.max(2)),
+                ..Default::default()
+            },
+            stop_rx,
+        )))
     };
 
     let demo_number = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()).map(|n| n.to_string());
@@ -76,6 +115,14 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     }
 
     axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // The router has stopped taking requests; let the worker finish its batch.
+    let _ = stop_workers.send(true);
+    if let Some(Err(e)) = match worker {
+        Some(w) => Some(w.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "SMS worker ended abnormally");
+    }
     tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display());
     Ok(())
 }

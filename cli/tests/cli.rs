@@ -37,12 +37,20 @@ impl Drop for Server {
     }
 }
 
-/// Starts `comms serve` on a free port and waits for its "listening on" line.
+/// Starts `comms serve` (router and SMS worker) on a free port.
 fn serve(data_dir: &Path) -> Server {
+    serve_with(data_dir, &[])
+}
+
+/// Starts `comms serve` with extra flags and waits for its "listening on" line.
+fn serve_with(data_dir: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("TWILIO_API_BASE")
         .env_remove("COMMS_PUBLIC_BASE_URL")
         .env_remove("COMMS_LISTEN")
         .stdout(Stdio::piped())
@@ -78,7 +86,7 @@ fn sms_stats(data_dir: &Path) -> serde_json::Value {
 #[test]
 fn signed_webhook_is_queued_and_wrong_signature_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path());
+    let server = serve_with(dir.path(), &["--no-workers"]);
 
     let ok = send_sms(dir.path(), &server, "Can you fix a cracked screen today?", &[]);
     assert!(ok.status.success(), "{ok:?}");
@@ -100,7 +108,7 @@ fn signed_webhook_is_queued_and_wrong_signature_is_refused() {
 #[test]
 fn a_killed_server_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path());
+    let mut server = serve_with(dir.path(), &["--no-workers"]);
     for body in ["first", "second"] {
         assert!(send_sms(dir.path(), &server, body, &[]).status.success());
     }
@@ -109,7 +117,7 @@ fn a_killed_server_loses_nothing_it_acknowledged() {
     server.child.wait().unwrap();
     assert_eq!(sms_stats(dir.path())["depth"], 2);
 
-    let again = serve(dir.path());
+    let again = serve_with(dir.path(), &["--no-workers"]);
     assert!(send_sms(dir.path(), &again, "third", &[]).status.success());
     assert_eq!(sms_stats(dir.path())["depth"], 3);
 }
@@ -171,4 +179,61 @@ fn secrets_put_and_get() {
     let missing = comms(dir.path(), &["secrets", "get", "nope"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
+
+fn wait_for(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn serve_answers_an_sms_into_the_outbox_and_logs_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    assert!(send_sms(dir.path(), &server, "Any slots tomorrow?", &[]).status.success());
+    let replied = wait_for(|| {
+        let out = comms(dir.path(), &["outbox", "--json"]);
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).is_ok_and(|v| v.len() == 1)
+    });
+    assert!(replied, "no reply in the outbox");
+    let outbox: Vec<serde_json::Value> =
+        serde_json::from_slice(&comms(dir.path(), &["outbox", "--json"]).stdout).unwrap();
+    assert_eq!(outbox[0]["to"], CUSTOMER);
+    assert!(outbox[0]["body"].as_str().unwrap().contains("I can do"), "{}", outbox[0]["body"]);
+
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&comms(dir.path(), &["conversation", "list", "--json"]).stdout).unwrap();
+    let id = list[0]["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(id, "demo.repair-shop.tel.14155550123");
+    let shown: serde_json::Value =
+        serde_json::from_slice(&comms(dir.path(), &["conversation", "show", &id, "--json"]).stdout).unwrap();
+    let types: Vec<&str> =
+        shown["items"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["inbound", "tool_call", "tool_result", "reply"]);
+    assert_eq!(sms_stats(dir.path())["depth"], 0);
+}
+
+#[test]
+fn state_set_get_clear_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = comms(dir.path(), &["state", "set", "gym", "--location", "5th Ave", "--until", "2h"]);
+    assert!(set.status.success(), "{set:?}");
+    let got: serde_json::Value =
+        serde_json::from_slice(&comms(dir.path(), &["state", "get", "--json"]).stdout).unwrap();
+    assert_eq!(got["mode"], "GYM");
+    assert_eq!(got["location"], "5th Ave");
+    assert!(comms(dir.path(), &["state", "clear"]).status.success());
+    let got: serde_json::Value =
+        serde_json::from_slice(&comms(dir.path(), &["state", "get", "--json"]).stdout).unwrap();
+    assert_eq!(got["mode"], "WORK");
+    let history: Vec<serde_json::Value> =
+        serde_json::from_slice(&comms(dir.path(), &["state", "history", "--json"]).stdout).unwrap();
+    assert_eq!(history.len(), 2);
+    let bad = comms(dir.path(), &["state", "set", "OFF", "--until", "yesterday"]);
+    assert!(!bad.status.success());
 }

@@ -141,10 +141,22 @@ impl Engine {
     /// Handles one queue body.
     pub async fn handle(&self, body: &str) -> Result<Outcome, TurnError> {
         let envelope = Envelope::parse(body).map_err(|e| TurnError::Permanent(e.to_string()))?;
-        match envelope.kind() {
-            Kind::Inbound => self.inbound(&envelope).await,
+        let span = tracing::info_span!(
+            "turn",
+            id = %envelope.id,
+            tenant = %envelope.tenant,
+            conversation = %envelope.conversation_id,
+        );
+        let result = match envelope.kind() {
+            Kind::Inbound => tracing::Instrument::instrument(self.inbound(&envelope), span.clone()).await,
             other => Err(TurnError::Permanent(format!("kind '{other}' is not handled by this processor"))),
+        };
+        let _guard = span.enter();
+        match &result {
+            Ok(outcome) => tracing::info!(?outcome, "turn finished"),
+            Err(e) => tracing::warn!(error = %e, "turn failed"),
         }
+        result
     }
 
     async fn tenant(&self, t: &TenantRef) -> Result<Arc<TenantConfig>, TurnError> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use comms_shared::ports::{ConsentStore, Queues, SecretStore, TenantDirectory};
+use comms_shared::ports::{ConsentStore, DeliveryStatusStore, Queues, SecretStore, TenantDirectory};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::ApiError;
@@ -45,6 +45,7 @@ pub struct AppState {
     pub secrets: Arc<dyn SecretStore>,
     pub queues: Arc<dyn Queues>,
     pub consent: Arc<dyn ConsentStore>,
+    pub deliveries: Arc<dyn DeliveryStatusStore>,
     pub config: Arc<RouterConfig>,
 }
 
@@ -54,6 +55,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
+        .route("/twilio/status", post(routes::twilio_status::status_callback))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

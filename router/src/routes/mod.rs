@@ -2,4 +2,5 @@
 
 pub mod health;
 pub mod twilio_sms;
+pub mod twilio_status;
 mod twilio_webhook;

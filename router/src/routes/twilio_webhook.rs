@@ -13,6 +13,7 @@ use crate::{ApiError, AppState};
 /// A webhook whose signature checked out, with the tenant it belongs to.
 pub struct VerifiedWebhook {
     pub tenant: TenantConfig,
+    /// The tenant's own number (the one it was found by).
     pub to: PhoneNumber,
     params: Vec<(String, String)>,
 }
@@ -63,13 +64,27 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
     Ok(pairs)
 }
 
-/// Reads, routes and authenticates a Twilio webhook for `channel`.
+/// Reads, routes and authenticates a Twilio webhook for `channel`; the tenant is the one
+/// owning the number in `To` (inbound messages and calls).
 ///
 /// Checks run cheapest and least revealing first: body size (413), signature header
 /// present (403), form (400/415), `To` (400), tenant for `To` (404), signature (403).
 pub async fn verify(
     state: &AppState,
     channel: Channel,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<VerifiedWebhook, ApiError> {
+    verify_for(state, channel, "To", uri, headers, body).await
+}
+
+/// As [`verify`], with the tenant found by the number in `number_param` (`From` for
+/// status callbacks of messages the tenant sent).
+pub async fn verify_for(
+    state: &AppState,
+    channel: Channel,
+    number_param: &str,
     uri: &Uri,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -81,11 +96,12 @@ pub async fn verify(
         .ok_or_else(|| forbidden("missing_signature", "X-Twilio-Signature header is required"))?
         .to_owned();
     let params = parse_form(headers, &body)?;
-    let raw_to = params.iter().find(|(k, _)| k == "To").map(|(_, v)| v.as_str());
-    let raw_to = raw_to.ok_or_else(|| ApiError::invalid_field("To", "To is required"))?;
+    let raw = params.iter().find(|(k, _)| k == number_param).map(|(_, v)| v.as_str());
+    let raw =
+        raw.ok_or_else(|| ApiError::invalid_field(number_param, format!("{number_param} is required")))?;
     // WhatsApp addresses arrive as `whatsapp:+1...`.
-    let to = PhoneNumber::parse(raw_to.strip_prefix("whatsapp:").unwrap_or(raw_to))
-        .map_err(|e| ApiError::invalid_field("To", e.to_string()))?;
+    let to = PhoneNumber::parse(raw.strip_prefix("whatsapp:").unwrap_or(raw))
+        .map_err(|e| ApiError::invalid_field(number_param, e.to_string()))?;
 
     let tenant = state.tenants.by_number(channel, &to).await.map_err(|e| {
         tracing::error!(error = %e, "tenant lookup failed");

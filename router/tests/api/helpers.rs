@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use comms_router::{AppState, RouterConfig, app};
 use comms_shared::adapters::sqlite::{
-    Db, QueueSettings, SqliteConsent, SqliteQueues, SqliteSecrets, SqliteTenants,
+    Db, QueueSettings, SqliteConsent, SqliteConversations, SqliteQueues, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::tenant::TenantConfig;
 use comms_shared::ports::Secret;
@@ -15,6 +15,7 @@ pub const AUTH_TOKEN: &str = "test-auth-token";
 
 pub struct TestApp {
     pub base_url: String,
+    pub deliveries: SqliteConversations,
     pub queues: SqliteQueues,
     pub consent: SqliteConsent,
     pub tenant: TenantConfig,
@@ -40,7 +41,8 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
     let tenants = SqliteTenants::new(db.clone());
     let secrets = SqliteSecrets::new(db.clone());
     let queues = SqliteQueues::new(db.clone(), QueueSettings::default());
-    let consent = SqliteConsent::new(db);
+    let consent = SqliteConsent::new(db.clone());
+    let conversations = SqliteConversations::new(db);
 
     let tenant =
         TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
@@ -57,12 +59,22 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
         secrets: Arc::new(secrets),
         queues: Arc::new(queues.clone()),
         consent: Arc::new(consent.clone()),
+        deliveries: Arc::new(conversations.clone()),
         config: Arc::new(config),
     };
     let server = tokio::spawn(async move {
         axum::serve(listener, app(state)).await.unwrap();
     });
-    TestApp { base_url, queues, consent, tenant, client: reqwest::Client::new(), _dir: dir, server }
+    TestApp {
+        base_url,
+        deliveries: conversations,
+        queues,
+        consent,
+        tenant,
+        client: reqwest::Client::new(),
+        _dir: dir,
+        server,
+    }
 }
 
 pub fn sms_params(body: &str) -> Vec<(String, String)> {

@@ -4,3 +4,4 @@
 
 mod helpers;
 mod sms_webhook;
+mod status_callback;

@@ -72,3 +72,31 @@ pub trait ConversationLog: Send + Sync {
     /// One conversation's header.
     async fn get(&self, id: &ConversationId) -> Result<Option<ConversationSummary>, StoreError>;
 }
+
+/// Delivery state of sent messages, from provider status callbacks.
+#[async_trait]
+pub trait DeliveryStatusStore: Send + Sync {
+    /// Records `status` for a sent message unless a later state is already known
+    /// (callbacks can arrive out of order). Returns whether it was stored.
+    async fn record_status(
+        &self,
+        provider_id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// The last known status of a sent message, with its error code.
+    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError>;
+}
+
+/// Order of Twilio message states; a callback never moves a message backwards.
+pub fn status_rank(status: &str) -> u8 {
+    match status {
+        "accepted" | "scheduled" | "queued" => 1,
+        "sending" => 2,
+        "sent" => 3,
+        "delivered" | "undelivered" | "failed" | "read" | "canceled" => 4,
+        _ => 0,
+    }
+}

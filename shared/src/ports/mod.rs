@@ -17,7 +17,8 @@ pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation};
 pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec};
 pub use consent::{ConsentAction, ConsentStore};
 pub use conversations::{
-    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, ItemContent,
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,
+    ItemContent, status_rank,
 };
 pub use messenger::{Messenger, OutboundText, SendError, SentText};
 pub use owner_state::OwnerStateStore;

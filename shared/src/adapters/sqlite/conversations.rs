@@ -3,7 +3,10 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json, ts_sortable};
 use crate::domain::{ConversationId, PhoneNumber, TenantRef};
-use crate::ports::{ConversationItem, ConversationKey, ConversationLog, ConversationSummary, StoreError};
+use crate::ports::{
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
+    status_rank,
+};
 
 /// The conversation log on SQLite: a header row per conversation, a row per item.
 #[derive(Clone)]
@@ -139,6 +142,48 @@ impl ConversationLog for SqliteConversations {
                     &format!("SELECT {SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?1"),
                     params![id],
                     summary,
+                )
+                .optional()
+            })
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl DeliveryStatusStore for SqliteConversations {
+    async fn record_status(
+        &self,
+        provider_id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (id, st, code) = (provider_id.to_owned(), status.to_owned(), error_code.map(str::to_owned));
+        let rank = i64::from(status_rank(status));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO delivery_status (provider_id, status, rank, error_code, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (provider_id) DO UPDATE SET status = excluded.status, rank = excluded.rank,
+                       error_code = excluded.error_code, updated_at = excluded.updated_at
+                     WHERE excluded.rank >= delivery_status.rank",
+                    params![id, st, rank, code, ts_sortable(at)],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let id = provider_id.to_owned();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT status, error_code FROM delivery_status WHERE provider_id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
             })

@@ -148,6 +148,14 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         sent_at TEXT NOT NULL
      );",
+    // 3: delivery status of sent messages.
+    "CREATE TABLE delivery_status (
+        provider_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        error_code TEXT,
+        updated_at TEXT NOT NULL
+     );",
 ];
 
 /// A handle on the SQLite file shared by every embedded adapter. Cheap to clone.
