@@ -1,5 +1,6 @@
 //! The `comms` command: the local all-in-one server and the operator's tools.
 
+mod bench;
 mod demo;
 mod engine;
 mod inspect;
@@ -61,6 +62,15 @@ pub enum Command {
     /// Dead-letter queues.
     #[command(subcommand)]
     Dlq(inspect::DlqCommand),
+    /// Benchmarks (results are recorded in docs/performance.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// A batch with a slow stand-in model, concurrent versus one at a time.
+    Batch(bench::BatchArgs),
 }
 
 /// Runs a parsed command line; the exit code says whether it worked.
@@ -75,6 +85,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cmd).await,
         Command::State(cmd) => state::run(&cli.data_dir, cmd).await,
         Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cmd).await,
+        Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
