@@ -8,10 +8,7 @@ use std::time::Duration;
 use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
 use comms_shared::adapters::offline::OfflineRulesModel;
 use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
-use comms_shared::adapters::sqlite::{
-    Db, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOutbox, SqliteOwnerState,
-    SqliteSecrets, SqliteTenants, SqliteTurns,
-};
+use comms_shared::adapters::sqlite::{Db, SqliteOutbox, SqliteSecrets};
 use comms_shared::ports::{ChatModel, Messenger};
 use comms_shared::twilio::rest::TwilioRest;
 
@@ -54,17 +51,7 @@ pub fn build(
     public_base_url: &str,
 ) -> Engine {
     Engine::new(
-        EnginePorts {
-            tenants: Arc::new(SqliteTenants::new(db.clone())),
-            conversations: Arc::new(SqliteConversations::new(db.clone())),
-            turns: Arc::new(SqliteTurns::new(db.clone())),
-            owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-            bookings: Arc::new(SqliteBookings::new(db.clone())),
-            ledger: Arc::new(SqliteLedger::new(db.clone())),
-            consent: Arc::new(SqliteConsent::new(db.clone())),
-            chat,
-            messenger,
-        },
+        EnginePorts::embedded(db, chat, messenger),
         TurnSettings { status_callback_base: Some(public_base_url.to_owned()), ..Default::default() },
     )
 }

@@ -8,13 +8,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use comms_shared::adapters::sqlite::{
+    Db, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState, SqliteTenants,
+    SqliteTurns,
+};
 use comms_shared::domain::sms::{fit_to_segments, split_for_twilio};
 use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_shared::domain::{Envelope, Kind, OwnerState, TenantRef};
 use comms_shared::ports::{
-    Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentStore, ConversationItem,
-    ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText, OwnerStateStore,
-    SendError, SentText, StoreError, TenantDirectory, TurnStep, TurnStore,
+    Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentAction, ConsentStore,
+    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText,
+    OwnerStateStore, SendError, SentText, StoreError, TenantDirectory, TurnStep, TurnStore,
 };
 use comms_shared::retry::with_backoff;
 use comms_shared::tools::{self, ToolContext};
@@ -75,17 +79,9 @@ impl Default for TurnSettings {
     }
 }
 
-/// Everything a turn needs, as ports.
+/// The SMS turn, on its ports.
 pub struct Engine {
-    pub tenants: Arc<dyn TenantDirectory>,
-    pub conversations: Arc<dyn ConversationLog>,
-    pub turns: Arc<dyn TurnStore>,
-    pub owner_state: Arc<dyn OwnerStateStore>,
-    pub bookings: Arc<dyn Bookings>,
-    pub ledger: Arc<dyn Ledger>,
-    pub consent: Arc<dyn ConsentStore>,
-    pub chat: Arc<dyn ChatModel>,
-    pub messenger: Arc<dyn Messenger>,
+    ports: EnginePorts,
     pub settings: TurnSettings,
     cache: Mutex<HashMap<TenantRef, (Instant, Arc<TenantConfig>)>>,
 }
@@ -101,6 +97,23 @@ pub struct EnginePorts {
     pub consent: Arc<dyn ConsentStore>,
     pub chat: Arc<dyn ChatModel>,
     pub messenger: Arc<dyn Messenger>,
+}
+
+impl EnginePorts {
+    /// Every storage port on the embedded SQLite file, with the given model and messenger.
+    pub fn embedded(db: &Db, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> Self {
+        Self {
+            tenants: Arc::new(SqliteTenants::new(db.clone())),
+            conversations: Arc::new(SqliteConversations::new(db.clone())),
+            turns: Arc::new(SqliteTurns::new(db.clone())),
+            owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
+            bookings: Arc::new(SqliteBookings::new(db.clone())),
+            ledger: Arc::new(SqliteLedger::new(db.clone())),
+            consent: Arc::new(SqliteConsent::new(db.clone())),
+            chat,
+            messenger,
+        }
+    }
 }
 
 fn chat_error(e: ChatError) -> TurnError {
@@ -122,20 +135,8 @@ fn send_error(e: SendError) -> TurnError {
 
 impl Engine {
     /// An engine on these ports.
-    pub fn new(p: EnginePorts, settings: TurnSettings) -> Self {
-        Self {
-            tenants: p.tenants,
-            conversations: p.conversations,
-            turns: p.turns,
-            owner_state: p.owner_state,
-            bookings: p.bookings,
-            ledger: p.ledger,
-            consent: p.consent,
-            chat: p.chat,
-            messenger: p.messenger,
-            settings,
-            cache: Mutex::new(HashMap::new()),
-        }
+    pub fn new(ports: EnginePorts, settings: TurnSettings) -> Self {
+        Self { ports, settings, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Handles one queue body.
@@ -166,8 +167,12 @@ impl Engine {
                 return Ok(Arc::clone(cfg));
             }
         }
-        let cfg =
-            self.tenants.get(t).await?.ok_or_else(|| TurnError::Permanent(format!("unknown tenant {t}")))?;
+        let cfg = self
+            .ports
+            .tenants
+            .get(t)
+            .await?
+            .ok_or_else(|| TurnError::Permanent(format!("unknown tenant {t}")))?;
         let cfg = Arc::new(cfg);
         self.cache
             .lock()
@@ -177,13 +182,13 @@ impl Engine {
     }
 
     async fn advance(&self, key: &str, step: &TurnStep) -> Result<(), TurnError> {
-        Ok(self.turns.advance(key, step, self.settings.lease).await?)
+        Ok(self.ports.turns.advance(key, step, self.settings.lease).await?)
     }
 
     async fn inbound(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let key = format!("turn:{}:{}", env.channel, env.id);
-        let record = match self.turns.claim(&key, self.settings.lease).await? {
+        let record = match self.ports.turns.claim(&key, self.settings.lease).await? {
             Claim::Acquired(r) => r,
             Claim::Busy => {
                 return Err(TurnError::Transient("another delivery of this message is in progress".into()));
@@ -194,7 +199,7 @@ impl Engine {
         if result.is_err() {
             // This attempt gave up: let the next delivery resume without waiting out
             // the lease. (A permanent failure has already recorded its Done step.)
-            if let Err(e) = self.turns.release(&key).await {
+            if let Err(e) = self.ports.turns.release(&key).await {
                 tracing::warn!(error = %e, "could not release turn lease");
             }
         }
@@ -218,7 +223,7 @@ impl Engine {
         loop {
             step = match step {
                 TurnStep::Started => {
-                    let suppressed = if self.consent.is_opted_out(&env.tenant, &env.from).await? {
+                    let suppressed = if self.ports.consent.is_opted_out(&env.tenant, &env.from).await? {
                         Some("recipient opted out")
                     } else if tenant.project_status != ProjectStatus::Active {
                         Some("project is not active")
@@ -227,13 +232,13 @@ impl Engine {
                     };
                     if let Some(reason) = suppressed {
                         let items = [inbound_item(env), note_item(env, &format!("no reply: {reason}"))];
-                        self.conversations.append(&conv, &items).await?;
+                        self.ports.conversations.append(&conv, &items).await?;
                         self.advance(&key, &TurnStep::Done { outcome: format!("suppressed: {reason}") })
                             .await?;
                         return Ok(Outcome::Suppressed(reason.into()));
                     }
                     let (reply, items) = self.converse(tenant, env).await?;
-                    self.conversations.append(&conv, &items).await?;
+                    self.ports.conversations.append(&conv, &items).await?;
                     let next = TurnStep::ReplyReady { reply };
                     self.advance(&key, &next).await?;
                     next
@@ -242,6 +247,7 @@ impl Engine {
                 TurnStep::Sending { reply, at } => {
                     // The last attempt may have sent some or all parts: look before sending.
                     let found = self
+                        .ports
                         .messenger
                         .sent_since(&env.tenant, tenant.credentials.twilio.as_deref(), &env.to, &env.from, at)
                         .await
@@ -255,7 +261,7 @@ impl Engine {
                         at: jiff::Timestamp::now(),
                         content: ItemContent::Reply { text: reply, provider_ids },
                     };
-                    self.conversations.append(&conv, &[item]).await?;
+                    self.ports.conversations.append(&conv, &[item]).await?;
                     self.advance(&key, &TurnStep::Done { outcome: "replied".into() }).await?;
                     return Ok(Outcome::Replied);
                 }
@@ -273,7 +279,7 @@ impl Engine {
         reply: String,
         already_sent: Vec<SentText>,
     ) -> Result<TurnStep, TurnError> {
-        if self.consent.is_opted_out(&env.tenant, &env.from).await? {
+        if self.ports.consent.is_opted_out(&env.tenant, &env.from).await? {
             let done = TurnStep::Done { outcome: "suppressed: recipient opted out before the send".into() };
             self.advance(key, &done).await?;
             return Ok(done);
@@ -304,7 +310,7 @@ impl Engine {
             // step at Sending so the next attempt reconciles first.
             let sent = with_backoff(
                 self.settings.retry_budget,
-                || self.messenger.send(&text),
+                || self.ports.messenger.send(&text),
                 |e| match e {
                     SendError::Retryable { retry_after, .. } => Some(*retry_after),
                     _ => None,
@@ -319,6 +325,15 @@ impl Engine {
                     return Err(TurnError::Transient(format!("send: {message}")));
                 }
                 Err(e @ SendError::Permanent { .. }) => {
+                    if matches!(&e, SendError::Permanent { code, .. } if code == "21610") {
+                        // The carrier says the customer unsubscribed: remember it, so no
+                        // later turn tries again.
+                        let now = jiff::Timestamp::now();
+                        self.ports
+                            .consent
+                            .record(&env.tenant, &env.from, ConsentAction::OptOut, "twilio:21610", now)
+                            .await?;
+                    }
                     self.advance(key, &TurnStep::Done { outcome: format!("send refused: {e}") }).await?;
                     return Err(send_error(e));
                 }
@@ -338,8 +353,9 @@ impl Engine {
         env: &Envelope,
     ) -> Result<(String, Vec<ConversationItem>), TurnError> {
         let now = jiff::Timestamp::now();
-        let owner = OwnerState::effective(self.owner_state.get(&env.tenant).await?, now);
-        let history = self.conversations.recent(&env.conversation_id, self.settings.history_items).await?;
+        let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
+        let history =
+            self.ports.conversations.recent(&env.conversation_id, self.settings.history_items).await?;
         let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
         for item in history.iter().filter(|i| !i.item_id.starts_with(&format!("{}:", env.id))) {
             match &item.content {
@@ -357,8 +373,8 @@ impl Engine {
             customer: env.from.clone(),
             owner,
             now,
-            bookings: Arc::clone(&self.bookings),
-            ledger: Arc::clone(&self.ledger),
+            bookings: Arc::clone(&self.ports.bookings),
+            ledger: Arc::clone(&self.ports.ledger),
         };
         let mut items = vec![inbound_item(env)];
         let specs = tools::specs(&tenant.ai.enabled_tools);
@@ -372,7 +388,7 @@ impl Engine {
             };
             let reply = with_backoff(
                 self.settings.retry_budget,
-                || self.chat.complete(&request),
+                || self.ports.chat.complete(&request),
                 |e| match e {
                     ChatError::Transient { retry_after, .. } => Some(*retry_after),
                     ChatError::Permanent(_) => None,

@@ -6,7 +6,7 @@ use comms_processors::worker::{self, WorkerSettings};
 use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
 use comms_shared::adapters::sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState,
-    SqliteQueues, SqliteSecrets, SqliteTenants, SqliteTurns,
+    SqliteQueues, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::tenant::TenantConfig;
 use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
@@ -65,17 +65,7 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         bookings: SqliteBookings::new(db.clone()),
         ledger: SqliteLedger::new(db.clone()),
         engine: Arc::new(Engine::new(
-            EnginePorts {
-                tenants: Arc::new(tenants),
-                conversations: Arc::new(SqliteConversations::new(db.clone())),
-                turns: Arc::new(SqliteTurns::new(db.clone())),
-                owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-                bookings: Arc::new(SqliteBookings::new(db.clone())),
-                ledger: Arc::new(SqliteLedger::new(db.clone())),
-                consent: Arc::new(SqliteConsent::new(db.clone())),
-                chat: Arc::new(chat),
-                messenger: Arc::new(messenger),
-            },
+            EnginePorts::embedded(&db, Arc::new(chat), Arc::new(messenger)),
             TurnSettings { status_callback_base: Some("https://comms.example".into()), ..settings },
         )),
         tenant,

@@ -119,6 +119,8 @@ pub enum TwilioMode {
     CreateThen500,
     /// 429 with Retry-After: never processed.
     Throttle,
+    /// 400 with code 21610: the recipient unsubscribed.
+    Unsubscribed,
 }
 
 #[derive(Default)]
@@ -156,6 +158,15 @@ async fn twilio_create(
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "0")],
             Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429})),
+        )
+            .into_response();
+    }
+    if mode == TwilioMode::Unsubscribed {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}),
+            ),
         )
             .into_response();
     }

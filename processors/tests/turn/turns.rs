@@ -305,3 +305,17 @@ async fn overlapping_deliveries_claim_once() {
     assert_eq!(h.twilio.posts(), 1);
     assert_eq!(h.openai.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn an_unsubscribed_recipient_is_permanent_and_remembered() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("hello"));
+    let h = harness(openai).await;
+    h.twilio.next(&[TwilioMode::Unsubscribed]);
+    let out = h.engine.handle(&envelope("SM00000000000000000000000000000014", "hi").to_json()).await;
+    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("21610")), "{out:?}");
+    assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
+    let next = h.engine.handle(&envelope("SM00000000000000000000000000000015", "hello?").to_json()).await;
+    assert!(matches!(next, Ok(Outcome::Suppressed(_))), "{next:?}");
+    assert_eq!(h.twilio.posts(), 1);
+}
