@@ -4,7 +4,7 @@
 //! attempt stopped, and an ambiguous send is reconciled with the provider before any
 //! resend.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,10 +14,10 @@ use comms_shared::adapters::sqlite::{
 };
 use comms_shared::domain::sms::{fit_to_segments, split_for_twilio};
 use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
-use comms_shared::domain::{Envelope, Kind, OwnerState, TenantRef};
+use comms_shared::domain::{Channel, Envelope, Kind, KindDetail, OwnerState, PhoneNumber, TenantRef};
 use comms_shared::ports::{
     Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentAction, ConsentStore,
-    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText,
+    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText, TemplateContent,
     OwnerStateStore, SendError, SentText, StoreError, TenantDirectory, TurnStep, TurnStore,
 };
 use comms_shared::retry::with_backoff;
@@ -149,7 +149,9 @@ impl Engine {
             conversation = %envelope.conversation_id,
         );
         let result = match envelope.kind() {
-            Kind::Inbound => tracing::Instrument::instrument(self.inbound(&envelope), span.clone()).await,
+            Kind::Inbound | Kind::Initiate => {
+                tracing::Instrument::instrument(self.turn(&envelope), span.clone()).await
+            }
             other => Err(TurnError::Permanent(format!("kind '{other}' is not handled by this processor"))),
         };
         let _guard = span.enter();
@@ -185,7 +187,7 @@ impl Engine {
         Ok(self.ports.turns.advance(key, step, self.settings.lease).await?)
     }
 
-    async fn inbound(&self, env: &Envelope) -> Result<Outcome, TurnError> {
+    async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let key = format!("turn:{}:{}", env.channel, env.id);
         let record = match self.ports.turns.claim(&key, self.settings.lease).await? {
@@ -218,12 +220,12 @@ impl Engine {
             id: env.conversation_id.clone(),
             tenant: env.tenant.clone(),
             channel: env.channel,
-            customer: env.from.clone(),
+            customer: customer(env).clone(),
         };
         loop {
             step = match step {
                 TurnStep::Started => {
-                    let suppressed = if self.ports.consent.is_opted_out(&env.tenant, &env.from).await? {
+                    let suppressed = if self.ports.consent.is_opted_out(&env.tenant, customer(env)).await? {
                         Some("recipient opted out")
                     } else if tenant.project_status != ProjectStatus::Active {
                         Some("project is not active")
@@ -231,29 +233,40 @@ impl Engine {
                         None
                     };
                     if let Some(reason) = suppressed {
-                        let items = [inbound_item(env), note_item(env, &format!("no reply: {reason}"))];
+                        let mut items = vec![note_item(env, &format!("no reply: {reason}"))];
+                        if env.kind() == Kind::Inbound {
+                            items.insert(0, inbound_item(env));
+                        }
                         self.ports.conversations.append(&conv, &items).await?;
                         self.advance(&key, &TurnStep::Done { outcome: format!("suppressed: {reason}") })
                             .await?;
                         return Ok(Outcome::Suppressed(reason.into()));
                     }
-                    let (reply, items) = self.converse(tenant, env).await?;
+                    let (reply, template, items) = match env.kind() {
+                        Kind::Initiate => self.compose_opening(tenant, env).await?,
+                        _ => {
+                            let (reply, items) = self.converse(tenant, env).await?;
+                            (reply, None, items)
+                        }
+                    };
                     self.ports.conversations.append(&conv, &items).await?;
-                    let next = TurnStep::ReplyReady { reply };
+                    let next = TurnStep::ReplyReady { reply, template };
                     self.advance(&key, &next).await?;
                     next
                 }
-                TurnStep::ReplyReady { reply } => self.send(&key, tenant, env, reply, Vec::new()).await?,
-                TurnStep::Sending { reply, at } => {
+                TurnStep::ReplyReady { reply, template } => {
+                    self.send(&key, tenant, env, reply, template, Vec::new()).await?
+                }
+                TurnStep::Sending { reply, template, at } => {
                     // The last attempt may have sent some or all parts: look before sending.
                     let found = self
                         .ports
                         .messenger
-                        .sent_since(&env.tenant, tenant.credentials.twilio.as_deref(), &env.to, &env.from, at)
+                        .sent_since(env.channel, &env.tenant, tenant.credentials.twilio.as_deref(), sender(env), customer(env), at)
                         .await
                         .map_err(send_error)?;
                     tracing::info!(found = found.len(), "reconciled an uncertain send");
-                    self.send(&key, tenant, env, reply, found).await?
+                    self.send(&key, tenant, env, reply, template, found).await?
                 }
                 TurnStep::Sent { reply, provider_ids } => {
                     let item = ConversationItem {
@@ -277,16 +290,39 @@ impl Engine {
         tenant: &TenantConfig,
         env: &Envelope,
         reply: String,
+        template: Option<BTreeMap<String, String>>,
         already_sent: Vec<SentText>,
     ) -> Result<TurnStep, TurnError> {
-        if self.ports.consent.is_opted_out(&env.tenant, &env.from).await? {
+        if self.ports.consent.is_opted_out(&env.tenant, customer(env)).await? {
             let done = TurnStep::Done { outcome: "suppressed: recipient opted out before the send".into() };
             self.advance(key, &done).await?;
             return Ok(done);
         }
+        let template = match (template, env.channel) {
+            (Some(vars), _) => {
+                let wa = tenant.whatsapp.as_ref().ok_or_else(|| {
+                    TurnError::Permanent("a template reply needs the tenant's whatsapp settings".into())
+                })?;
+                Some(TemplateContent { content_sid: wa.template_sid.clone(), variables: vars })
+            }
+            // WhatsApp allows free text only within 24 hours of the customer's last
+            // message; this turn answers that message.
+            (None, Channel::Whatsapp) if jiff::Timestamp::now().duration_since(env.received_at).unsigned_abs() > WHATSAPP_SESSION => {
+                let done = TurnStep::Done { outcome: "not sent: outside the WhatsApp 24-hour session".into() };
+                self.advance(key, &done).await?;
+                return Err(TurnError::Permanent(
+                    "outside the WhatsApp 24-hour session: only templates may be sent".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         let mut ids = Vec::new();
-        let parts = split_for_twilio(&reply);
-        let sending = TurnStep::Sending { reply: reply.clone(), at: jiff::Timestamp::now() };
+        let parts = if template.is_some() { vec![reply.clone()] } else { split_for_twilio(&reply) };
+        let sending = TurnStep::Sending {
+            reply: reply.clone(),
+            template: template.as_ref().map(|t| t.variables.clone()),
+            at: jiff::Timestamp::now(),
+        };
         self.advance(key, &sending).await?;
         for part in parts {
             if let Some(prev) = already_sent.iter().find(|s| s.body == part && !ids.contains(&s.provider_id))
@@ -295,11 +331,13 @@ impl Engine {
                 continue;
             }
             let text = OutboundText {
+                channel: env.channel,
                 tenant: env.tenant.clone(),
                 credentials: tenant.credentials.twilio.clone(),
-                from: env.to.clone(),
-                to: env.from.clone(),
+                from: sender(env).clone(),
+                to: customer(env).clone(),
                 body: part,
+                template: template.clone(),
                 status_callback: self
                     .settings
                     .status_callback_base
@@ -321,7 +359,8 @@ impl Engine {
                 Ok(s) => ids.push(s.provider_id),
                 Err(SendError::Retryable { message, .. }) if ids.is_empty() => {
                     // Nothing went out: back to ReplyReady, no reconciliation needed.
-                    self.advance(key, &TurnStep::ReplyReady { reply }).await?;
+                    let template = template.map(|t| t.variables);
+                    self.advance(key, &TurnStep::ReplyReady { reply, template }).await?;
                     return Err(TurnError::Transient(format!("send: {message}")));
                 }
                 Err(e @ SendError::Permanent { .. }) => {
@@ -448,6 +487,128 @@ impl Engine {
     }
 }
 
+/// How long WhatsApp allows free-form replies after the customer's last message.
+const WHATSAPP_SESSION: Duration = Duration::from_secs(24 * 3600);
+
+/// The customer's number: the sender of an inbound message, the recipient of an initiate.
+fn customer(env: &Envelope) -> &PhoneNumber {
+    if env.kind() == Kind::Initiate { &env.to } else { &env.from }
+}
+
+/// The tenant's number on this conversation.
+fn sender(env: &Envelope) -> &PhoneNumber {
+    if env.kind() == Kind::Initiate { &env.from } else { &env.to }
+}
+
+/// SMS replies are held to the tenant's segment budget (every segment is billed).
+fn fit_reply(tenant: &TenantConfig, channel: Channel, text: &str) -> String {
+    let fallback = "Thanks for your message, we'll get back to you shortly.";
+    match channel {
+        Channel::Sms => {
+            let budget = usize::from(tenant.messaging.sms_segment_budget);
+            let fitted = fit_to_segments(text, budget);
+            if fitted.is_empty() { fit_to_segments(fallback, budget) } else { fitted }
+        }
+        _ if text.trim().is_empty() => fallback.to_owned(),
+        _ => text.trim().to_owned(),
+    }
+}
+
+impl Engine {
+    /// The first message of a conversation a tenant started: text for SMS; for WhatsApp
+    /// the values of the tenant's template variables, checked against its list.
+    async fn compose_opening(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+    ) -> Result<(String, Option<BTreeMap<String, String>>, Vec<ConversationItem>), TurnError> {
+        let KindDetail::Initiate { request_id, project_data, recipient_name } = &env.detail else {
+            return Err(TurnError::Permanent("not an initiate envelope".into()));
+        };
+        let now = jiff::Timestamp::now();
+        let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
+        let name = recipient_name.as_deref().unwrap_or("the recipient");
+        let started = note_item(env, &format!("conversation started by request {request_id}"));
+        let template_vars = match env.channel {
+            Channel::Whatsapp => Some(
+                tenant
+                    .whatsapp
+                    .as_ref()
+                    .ok_or_else(|| TurnError::Permanent("tenant has no WhatsApp template configured".into()))?
+                    .template_variables
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let ask = match &template_vars {
+            None => format!(
+                "Write the first message of a new conversation to {name}, who agreed to be contacted. \
+                 Project details: {project_data}. Reply with the message text only."
+            ),
+            Some(vars) => format!(
+                "Fill the approved WhatsApp template that opens a conversation with {name}, who agreed \
+                 to be contacted. Project details: {project_data}. Reply with only a JSON object whose keys \
+                 are exactly {vars:?} and whose values are short non-empty strings."
+            ),
+        };
+        let request = ChatRequest {
+            model: tenant.ai.model.clone(),
+            messages: vec![
+                ChatMessage::System { content: system_prompt(tenant, &owner, env, now) },
+                ChatMessage::User { content: ask },
+            ],
+            tools: Vec::new(),
+        };
+        let reply = with_backoff(
+            self.settings.retry_budget,
+            || self.ports.chat.complete(&request),
+            |e| match e {
+                ChatError::Transient { retry_after, .. } => Some(*retry_after),
+                ChatError::Permanent(_) => None,
+            },
+        )
+        .await
+        .map_err(chat_error)?;
+        let text = reply.content.unwrap_or_default();
+        match template_vars {
+            None => Ok((fit_reply(tenant, env.channel, &text), None, vec![started])),
+            Some(names) => {
+                let vars = template_variables(&text, &names).map_err(TurnError::Permanent)?;
+                let rendering = serde_json::to_string(&vars).unwrap_or_default();
+                Ok((rendering, Some(vars), vec![started]))
+            }
+        }
+    }
+}
+
+/// Checks the model's template values: a JSON object with exactly `names` as keys and
+/// non-empty string values (a template sent with a gap would read badly or be refused).
+pub fn template_variables(text: &str, names: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let trimmed = text.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```");
+    let value: serde_json::Value =
+        serde_json::from_str(trimmed.trim()).map_err(|e| format!("template variables are not JSON: {e}"))?;
+    let obj = value.as_object().ok_or("template variables are not a JSON object")?;
+    let mut out = BTreeMap::new();
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| !obj.get(n.as_str()).and_then(|v| v.as_str()).is_some_and(|s| !s.trim().is_empty()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("template variables incomplete: missing or empty {missing:?}"));
+    }
+    let extra: Vec<&String> = obj.keys().filter(|k| !names.contains(k)).collect();
+    if !extra.is_empty() {
+        return Err(format!("template variables include unknown names {extra:?}"));
+    }
+    for n in names {
+        if let Some(v) = obj.get(n).and_then(|v| v.as_str()) {
+            out.insert(n.clone(), v.trim().to_owned());
+        }
+    }
+    Ok(out)
+}
+
 fn inbound_item(env: &Envelope) -> ConversationItem {
     ConversationItem {
         item_id: format!("{}:inbound", env.id),
@@ -485,7 +646,7 @@ pub fn system_prompt(
         "{prompt}\n\nBusiness: {company} ({project}). Opening hours: {hours}; appointments of {slot} minutes. \
          Time zone: {tzname}. Today is {date} ({weekday}), local time {time}.\n{owner}\n\
          Customer phone: {phone}.\n\
-         You are replying by SMS: plain text, at most {budget} SMS segments (about {chars} characters). \
+         {medium} \
          Use the tools to check availability, book, grant discounts (never more than the tool approves) \
          and log upsells.",
         prompt = tenant.ai.system_prompt,
@@ -498,7 +659,13 @@ pub fn system_prompt(
         weekday = local.strftime("%A"),
         time = local.strftime("%H:%M"),
         owner = owner.describe(),
-        phone = env.from,
-        chars = usize::from(budget) * 153,
+        phone = customer(env),
+        medium = match env.channel {
+            Channel::Sms => format!(
+                "You are replying by SMS: plain text, at most {budget} SMS segments (about {} characters).",
+                usize::from(budget) * 153
+            ),
+            other => format!("You are replying by {other}: plain text, short."),
+        },
     )
 }

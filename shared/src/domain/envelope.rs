@@ -57,6 +57,9 @@ pub enum KindDetail {
         /// Free-form data about the project, passed to the model.
         #[serde(default)]
         project_data: serde_json::Value,
+        /// The recipient's name, for the first message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipient_name: Option<String>,
     },
     /// One speech turn of a call; `id` is `CallSid` + turn number.
     VoiceTurn { call_sid: String, turn: u32 },
@@ -183,6 +186,7 @@ mod tests {
             KindDetail::Initiate {
                 request_id: "6f1c".into(),
                 project_data: serde_json::json!({"role": "driver"}),
+                recipient_name: Some("Ann Lee".into()),
             },
             KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 3 },
         ] {

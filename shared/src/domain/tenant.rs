@@ -138,6 +138,22 @@ impl Default for Messaging {
     }
 }
 
+/// WhatsApp sending settings: the approved template used to open a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhatsappConfig {
+    /// Twilio Content SID (`HX...`) of the approved template.
+    pub template_sid: String,
+    /// The template's content variable names (`"1"`, `"2"` or named), all required.
+    pub template_variables: Vec<String>,
+}
+
+/// Booking API settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BookingConfig {
+    /// Whether `GET /availability` answers without a key (for a public booking page).
+    pub public_availability: bool,
+}
+
 /// A tenant's whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantConfig {
@@ -154,6 +170,9 @@ pub struct TenantConfig {
     pub scheduling: Scheduling,
     pub discount_policy: DiscountPolicy,
     pub messaging: Messaging,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<WhatsappConfig>,
+    pub booking: BookingConfig,
     pub api_keys: Vec<KeyHash>,
     pub admin_keys: Vec<KeyHash>,
 }
@@ -240,6 +259,8 @@ const TOP_FIELDS: &[&str] = &[
     "scheduling",
     "discount_policy",
     "messaging",
+    "whatsapp",
+    "booking",
     "api_keys",
     "admin_keys",
 ];
@@ -352,6 +373,14 @@ impl Walker {
             Some(v) => self.messaging(v),
             None => Some(Messaging::default()),
         };
+        let whatsapp = match obj.get("whatsapp") {
+            Some(v) => self.whatsapp(v).map(Some),
+            None => Some(None),
+        };
+        let booking = match obj.get("booking") {
+            Some(v) => self.booking(v),
+            None => Some(BookingConfig::default()),
+        };
         let api_keys = self.keys(obj, "api_keys");
         let admin_keys = self.keys(obj, "admin_keys");
         Some(TenantConfig {
@@ -366,6 +395,8 @@ impl Walker {
             scheduling: scheduling?,
             discount_policy: discount_policy?,
             messaging: messaging?,
+            whatsapp: whatsapp?,
+            booking: booking?,
             api_keys: api_keys?,
             admin_keys: admin_keys?,
         })
@@ -579,6 +610,39 @@ impl Walker {
         }
         let budget = self.uint(obj, "messaging", "sms_segment_budget", 1, 10)?;
         Some(Messaging { sms_segment_budget: u8::try_from(budget).ok()? })
+    }
+
+    fn whatsapp(&mut self, v: &Value) -> Option<WhatsappConfig> {
+        let obj = self.object("whatsapp", v, &["template_sid", "template_variables"])?;
+        let sid = self.string(obj, "whatsapp", "template_sid").and_then(|s| {
+            let ok = s.starts_with("HX") && s.len() == 34 && s[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                self.err("whatsapp.template_sid", "must be a Twilio Content SID (HX followed by 32 hex characters)");
+            }
+            ok.then_some(s)
+        });
+        let vars = self.required(obj, "whatsapp", "template_variables").and_then(|v| {
+            let arr = self.array("whatsapp.template_variables", v)?;
+            let names: Vec<String> = arr.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect();
+            if names.len() != arr.len() || names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+                self.err("whatsapp.template_variables", "must be a non-empty list of variable names");
+                return None;
+            }
+            Some(names)
+        });
+        Some(WhatsappConfig { template_sid: sid?, template_variables: vars? })
+    }
+
+    fn booking(&mut self, v: &Value) -> Option<BookingConfig> {
+        let obj = self.object("booking", v, &["public_availability"])?;
+        match obj.get("public_availability") {
+            None => Some(BookingConfig::default()),
+            Some(Value::Bool(b)) => Some(BookingConfig { public_availability: *b }),
+            Some(_) => {
+                self.err("booking.public_availability", "must be true or false");
+                None
+            }
+        }
     }
 
     fn keys(&mut self, obj: &Map<String, Value>, field: &str) -> Option<Vec<KeyHash>> {

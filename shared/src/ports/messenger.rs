@@ -3,17 +3,30 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{PhoneNumber, TenantRef};
+use crate::domain::{Channel, PhoneNumber, TenantRef};
+
+/// An approved WhatsApp template and the values of its variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateContent {
+    /// Twilio Content SID (`HX...`).
+    pub content_sid: String,
+    pub variables: std::collections::BTreeMap<String, String>,
+}
 
 /// A text to send to a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundText {
+    /// `Sms` or `Whatsapp` (addresses get the `whatsapp:` prefix on the wire).
+    pub channel: Channel,
     pub tenant: TenantRef,
     /// Name of the secret with the tenant's provider credentials.
     pub credentials: Option<String>,
     pub from: PhoneNumber,
     pub to: PhoneNumber,
+    /// The text; for a template send, a readable rendering kept for the log.
     pub body: String,
+    /// Send this template instead of free text (WhatsApp outside the 24-hour session).
+    pub template: Option<TemplateContent>,
     /// Where the provider reports delivery status.
     pub status_callback: Option<String>,
 }
@@ -54,6 +67,7 @@ pub trait Messenger: Send + Sync {
     /// Texts sent from `from` to `to` since `since`, newest first.
     async fn sent_since(
         &self,
+        channel: Channel,
         tenant: &TenantRef,
         credentials: Option<&str>,
         from: &PhoneNumber,

@@ -9,6 +9,7 @@ mod conversations;
 mod messenger;
 mod owner_state;
 mod queue;
+mod requests;
 mod secrets;
 mod tenants;
 mod turns;
@@ -20,7 +21,8 @@ pub use conversations::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,
     ItemContent, status_rank,
 };
-pub use messenger::{Messenger, OutboundText, SendError, SentText};
+pub use messenger::{Messenger, OutboundText, SendError, SentText, TemplateContent};
+pub use requests::{RequestBegin, RequestLog};
 pub use owner_state::OwnerStateStore;
 pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 pub use secrets::{Secret, SecretError, SecretStore};

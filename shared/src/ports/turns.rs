@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,10 +13,20 @@ use super::StoreError;
 pub enum TurnStep {
     /// Claimed; the model has not produced the reply yet.
     Started,
-    /// The reply is decided (and the turn's items stored); not sent yet.
-    ReplyReady { reply: String },
+    /// The reply is decided (and the turn's items stored); not sent yet. `template`
+    /// holds WhatsApp template variables when the reply is a template.
+    ReplyReady {
+        reply: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<BTreeMap<String, String>>,
+    },
     /// A send was attempted at `at`; its outcome is unknown until reconciled.
-    Sending { reply: String, at: jiff::Timestamp },
+    Sending {
+        reply: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<BTreeMap<String, String>>,
+        at: jiff::Timestamp,
+    },
     /// Sent; only the reply item may be left to store.
     Sent { reply: String, provider_ids: Vec<String> },
     /// Nothing left to do.

@@ -28,6 +28,86 @@ pub struct ToolContext {
     pub ledger: Arc<dyn Ledger>,
 }
 
+/// Availability and booking for one tenant at one moment: the single implementation
+/// behind both the AI tools and the booking API, so neither can bypass the other's rules.
+#[derive(Clone)]
+pub struct BookingDesk {
+    pub tenant: Arc<TenantConfig>,
+    pub owner: OwnerState,
+    pub now: jiff::Timestamp,
+    pub bookings: Arc<dyn Bookings>,
+}
+
+/// What a booking attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingOutcome {
+    /// Booked (or already booked by this same customer: their booking).
+    Booked(Booking),
+    /// Not an open slot by the rules (hours, past, owner state).
+    NotOpen,
+    /// Someone else holds it.
+    Taken,
+}
+
+/// A booking request, already parsed.
+#[derive(Debug, Clone)]
+pub struct BookingRequest {
+    pub date: jiff::civil::Date,
+    pub time: jiff::civil::Time,
+    pub customer_name: String,
+    pub phone: PhoneNumber,
+    pub service: String,
+    pub conversation_id: Option<String>,
+}
+
+impl BookingDesk {
+    /// The tenant's local "now".
+    pub fn local_now(&self) -> jiff::Zoned {
+        let tz = jiff::tz::TimeZone::get(&self.tenant.scheduling.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        self.now.to_zoned(tz)
+    }
+
+    /// Open slots of `date` and a note about the owner's state, if any.
+    pub async fn open_slots(
+        &self,
+        date: jiff::civil::Date,
+    ) -> Result<(Vec<jiff::civil::Time>, Option<String>), StoreError> {
+        let booked: Vec<_> =
+            self.bookings.on_date(&self.tenant.tenant, date).await?.into_iter().map(|b| b.time).collect();
+        Ok(schedule::open_slots(&self.tenant.scheduling, date, &self.local_now(), &self.owner, &booked))
+    }
+
+    /// Books a slot: it must be open by the rules; then a conditional reservation decides.
+    pub async fn book(&self, r: BookingRequest) -> Result<BookingOutcome, StoreError> {
+        let (open, _) =
+            schedule::open_slots(&self.tenant.scheduling, r.date, &self.local_now(), &self.owner, &[]);
+        if !open.contains(&r.time) {
+            return Ok(BookingOutcome::NotOpen);
+        }
+        let created = self.local_now();
+        let lead_id = format!(
+            "LEAD-{}-{}",
+            created.strftime("%Y%m%d-%H%M%S"),
+            &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase()
+        );
+        let booking = Booking {
+            tenant: self.tenant.tenant.clone(),
+            date: r.date,
+            time: r.time,
+            lead_id,
+            customer_name: r.customer_name,
+            phone: r.phone,
+            service: r.service,
+            conversation_id: r.conversation_id,
+            created_at: self.now,
+        };
+        Ok(match self.bookings.reserve(&booking).await? {
+            Reservation::Created(b) | Reservation::AlreadyYours(b) => BookingOutcome::Booked(b),
+            Reservation::Taken => BookingOutcome::Taken,
+        })
+    }
+}
+
 /// A tool could not run because storage failed: the turn must be retried.
 #[derive(Debug, thiserror::Error)]
 #[error("tool {tool} failed: {source}")]
@@ -147,18 +227,13 @@ pub async fn execute(ctx: &ToolContext, call: &ToolCall) -> Result<Value, ToolFa
     Ok(result)
 }
 
-fn local_now(ctx: &ToolContext) -> jiff::Zoned {
-    let tz = jiff::tz::TimeZone::get(&ctx.tenant.scheduling.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    ctx.now.to_zoned(tz)
-}
-
-async fn slots_for(
-    ctx: &ToolContext,
-    date: jiff::civil::Date,
-) -> Result<(Vec<jiff::civil::Time>, Option<String>), StoreError> {
-    let booked: Vec<_> =
-        ctx.bookings.on_date(&ctx.tenant.tenant, date).await?.into_iter().map(|b| b.time).collect();
-    Ok(schedule::open_slots(&ctx.tenant.scheduling, date, &local_now(ctx), &ctx.owner, &booked))
+fn desk(ctx: &ToolContext) -> BookingDesk {
+    BookingDesk {
+        tenant: Arc::clone(&ctx.tenant),
+        owner: ctx.owner.clone(),
+        now: ctx.now,
+        bookings: Arc::clone(&ctx.bookings),
+    }
 }
 
 async fn check_availability(ctx: &ToolContext, a: AvailabilityArgs) -> Result<Value, StoreError> {
@@ -170,7 +245,7 @@ async fn check_availability(ctx: &ToolContext, a: AvailabilityArgs) -> Result<Va
         Some(Some(t)) => Some(t),
         None => None,
     };
-    let (slots, note) = slots_for(ctx, date).await?;
+    let (slots, note) = desk(ctx).open_slots(date).await?;
     let mut out = json!({
         "date": date.to_string(),
         "slots": slots.iter().map(|t| schedule::format_time(*t)).collect::<Vec<_>>(),
@@ -196,34 +271,20 @@ async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> 
     if a.customer_name.trim().is_empty() || a.service.trim().is_empty() {
         return Ok(tool_error("customer_name and service must not be empty"));
     }
-    // Only a slot that is open by the rules can be booked (hours, past, owner state);
-    // an already booked one is decided by the conditional write below.
-    let (open, _) = schedule::open_slots(&ctx.tenant.scheduling, date, &local_now(ctx), &ctx.owner, &[]);
-    if !open.contains(&time) {
-        return Ok(json!({"booked": false, "reason": "not an open slot; call check_availability"}));
-    }
-    let created = local_now(ctx);
-    let lead_id = format!(
-        "LEAD-{}-{}",
-        created.strftime("%Y%m%d-%H%M%S"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6].to_ascii_uppercase()
-    );
-    let booking = Booking {
-        tenant: ctx.tenant.tenant.clone(),
+    let request = BookingRequest {
         date,
         time,
-        lead_id,
         customer_name: a.customer_name.trim().to_owned(),
         phone,
         service: a.service.trim().to_owned(),
         conversation_id: Some(ctx.conversation_id.clone()),
-        created_at: ctx.now,
     };
-    Ok(match ctx.bookings.reserve(&booking).await? {
-        Reservation::Created(b) | Reservation::AlreadyYours(b) => json!({
+    Ok(match desk(ctx).book(request).await? {
+        BookingOutcome::Booked(b) => json!({
             "booked": true, "lead_id": b.lead_id, "date": b.date.to_string(),
             "time": schedule::format_time(b.time), "service": b.service}),
-        Reservation::Taken => json!({"booked": false, "reason": "that slot was just taken; offer another"}),
+        BookingOutcome::NotOpen => json!({"booked": false, "reason": "not an open slot; call check_availability"}),
+        BookingOutcome::Taken => json!({"booked": false, "reason": "that slot was just taken; offer another"}),
     })
 }
 

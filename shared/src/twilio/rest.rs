@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::TwilioCredentials;
-use crate::domain::{PhoneNumber, TenantRef};
+use crate::domain::{Channel, PhoneNumber, TenantRef};
 use crate::ports::{Messenger, OutboundText, SecretStore, SendError, SentText};
 
 /// Twilio's production API.
@@ -70,6 +70,18 @@ impl TwilioRest {
     }
 }
 
+/// A number as Twilio wants it on this channel (`whatsapp:+1...` for WhatsApp).
+fn address(channel: Channel, number: &PhoneNumber) -> String {
+    match channel {
+        Channel::Whatsapp => format!("whatsapp:{number}"),
+        _ => number.to_string(),
+    }
+}
+
+fn strip_channel(addr: &str) -> &str {
+    addr.strip_prefix("whatsapp:").unwrap_or(addr)
+}
+
 fn parse_sent(m: MessageResource) -> Option<SentText> {
     let sent_at = m
         .date_created
@@ -79,8 +91,8 @@ fn parse_sent(m: MessageResource) -> Option<SentText> {
         .unwrap_or_else(jiff::Timestamp::now);
     Some(SentText {
         provider_id: m.sid,
-        to: PhoneNumber::parse(&m.to).ok()?,
-        from: PhoneNumber::parse(&m.from).ok()?,
+        to: PhoneNumber::parse(strip_channel(&m.to)).ok()?,
+        from: PhoneNumber::parse(strip_channel(&m.from)).ok()?,
         body: m.body.unwrap_or_default(),
         status: m.status.unwrap_or_default(),
         sent_at,
@@ -112,10 +124,18 @@ async fn classify(resp: reqwest::Response) -> SendError {
 impl Messenger for TwilioRest {
     async fn send(&self, text: &OutboundText) -> Result<SentText, SendError> {
         let creds = self.credentials(text.credentials.as_deref()).await?;
-        let mut form =
-            vec![("To", text.to.as_str()), ("From", text.from.as_str()), ("Body", text.body.as_str())];
+        let (to, from) = (address(text.channel, &text.to), address(text.channel, &text.from));
+        let mut form: Vec<(&str, String)> = vec![("To", to), ("From", from)];
+        match &text.template {
+            Some(t) => {
+                form.push(("ContentSid", t.content_sid.clone()));
+                // Invariant: a map of strings serialises to JSON.
+                form.push(("ContentVariables", serde_json::to_string(&t.variables).expect("string map")));
+            }
+            None => form.push(("Body", text.body.clone())),
+        }
         if let Some(cb) = &text.status_callback {
-            form.push(("StatusCallback", cb.as_str()));
+            form.push(("StatusCallback", cb.clone()));
         }
         let resp = self
             .http
@@ -142,6 +162,7 @@ impl Messenger for TwilioRest {
 
     async fn sent_since(
         &self,
+        channel: Channel,
         _tenant: &TenantRef,
         credentials: Option<&str>,
         from: &PhoneNumber,
@@ -155,8 +176,8 @@ impl Messenger for TwilioRest {
             .get(self.messages_url(&creds.account_sid))
             .basic_auth(&creds.account_sid, Some(creds.auth_token.expose()))
             .query(&[
-                ("To", to.as_str()),
-                ("From", from.as_str()),
+                ("To", address(channel, to).as_str()),
+                ("From", address(channel, from).as_str()),
                 ("DateSent>", day.as_str()),
                 ("PageSize", "50"),
             ])

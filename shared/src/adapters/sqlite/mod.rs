@@ -6,6 +6,7 @@ mod consent;
 mod conversations;
 mod outbox;
 mod queue;
+mod requests;
 mod secrets;
 mod tenants;
 mod turns;
@@ -21,6 +22,7 @@ pub use consent::SqliteConsent;
 pub use conversations::SqliteConversations;
 pub use outbox::SqliteOutbox;
 pub use queue::{QueueSettings, SqliteQueues};
+pub use requests::SqliteRequests;
 pub use secrets::SqliteSecrets;
 pub use tenants::SqliteTenants;
 pub use turns::SqliteTurns;
@@ -155,6 +157,13 @@ const MIGRATIONS: &[&str] = &[
         rank INTEGER NOT NULL,
         error_code TEXT,
         updated_at TEXT NOT NULL
+     );",
+    // 4: API request idempotency.
+    "CREATE TABLE requests (
+        key TEXT PRIMARY KEY,
+        body_hash TEXT NOT NULL,
+        response TEXT,
+        expires_at TEXT NOT NULL
      );",
 ];
 

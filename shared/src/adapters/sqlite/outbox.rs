@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{Db, from_json, ts_sortable};
-use crate::domain::{PhoneNumber, TenantRef};
+use crate::domain::{Channel, PhoneNumber, TenantRef};
 use crate::ports::{Messenger, OutboundText, SendError, SentText};
 
 /// The local outbox: a messenger that stores texts instead of sending them, used by
@@ -87,6 +87,7 @@ impl Messenger for SqliteOutbox {
 
     async fn sent_since(
         &self,
+        _channel: Channel,
         tenant: &TenantRef,
         _credentials: Option<&str>,
         from: &PhoneNumber,
