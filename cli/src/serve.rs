@@ -9,7 +9,8 @@ use clap::Args;
 use comms_processors::worker::{self, WorkerSettings};
 use comms_router::{AppState, RouterConfig};
 use comms_shared::adapters::sqlite::{
-    QueueSettings, SqliteConsent, SqliteConversations, SqliteQueues, SqliteSecrets, SqliteTenants,
+    QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
+    SqliteRequests, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::Channel;
 use comms_shared::ports::Queues;
@@ -69,13 +70,16 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         queues: Arc::clone(&queues),
         consent: Arc::new(SqliteConsent::new(db.clone())),
         deliveries: Arc::new(SqliteConversations::new(db.clone())),
+        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
+        bookings: Arc::new(SqliteBookings::new(db.clone())),
+        requests: Arc::new(SqliteRequests::new(db.clone())),
         config: Arc::new(config),
     };
 
     let (stop_workers, stop_rx) = watch::channel(false);
-    let worker = if args.no_workers {
+    let mut workers = Vec::new();
+    if args.no_workers {
         tracing::info!("--no-workers: messages stay queued");
-        None
     } else {
         let chat = engine::chat_model()?;
         let messenger = engine::messenger(&db)?;
@@ -84,18 +88,21 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
             tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
         }
         let engine = Arc::new(engine::build(&db, chat, messenger, &public_base_url));
-        Some(tokio::spawn(worker::run(
-            Arc::clone(&queues),
-            engine,
-            WorkerSettings {
-                channel: Channel::Sms,
-                concurrency: args.worker_concurrency,
-                visibility: Duration::from_secs(args.visibility_secs.max(2)),
-                ..Default::default()
-            },
-            stop_rx,
-        )))
-    };
+        // One worker per channel the engine handles, each on its own queue.
+        for channel in [Channel::Sms, Channel::Whatsapp] {
+            workers.push(tokio::spawn(worker::run(
+                Arc::clone(&queues),
+                Arc::clone(&engine),
+                WorkerSettings {
+                    channel,
+                    concurrency: args.worker_concurrency,
+                    visibility: Duration::from_secs(args.visibility_secs.max(2)),
+                    ..Default::default()
+                },
+                stop_rx.clone(),
+            )));
+        }
+    }
 
     let demo_number = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()).map(|n| n.to_string());
     tracing::info!(
@@ -117,11 +124,10 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // The router has stopped taking requests; let the worker finish its batch.
     let _ = stop_workers.send(true);
-    if let Some(Err(e)) = match worker {
-        Some(w) => Some(w.await),
-        None => None,
-    } {
-        tracing::error!(error = %e, "SMS worker ended abnormally");
+    for w in workers {
+        if let Err(e) = w.await {
+            tracing::error!(error = %e, "a worker ended abnormally");
+        }
     }
     tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display());
     Ok(())

@@ -17,8 +17,8 @@ use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_shared::domain::{Channel, Envelope, Kind, KindDetail, OwnerState, PhoneNumber, TenantRef};
 use comms_shared::ports::{
     Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentAction, ConsentStore,
-    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText, TemplateContent,
-    OwnerStateStore, SendError, SentText, StoreError, TenantDirectory, TurnStep, TurnStore,
+    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText,
+    OwnerStateStore, SendError, SentText, StoreError, TemplateContent, TenantDirectory, TurnStep, TurnStore,
 };
 use comms_shared::retry::with_backoff;
 use comms_shared::tools::{self, ToolContext};
@@ -262,7 +262,14 @@ impl Engine {
                     let found = self
                         .ports
                         .messenger
-                        .sent_since(env.channel, &env.tenant, tenant.credentials.twilio.as_deref(), sender(env), customer(env), at)
+                        .sent_since(
+                            env.channel,
+                            &env.tenant,
+                            tenant.credentials.twilio.as_deref(),
+                            sender(env),
+                            customer(env),
+                            at,
+                        )
                         .await
                         .map_err(send_error)?;
                     tracing::info!(found = found.len(), "reconciled an uncertain send");
@@ -307,8 +314,12 @@ impl Engine {
             }
             // WhatsApp allows free text only within 24 hours of the customer's last
             // message; this turn answers that message.
-            (None, Channel::Whatsapp) if jiff::Timestamp::now().duration_since(env.received_at).unsigned_abs() > WHATSAPP_SESSION => {
-                let done = TurnStep::Done { outcome: "not sent: outside the WhatsApp 24-hour session".into() };
+            (None, Channel::Whatsapp)
+                if jiff::Timestamp::now().duration_since(env.received_at).unsigned_abs()
+                    > WHATSAPP_SESSION =>
+            {
+                let done =
+                    TurnStep::Done { outcome: "not sent: outside the WhatsApp 24-hour session".into() };
                 self.advance(key, &done).await?;
                 return Err(TurnError::Permanent(
                     "outside the WhatsApp 24-hour session: only templates may be sent".into(),
@@ -591,7 +602,7 @@ pub fn template_variables(text: &str, names: &[String]) -> Result<BTreeMap<Strin
     let mut out = BTreeMap::new();
     let missing: Vec<&str> = names
         .iter()
-        .filter(|n| !obj.get(n.as_str()).and_then(|v| v.as_str()).is_some_and(|s| !s.trim().is_empty()))
+        .filter(|n| obj.get(n.as_str()).and_then(|v| v.as_str()).is_none_or(|s| s.trim().is_empty()))
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {

@@ -1,16 +1,23 @@
 //! Ingress: one axum [`Router`] for Twilio webhooks and the APIs. The same router runs in
 //! `comms serve` and, hosted by `lambda_http`, on AWS Lambda.
 
+mod auth;
 mod error;
+mod json;
 mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
-use comms_shared::ports::{ConsentStore, DeliveryStatusStore, Queues, SecretStore, TenantDirectory};
+use comms_shared::ports::{
+    Bookings, ConsentStore, DeliveryStatusStore, OwnerStateStore, Queues, RequestLog, SecretStore,
+    TenantDirectory,
+};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
 
 pub use error::ApiError;
 
@@ -46,16 +53,45 @@ pub struct AppState {
     pub queues: Arc<dyn Queues>,
     pub consent: Arc<dyn ConsentStore>,
     pub deliveries: Arc<dyn DeliveryStatusStore>,
+    pub owner_state: Arc<dyn OwnerStateStore>,
+    pub bookings: Arc<dyn Bookings>,
+    pub requests: Arc<dyn RequestLog>,
     pub config: Arc<RouterConfig>,
 }
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    // Routes a browser calls (a company's web page, the owner's admin page) get CORS;
+    // Twilio's webhooks do not need it.
+    let browser = Router::new()
+        .route("/initiate-conversation", post(routes::initiate::initiate_conversation))
+        .route(
+            "/admin/state",
+            get(routes::admin_state::get_state)
+                .put(routes::admin_state::put_state)
+                .delete(routes::admin_state::delete_state),
+        )
+        .route("/admin/state/history", get(routes::admin_state::history))
+        .route("/availability", get(routes::booking::availability))
+        .route("/bookings", post(routes::booking::create_booking))
+        .route("/leads", get(routes::booking::leads))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("x-api-key"),
+                    HeaderName::from_static("x-admin-key"),
+                ]),
+        );
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
+        .route("/twilio/whatsapp", post(routes::twilio_sms::whatsapp_webhook))
         .route("/twilio/status", post(routes::twilio_status::status_callback))
+        .merge(browser)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -1,6 +1,9 @@
 //! One module per route, plus the Twilio webhook checks they share.
 
+pub mod admin_state;
+pub mod booking;
 pub mod health;
+pub mod initiate;
 pub mod twilio_sms;
 pub mod twilio_status;
 mod twilio_webhook;

@@ -1,4 +1,5 @@
-//! `POST /twilio/sms`: a customer's SMS, signature-checked, onto the tenant's SMS queue.
+//! `POST /twilio/sms` and `POST /twilio/whatsapp`: a customer's message, signature-checked,
+//! onto the tenant's queue for that channel.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -23,15 +24,36 @@ fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
 }
 
-/// Verifies the webhook, handles carrier keywords, and enqueues everything else as an
-/// `inbound` envelope keyed by `MessageSid`.
+/// Inbound SMS.
 pub async fn sms_webhook(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Sms, &uri, &headers, body).await?;
+    inbound(&state, Channel::Sms, &uri, &headers, body).await
+}
+
+/// Inbound WhatsApp (addresses arrive as `whatsapp:+1...`).
+pub async fn whatsapp_webhook(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    inbound(&state, Channel::Whatsapp, &uri, &headers, body).await
+}
+
+/// Verifies the webhook, handles carrier keywords, and enqueues everything else as an
+/// `inbound` envelope keyed by `MessageSid`.
+async fn inbound(
+    state: &AppState,
+    channel: Channel,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hook = twilio_webhook::verify(state, channel, uri, headers, body).await?;
     let from = hook.phone("From")?;
     let message_sid = hook.required("MessageSid")?;
     let sid_ok = message_sid.len() == 34
@@ -46,7 +68,8 @@ pub async fn sms_webhook(
         Some(n) => n.parse().map_err(|_| ApiError::invalid_field("NumMedia", "must be a whole number"))?,
     };
     let tenant = &hook.tenant.tenant;
-    let span = tracing::info_span!("sms_webhook", tenant = %tenant, message_sid, from = %from.redacted());
+    let span =
+        tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid, from = %from.redacted());
     let _guard = span.enter();
 
     // Carrier keywords change consent and are never shown to the assistant.
@@ -64,8 +87,8 @@ pub async fn sms_webhook(
     let envelope = Envelope {
         id: message_sid.to_owned(),
         tenant: tenant.clone(),
-        channel: Channel::Sms,
-        conversation_id: ConversationId::derive(tenant, Channel::Sms, &from),
+        channel,
+        conversation_id: ConversationId::derive(tenant, channel, &from),
         from,
         to: hook.to.clone(),
         body: text.to_owned(),
@@ -74,7 +97,7 @@ pub async fn sms_webhook(
     };
     let trace_id = uuid::Uuid::new_v4().to_string();
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
-    let queue_id = state.queues.send(Channel::Sms, message).await.map_err(store_unavailable)?;
-    tracing::info!(queue_message_id = %queue_id, trace_id, "inbound SMS enqueued");
+    let queue_id = state.queues.send(channel, message).await.map_err(store_unavailable)?;
+    tracing::info!(queue_message_id = %queue_id, trace_id, "inbound message enqueued");
     Ok(twiml_ok())
 }

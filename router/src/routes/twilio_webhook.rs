@@ -29,9 +29,11 @@ impl VerifiedWebhook {
         self.param(name).ok_or_else(|| ApiError::invalid_field(name, format!("{name} is required")))
     }
 
-    /// A required E.164 parameter, or a 400 naming it.
+    /// A required E.164 parameter (a `whatsapp:` prefix is dropped), or a 400 naming it.
     pub fn phone(&self, name: &str) -> Result<PhoneNumber, ApiError> {
-        PhoneNumber::parse(self.required(name)?).map_err(|e| ApiError::invalid_field(name, e.to_string()))
+        let raw = self.required(name)?;
+        PhoneNumber::parse(raw.strip_prefix("whatsapp:").unwrap_or(raw))
+            .map_err(|e| ApiError::invalid_field(name, e.to_string()))
     }
 }
 
@@ -99,9 +101,12 @@ pub async fn verify_for(
     let raw = params.iter().find(|(k, _)| k == number_param).map(|(_, v)| v.as_str());
     let raw =
         raw.ok_or_else(|| ApiError::invalid_field(number_param, format!("{number_param} is required")))?;
-    // WhatsApp addresses arrive as `whatsapp:+1...`.
-    let to = PhoneNumber::parse(raw.strip_prefix("whatsapp:").unwrap_or(raw))
-        .map_err(|e| ApiError::invalid_field(number_param, e.to_string()))?;
+    // WhatsApp addresses arrive as `whatsapp:+1...` and route on the WhatsApp channel.
+    let (channel, bare) = match raw.strip_prefix("whatsapp:") {
+        Some(bare) => (Channel::Whatsapp, bare),
+        None => (channel, raw),
+    };
+    let to = PhoneNumber::parse(bare).map_err(|e| ApiError::invalid_field(number_param, e.to_string()))?;
 
     let tenant = state.tenants.by_number(channel, &to).await.map_err(|e| {
         tracing::error!(error = %e, "tenant lookup failed");

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use comms_router::{AppState, RouterConfig, app};
 use comms_shared::adapters::sqlite::{
-    Db, QueueSettings, SqliteConsent, SqliteConversations, SqliteQueues, SqliteSecrets, SqliteTenants,
+    Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
+    SqliteRequests, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::tenant::TenantConfig;
 use comms_shared::ports::Secret;
@@ -15,6 +16,7 @@ pub const AUTH_TOKEN: &str = "test-auth-token";
 
 pub struct TestApp {
     pub base_url: String,
+    pub db: Db,
     pub deliveries: SqliteConversations,
     pub queues: SqliteQueues,
     pub consent: SqliteConsent,
@@ -42,7 +44,7 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
     let secrets = SqliteSecrets::new(db.clone());
     let queues = SqliteQueues::new(db.clone(), QueueSettings::default());
     let consent = SqliteConsent::new(db.clone());
-    let conversations = SqliteConversations::new(db);
+    let conversations = SqliteConversations::new(db.clone());
 
     let tenant =
         TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
@@ -60,6 +62,9 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
         queues: Arc::new(queues.clone()),
         consent: Arc::new(consent.clone()),
         deliveries: Arc::new(conversations.clone()),
+        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
+        bookings: Arc::new(SqliteBookings::new(db.clone())),
+        requests: Arc::new(SqliteRequests::new(db.clone())),
         config: Arc::new(config),
     };
     let server = tokio::spawn(async move {
@@ -67,6 +72,7 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
     });
     TestApp {
         base_url,
+        db,
         deliveries: conversations,
         queues,
         consent,

@@ -2,6 +2,9 @@
 //! adapters on a fresh database, and a real HTTP client.
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
+mod admin;
+mod booking;
 mod helpers;
+mod initiate;
 mod sms_webhook;
 mod status_callback;

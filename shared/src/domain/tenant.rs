@@ -617,7 +617,10 @@ impl Walker {
         let sid = self.string(obj, "whatsapp", "template_sid").and_then(|s| {
             let ok = s.starts_with("HX") && s.len() == 34 && s[2..].bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
-                self.err("whatsapp.template_sid", "must be a Twilio Content SID (HX followed by 32 hex characters)");
+                self.err(
+                    "whatsapp.template_sid",
+                    "must be a Twilio Content SID (HX followed by 32 hex characters)",
+                );
             }
             ok.then_some(s)
         });

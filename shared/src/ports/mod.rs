@@ -22,9 +22,9 @@ pub use conversations::{
     ItemContent, status_rank,
 };
 pub use messenger::{Messenger, OutboundText, SendError, SentText, TemplateContent};
-pub use requests::{RequestBegin, RequestLog};
 pub use owner_state::OwnerStateStore;
 pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+pub use requests::{RequestBegin, RequestLog};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use tenants::TenantDirectory;
 pub use turns::{Claim, TurnRecord, TurnStep, TurnStore};

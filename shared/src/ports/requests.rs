@@ -16,7 +16,12 @@ pub enum RequestBegin {
 pub trait RequestLog: Send + Sync {
     /// Records `key` with the request's body hash if new (a conditional insert), else
     /// returns what is stored.
-    async fn begin(&self, key: &str, body_hash: &str, expires_at: jiff::Timestamp) -> Result<RequestBegin, StoreError>;
+    async fn begin(
+        &self,
+        key: &str,
+        body_hash: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<RequestBegin, StoreError>;
 
     /// Stores the answer given, so a repeat gets the same one.
     async fn complete(&self, key: &str, response: &serde_json::Value) -> Result<(), StoreError>;

@@ -283,8 +283,12 @@ async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> 
         BookingOutcome::Booked(b) => json!({
             "booked": true, "lead_id": b.lead_id, "date": b.date.to_string(),
             "time": schedule::format_time(b.time), "service": b.service}),
-        BookingOutcome::NotOpen => json!({"booked": false, "reason": "not an open slot; call check_availability"}),
-        BookingOutcome::Taken => json!({"booked": false, "reason": "that slot was just taken; offer another"}),
+        BookingOutcome::NotOpen => {
+            json!({"booked": false, "reason": "not an open slot; call check_availability"})
+        }
+        BookingOutcome::Taken => {
+            json!({"booked": false, "reason": "that slot was just taken; offer another"})
+        }
     })
 }
 

@@ -19,7 +19,12 @@ impl SqliteRequests {
 
 #[async_trait]
 impl RequestLog for SqliteRequests {
-    async fn begin(&self, key: &str, body_hash: &str, expires_at: jiff::Timestamp) -> Result<RequestBegin, StoreError> {
+    async fn begin(
+        &self,
+        key: &str,
+        body_hash: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<RequestBegin, StoreError> {
         let (key, hash) = (key.to_owned(), body_hash.to_owned());
         self.db
             .call(move |c| {
@@ -50,7 +55,9 @@ impl RequestLog for SqliteRequests {
     async fn complete(&self, key: &str, response: &serde_json::Value) -> Result<(), StoreError> {
         let (key, response) = (key.to_owned(), to_json(response));
         self.db
-            .call(move |c| c.execute("UPDATE requests SET response = ?2 WHERE key = ?1", params![key, response]))
+            .call(move |c| {
+                c.execute("UPDATE requests SET response = ?2 WHERE key = ?1", params![key, response])
+            })
             .await
             .map_err(backend)?;
         Ok(())

@@ -1,0 +1,117 @@
+//! `GET /availability`, `POST /bookings`, `GET /leads`: the same booking code the AI's
+//! tools use ([`BookingDesk`]), so the web form and the assistant cannot double-book.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use comms_shared::domain::tenant::TenantConfig;
+use comms_shared::domain::{OwnerState, PhoneNumber, TenantRef};
+use comms_shared::tools::schedule::{format_time, parse_date, parse_time};
+use comms_shared::tools::{BookingDesk, BookingOutcome, BookingRequest};
+use serde_json::{Value, json};
+
+use super::admin_state::tenant_from_query;
+use crate::auth::{KeyKind, authorize, load_tenant};
+use crate::json::{object_body, query_param, string};
+use crate::{ApiError, AppState};
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "storage call failed");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
+}
+
+async fn desk(app: &AppState, tenant: TenantConfig) -> Result<BookingDesk, ApiError> {
+    let now = jiff::Timestamp::now();
+    let owner = OwnerState::effective(app.owner_state.get(&tenant.tenant).await.map_err(unavailable)?, now);
+    Ok(BookingDesk { tenant: Arc::new(tenant), owner, now, bookings: Arc::clone(&app.bookings) })
+}
+
+fn date_param(q: &Option<String>) -> Result<jiff::civil::Date, ApiError> {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
+    parse_date(query_param(&pairs, "date")?)
+        .ok_or_else(|| ApiError::invalid_field("date", "must be YYYY-MM-DD"))
+}
+
+/// Open slots on `?date=`; public when the tenant allows it, else with the admin key.
+pub async fn availability(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let tenant_ref = tenant_from_query(&q)?;
+    let date = date_param(&q)?;
+    let public = load_tenant(&app, &tenant_ref).await?.filter(|t| t.booking.public_availability);
+    let tenant = match public {
+        Some(t) => t,
+        None => authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?,
+    };
+    let (slots, note) = desk(&app, tenant).await?.open_slots(date).await.map_err(unavailable)?;
+    Ok(Json(
+        json!({"date": date, "slots": slots.into_iter().map(format_time).collect::<Vec<_>>(), "note": note}),
+    ))
+}
+
+/// Books a slot from a web form (API key): `{company_id, project_id, date, time,
+/// customer_name, phone, service}`. 201 with the lead, 409 if taken.
+pub async fn create_booking(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = object_body(&headers, body)?;
+    let tenant_ref = TenantRef::new(string(&body, "", "company_id")?, string(&body, "", "project_id")?)
+        .map_err(|e| ApiError::invalid_field("company_id", e.to_string()))?;
+    let tenant = authorize(&app, &headers, &tenant_ref, KeyKind::Api).await?;
+    let date = parse_date(string(&body, "", "date")?)
+        .ok_or_else(|| ApiError::invalid_field("date", "must be YYYY-MM-DD"))?;
+    let time = parse_time(string(&body, "", "time")?)
+        .ok_or_else(|| ApiError::invalid_field("time", "must be HH:MM"))?;
+    let phone = PhoneNumber::parse(string(&body, "", "phone")?)
+        .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
+    let request = BookingRequest {
+        date,
+        time,
+        customer_name: string(&body, "", "customer_name")?.to_owned(),
+        phone,
+        service: string(&body, "", "service")?.to_owned(),
+        conversation_id: None,
+    };
+    match desk(&app, tenant).await?.book(request).await.map_err(unavailable)? {
+        BookingOutcome::Booked(b) => Ok((
+            StatusCode::CREATED,
+            Json(
+                json!({"lead_id": b.lead_id, "date": b.date, "time": format_time(b.time), "service": b.service}),
+            ),
+        )),
+        BookingOutcome::NotOpen => {
+            Err(ApiError::invalid_field("time", "not an open slot on that date (see GET /availability)"))
+        }
+        BookingOutcome::Taken => {
+            Err(ApiError::new(StatusCode::CONFLICT, "slot_taken", "that slot is already booked"))
+        }
+    }
+}
+
+/// The owner's leads (bookings) on `?date=`, with the admin key.
+pub async fn leads(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let tenant_ref = tenant_from_query(&q)?;
+    let date = date_param(&q)?;
+    authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?;
+    let bookings = app.bookings.on_date(&tenant_ref, date).await.map_err(unavailable)?;
+    let leads: Vec<Value> = bookings
+        .into_iter()
+        .map(|b| json!({"lead_id": b.lead_id, "date": b.date, "time": format_time(b.time), "customer_name": b.customer_name,
+                        "phone": b.phone, "service": b.service, "conversation_id": b.conversation_id, "created_at": b.created_at}))
+        .collect();
+    Ok(Json(json!({"date": date, "leads": leads})))
+}
