@@ -20,6 +20,7 @@ pub const SHOP: &str = "+15555550100";
 pub const CUSTOMER: &str = "+14155550123";
 
 pub struct Harness {
+    pub db: Db,
     pub engine: Arc<Engine>,
     pub queues: SqliteQueues,
     pub conversations: SqliteConversations,
@@ -58,6 +59,7 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
     .unwrap();
     let messenger = TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap();
     Harness {
+        db: db.clone(),
         queues: SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: 3 }),
         conversations: SqliteConversations::new(db.clone()),
         owner_state: SqliteOwnerState::new(db.clone()),
@@ -72,6 +74,27 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         openai,
         twilio,
         _dir: dir,
+    }
+}
+
+/// An `initiate` envelope as the router builds it.
+pub fn initiate_envelope(request_id: &str, channel: Channel) -> Envelope {
+    let tenant = comms_shared::domain::TenantRef::new("demo", "repair-shop").unwrap();
+    let to = PhoneNumber::parse(CUSTOMER).unwrap();
+    Envelope {
+        id: request_id.into(),
+        conversation_id: ConversationId::derive(&tenant, channel, &to),
+        tenant,
+        channel,
+        from: PhoneNumber::parse(SHOP).unwrap(),
+        to,
+        body: String::new(),
+        received_at: jiff::Timestamp::now(),
+        detail: KindDetail::Initiate {
+            request_id: request_id.into(),
+            project_data: serde_json::json!({"reason": "repair ready"}),
+            recipient_name: Some("Ann Lee".into()),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 //! embedded storage.
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
+mod channels;
 mod helpers;
 mod stubs;
 mod turns;

@@ -171,7 +171,8 @@ async fn twilio_create(
             .into_response();
     }
     let msg = json!({"sid": format!("SM{:032x}", s.created.len() + 1), "status": "queued", "to": get("To"), "from": get("From"),
-        "body": get("Body"), "date_created": rfc2822_now(), "status_callback": get("StatusCallback")});
+        "body": get("Body"), "date_created": rfc2822_now(), "status_callback": get("StatusCallback"),
+        "content_sid": get("ContentSid"), "content_variables": get("ContentVariables")});
     s.created.push(msg.clone());
     match mode {
         TwilioMode::CreateThen500 => (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response(),

@@ -6,5 +6,6 @@ mod admin;
 mod booking;
 mod helpers;
 mod initiate;
+mod openapi;
 mod sms_webhook;
 mod status_callback;

@@ -1,0 +1,135 @@
+//! Outbound conversations (initiate), WhatsApp, and the owner state API feeding the turn.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use comms_processors::turn::{Outcome, TurnError};
+use comms_shared::adapters::sqlite::{
+    SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteRequests,
+    SqliteSecrets, SqliteTenants,
+};
+use comms_shared::domain::Channel;
+use comms_shared::domain::tenant::{KeyHash, hash_key};
+use comms_shared::ports::{ConversationLog, ItemContent, TenantDirectory};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::stubs::{ModelStep, OpenAiStub};
+
+#[tokio::test]
+async fn an_sms_initiate_composes_and_sends_the_opening_once() {
+    let openai =
+        OpenAiStub::start(vec![ModelStep::Text("Hi Ann, your iPhone is repaired and ready for pickup!")])
+            .await;
+    let h = harness(openai).await;
+    let env = initiate_envelope("3f2b8c1e-6a4d-4c1b-9e2f-7d5a1b0c9e8f", Channel::Sms);
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::AlreadyDone));
+    let sent = h.twilio.created();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0]["from"].as_str(), sent[0]["to"].as_str()), (Some(SHOP), Some(CUSTOMER)));
+    assert!(sent[0]["body"].as_str().unwrap().contains("ready for pickup"));
+    // The model was told who and what, with no tools.
+    let req = &h.openai.requests()[0];
+    let ask = req["messages"][1]["content"].as_str().unwrap();
+    assert!(ask.contains("Ann Lee") && ask.contains("repair ready"), "{ask}");
+    assert!(req.get("tools").is_none());
+    let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
+    assert!(matches!(items[0].content, ItemContent::Note { .. }));
+    assert!(matches!(items[1].content, ItemContent::Reply { .. }));
+}
+
+#[tokio::test]
+async fn a_whatsapp_initiate_sends_the_template_with_its_variables() {
+    let openai =
+        OpenAiStub::start(vec![ModelStep::Text(r#"{"1": "Ann", "2": "your screen quote is 89 USD"}"#)]).await;
+    let h = harness(openai).await;
+    let env = initiate_envelope("9a7c1d2e-3b4f-4a5b-8c6d-0e1f2a3b4c5d", Channel::Whatsapp);
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    let sent = h.twilio.created();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], format!("whatsapp:{CUSTOMER}"));
+    assert_eq!(sent[0]["from"], format!("whatsapp:{SHOP}"));
+    assert_eq!(sent[0]["content_sid"], "HX0123456789abcdef0123456789abcdef");
+    let vars: Value = serde_json::from_str(sent[0]["content_variables"].as_str().unwrap()).unwrap();
+    assert_eq!(vars, json!({"1": "Ann", "2": "your screen quote is 89 USD"}));
+    assert_eq!(sent[0]["body"], "", "a template send carries no free text");
+}
+
+#[tokio::test]
+async fn incomplete_template_variables_are_rejected_and_nothing_is_sent() {
+    for answer in [
+        r#"{"1": "Ann"}"#,
+        r#"{"1": "Ann", "2": ""}"#,
+        "Hello Ann!",
+        r#"{"1": "Ann", "2": "x", "3": "extra"}"#,
+    ] {
+        let openai = OpenAiStub::start(vec![ModelStep::Text(answer)]).await;
+        let h = harness(openai).await;
+        let env = initiate_envelope("9a7c1d2e-3b4f-4a5b-8c6d-0e1f2a3b4c5d", Channel::Whatsapp);
+        let out = h.engine.handle(&env.to_json()).await;
+        assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("template")), "{answer}: {out:?}");
+        assert_eq!(h.twilio.posts(), 0, "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_replies_are_free_text_inside_the_session_only() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("Yes, it's ready."));
+    let h = harness(openai).await;
+    let mut env = envelope("SM00000000000000000000000000000031", "is it ready?");
+    env.channel = Channel::Whatsapp;
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    let sent = h.twilio.created();
+    assert_eq!(
+        (sent[0]["to"].as_str(), sent[0]["body"].as_str()),
+        (Some(&*format!("whatsapp:{CUSTOMER}")), Some("Yes, it's ready."))
+    );
+
+    // Processed more than 24 hours after the customer wrote: no free text.
+    let mut late = envelope("SM00000000000000000000000000000032", "hello?");
+    late.channel = Channel::Whatsapp;
+    late.received_at = jiff::Timestamp::now() - Duration::from_secs(25 * 3600);
+    let out = h.engine.handle(&late.to_json()).await;
+    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("24-hour")), "{out:?}");
+    assert_eq!(h.twilio.posts(), 1);
+}
+
+#[tokio::test]
+async fn a_state_change_through_the_admin_api_reaches_the_next_prompt() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("ok"));
+    let h = harness(openai).await;
+    let mut tenant = h.tenant.clone();
+    tenant.admin_keys = vec![KeyHash { id: "owner".into(), sha256: hash_key("owner-key") }];
+    SqliteTenants::new(h.db.clone()).put(&tenant).await.unwrap();
+
+    let db = h.db.clone();
+    let state = comms_router::AppState {
+        tenants: Arc::new(SqliteTenants::new(db.clone())),
+        secrets: Arc::new(SqliteSecrets::new(db.clone())),
+        queues: Arc::new(SqliteQueues::new(db.clone(), Default::default())),
+        consent: Arc::new(SqliteConsent::new(db.clone())),
+        deliveries: Arc::new(SqliteConversations::new(db.clone())),
+        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
+        bookings: Arc::new(SqliteBookings::new(db.clone())),
+        requests: Arc::new(SqliteRequests::new(db.clone())),
+        config: Arc::new(comms_router::RouterConfig::new("http://127.0.0.1")),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, comms_router::app(state)).await.unwrap() });
+    let resp = reqwest::Client::new()
+        .put(format!("{base}/admin/state?company_id=demo&project_id=repair-shop"))
+        .header("x-admin-key", "owner-key")
+        .json(&json!({"mode": "OFF", "notes": "family day"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    h.engine.handle(&envelope("SM00000000000000000000000000000033", "open today?").to_json()).await.unwrap();
+    let prompt = h.openai.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(prompt.contains("Owner's current state: OFF") && prompt.contains("family day"), "{prompt}");
+}
