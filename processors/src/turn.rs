@@ -16,7 +16,7 @@ use comms_shared::domain::sms::{fit_to_segments, split_for_twilio};
 use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_shared::domain::{Channel, Envelope, Kind, KindDetail, OwnerState, PhoneNumber, TenantRef};
 use comms_shared::ports::{
-    Bookings, ChatError, ChatMessage, ChatModel, ChatRequest, Claim, ConsentAction, ConsentStore,
+    Bookings, ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, Claim, ConsentAction, ConsentStore,
     ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText,
     OwnerStateStore, SendError, SentText, StoreError, TemplateContent, TenantDirectory, TurnStep, TurnStore,
 };
@@ -181,6 +181,20 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .insert(t.clone(), (Instant::now(), Arc::clone(&cfg)));
         Ok(cfg)
+    }
+
+    /// One model call, transient failures retried with backoff within the budget.
+    async fn ask_model(&self, request: &ChatRequest) -> Result<ChatReply, TurnError> {
+        with_backoff(
+            self.settings.retry_budget,
+            || self.ports.chat.complete(request),
+            |e| match e {
+                ChatError::Transient { retry_after, .. } => Some(*retry_after),
+                ChatError::Permanent(_) => None,
+            },
+        )
+        .await
+        .map_err(chat_error)
     }
 
     async fn advance(&self, key: &str, step: &TurnStep) -> Result<(), TurnError> {
@@ -436,16 +450,7 @@ impl Engine {
                 messages: messages.clone(),
                 tools: if round < max_rounds { specs.clone() } else { Vec::new() },
             };
-            let reply = with_backoff(
-                self.settings.retry_budget,
-                || self.ports.chat.complete(&request),
-                |e| match e {
-                    ChatError::Transient { retry_after, .. } => Some(*retry_after),
-                    ChatError::Permanent(_) => None,
-                },
-            )
-            .await
-            .map_err(chat_error)?;
+            let reply = self.ask_model(&request).await?;
             if reply.tool_calls.is_empty() || round == max_rounds {
                 let text = reply.content.unwrap_or_default();
                 let budget = usize::from(tenant.messaging.sms_segment_budget);
@@ -570,16 +575,7 @@ impl Engine {
             ],
             tools: Vec::new(),
         };
-        let reply = with_backoff(
-            self.settings.retry_budget,
-            || self.ports.chat.complete(&request),
-            |e| match e {
-                ChatError::Transient { retry_after, .. } => Some(*retry_after),
-                ChatError::Permanent(_) => None,
-            },
-        )
-        .await
-        .map_err(chat_error)?;
+        let reply = self.ask_model(&request).await?;
         let text = reply.content.unwrap_or_default();
         match template_vars {
             None => Ok((fit_reply(tenant, env.channel, &text), None, vec![started])),

@@ -26,14 +26,7 @@ impl KeyKind {
 
 /// Loads the tenant, without checking a key.
 pub async fn load_tenant(state: &AppState, tenant: &TenantRef) -> Result<Option<TenantConfig>, ApiError> {
-    state.tenants.get(tenant).await.map_err(|e| {
-        tracing::error!(error = %e, "tenant lookup failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "storage unavailable, retry later",
-        )
-    })
+    state.tenants.get(tenant).await.map_err(ApiError::unavailable)
 }
 
 /// The tenant, if the request carries one of its keys of `kind`: 401 without a key, 403

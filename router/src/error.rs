@@ -46,6 +46,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error ({context})"))
     }
 
+    /// A 503 for a storage failure (logged): the caller may retry.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "storage call failed");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
+    }
+
     /// Maps a failure to read the body: over the limit is 413, anything else 400.
     pub fn from_body_rejection(rejection: BytesRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -5,18 +5,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use comms_shared::domain::{OwnerMode, OwnerState, TenantRef};
 use serde_json::{Value, json};
 
 use crate::auth::{KeyKind, authorize};
 use crate::json::{object_body, opt_string, query_param, string};
 use crate::{ApiError, AppState};
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "storage call failed");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
-}
 
 /// The `company_id` and `project_id` query parameters.
 pub fn tenant_from_query(query: &Option<String>) -> Result<TenantRef, ApiError> {
@@ -34,7 +29,7 @@ fn render(state: &OwnerState, is_default: bool) -> Value {
 
 async fn current(app: &AppState, tenant: &TenantRef) -> Result<Value, ApiError> {
     let now = jiff::Timestamp::now();
-    let stored = app.owner_state.get(tenant).await.map_err(unavailable)?;
+    let stored = app.owner_state.get(tenant).await.map_err(ApiError::unavailable)?;
     let is_default = stored.as_ref().is_none_or(|s| s.until.is_some_and(|u| u <= now));
     Ok(render(&OwnerState::effective(stored, now), is_default))
 }
@@ -89,7 +84,7 @@ pub async fn put_state(
     };
     let state =
         OwnerState { mode: OwnerMode::from(mode.to_owned()), location, notes, until, updated_at: now };
-    app.owner_state.set(&tenant, &state).await.map_err(unavailable)?;
+    app.owner_state.set(&tenant, &state).await.map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %tenant, mode = %state.mode, "owner state set");
     Ok(Json(render(&state, false)))
 }
@@ -103,7 +98,7 @@ pub async fn delete_state(
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
     let now = jiff::Timestamp::now();
-    app.owner_state.clear(&tenant, now).await.map_err(unavailable)?;
+    app.owner_state.clear(&tenant, now).await.map_err(ApiError::unavailable)?;
     Ok(Json(render(&OwnerState::default_at(now), true)))
 }
 
@@ -115,7 +110,7 @@ pub async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
-    let rows = app.owner_state.history(&tenant, 100).await.map_err(unavailable)?;
+    let rows = app.owner_state.history(&tenant, 100).await.map_err(ApiError::unavailable)?;
     let items: Vec<Value> = rows.into_iter().map(|(at, s)| json!({"at": at, "state": s})).collect();
     Ok(Json(json!({"history": items})))
 }

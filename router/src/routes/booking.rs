@@ -20,14 +20,10 @@ use crate::auth::{KeyKind, authorize, load_tenant};
 use crate::json::{object_body, query_param, string};
 use crate::{ApiError, AppState};
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "storage call failed");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
-}
-
 async fn desk(app: &AppState, tenant: TenantConfig) -> Result<BookingDesk, ApiError> {
     let now = jiff::Timestamp::now();
-    let owner = OwnerState::effective(app.owner_state.get(&tenant.tenant).await.map_err(unavailable)?, now);
+    let owner =
+        OwnerState::effective(app.owner_state.get(&tenant.tenant).await.map_err(ApiError::unavailable)?, now);
     Ok(BookingDesk { tenant: Arc::new(tenant), owner, now, bookings: Arc::clone(&app.bookings) })
 }
 
@@ -51,7 +47,7 @@ pub async fn availability(
         Some(t) => t,
         None => authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?,
     };
-    let (slots, note) = desk(&app, tenant).await?.open_slots(date).await.map_err(unavailable)?;
+    let (slots, note) = desk(&app, tenant).await?.open_slots(date).await.map_err(ApiError::unavailable)?;
     Ok(Json(
         json!({"date": date, "slots": slots.into_iter().map(format_time).collect::<Vec<_>>(), "note": note}),
     ))
@@ -82,7 +78,7 @@ pub async fn create_booking(
         service: string(&body, "", "service")?.to_owned(),
         conversation_id: None,
     };
-    match desk(&app, tenant).await?.book(request).await.map_err(unavailable)? {
+    match desk(&app, tenant).await?.book(request).await.map_err(ApiError::unavailable)? {
         BookingOutcome::Booked(b) => Ok((
             StatusCode::CREATED,
             Json(
@@ -107,7 +103,7 @@ pub async fn leads(
     let tenant_ref = tenant_from_query(&q)?;
     let date = date_param(&q)?;
     authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?;
-    let bookings = app.bookings.on_date(&tenant_ref, date).await.map_err(unavailable)?;
+    let bookings = app.bookings.on_date(&tenant_ref, date).await.map_err(ApiError::unavailable)?;
     let leads: Vec<Value> = bookings
         .into_iter()
         .map(|b| json!({"lead_id": b.lead_id, "date": b.date, "time": format_time(b.time), "customer_name": b.customer_name,

@@ -18,11 +18,6 @@ use crate::{ApiError, AppState};
 /// How long a `request_id` is remembered for replays.
 const REQUEST_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "storage call failed");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
-}
-
 /// Validates, authorises, and enqueues an `initiate` envelope, once per `request_id`.
 pub async fn initiate_conversation(
     State(state): State<AppState>,
@@ -103,7 +98,7 @@ pub async fn initiate_conversation(
             format!("the project has no {channel} number"),
         )
     })?;
-    if state.consent.is_opted_out(&tenant_ref, &tel).await.map_err(unavailable)? {
+    if state.consent.is_opted_out(&tenant_ref, &tel).await.map_err(ApiError::unavailable)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "recipient_opted_out",
@@ -116,7 +111,7 @@ pub async fn initiate_conversation(
     let key = format!("initiate:{tenant_ref}:{request_id}");
     let hash = hex_sha256(&Value::Object(body.clone()).to_string());
     let expires = jiff::Timestamp::now().checked_add(REQUEST_TTL).unwrap_or_else(|_| jiff::Timestamp::now());
-    match state.requests.begin(&key, &hash, expires).await.map_err(unavailable)? {
+    match state.requests.begin(&key, &hash, expires).await.map_err(ApiError::unavailable)? {
         RequestBegin::Existing { body_hash, .. } if body_hash != hash => {
             return Err(ApiError {
                 field: Some("request_data.request_id".into()),
@@ -153,7 +148,7 @@ pub async fn initiate_conversation(
     };
     let trace_id = uuid::Uuid::new_v4().to_string();
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
-    state.queues.send(channel, message).await.map_err(unavailable)?;
+    state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
     let answer = json!({
         "status": "success",
         "request_id": request_id,
@@ -161,7 +156,7 @@ pub async fn initiate_conversation(
         "channel": channel,
         "queued_at": now,
     });
-    state.requests.complete(&key, &answer).await.map_err(unavailable)?;
+    state.requests.complete(&key, &answer).await.map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %tenant_ref, request_id, %channel, trace_id, "conversation initiated");
     Ok(Json(answer))
 }

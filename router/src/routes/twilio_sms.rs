@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail};
 use comms_shared::ports::{ConsentAction, OutgoingMessage};
@@ -17,11 +17,6 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 
 fn twiml_ok() -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
-}
-
-fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "storage call failed");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
 }
 
 /// Inbound SMS.
@@ -79,7 +74,7 @@ async fn inbound(
             .consent
             .record(tenant, &from, action, &keyword, jiff::Timestamp::now())
             .await
-            .map_err(store_unavailable)?;
+            .map_err(ApiError::unavailable)?;
         tracing::info!(action = action.as_str(), "consent keyword recorded");
         return Ok(twiml_ok());
     }
@@ -97,7 +92,7 @@ async fn inbound(
     };
     let trace_id = uuid::Uuid::new_v4().to_string();
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
-    let queue_id = state.queues.send(channel, message).await.map_err(store_unavailable)?;
+    let queue_id = state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
     tracing::info!(queue_message_id = %queue_id, trace_id, "inbound message enqueued");
     Ok(twiml_ok())
 }

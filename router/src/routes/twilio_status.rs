@@ -26,17 +26,11 @@ pub async fn status_callback(
         return Err(ApiError::invalid_field("MessageStatus", format!("unknown message status '{status}'")));
     }
     let error_code = hook.param("ErrorCode").filter(|c| !c.is_empty());
-    let stored =
-        state.deliveries.record_status(sid, status, error_code, jiff::Timestamp::now()).await.map_err(
-            |e| {
-                tracing::error!(error = %e, "storing delivery status failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "storage unavailable, retry later",
-                )
-            },
-        )?;
+    let stored = state
+        .deliveries
+        .record_status(sid, status, error_code, jiff::Timestamp::now())
+        .await
+        .map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %hook.tenant.tenant, message_sid = sid, status, stored, "delivery status");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

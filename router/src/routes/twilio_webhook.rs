@@ -108,10 +108,7 @@ pub async fn verify_for(
     };
     let to = PhoneNumber::parse(bare).map_err(|e| ApiError::invalid_field(number_param, e.to_string()))?;
 
-    let tenant = state.tenants.by_number(channel, &to).await.map_err(|e| {
-        tracing::error!(error = %e, "tenant lookup failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "tenant directory unavailable")
-    })?;
+    let tenant = state.tenants.by_number(channel, &to).await.map_err(ApiError::unavailable)?;
     let tenant = tenant.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
