@@ -119,6 +119,11 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
             "try it: cargo run -p comms-cli -- webhook sms --url http://{local}/twilio/sms \
              --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\""
         );
+        println!(
+            "demo API keys: cargo run -p comms-cli -- secrets get {} (x-api-key), {} (x-admin-key)",
+            demo::DEMO_API_KEY_SECRET,
+            demo::DEMO_ADMIN_KEY_SECRET
+        );
     }
 
     axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(shutdown_signal()).await?;

@@ -88,6 +88,46 @@ fn word_result(name: &str, v: &Value) -> String {
     }
 }
 
+/// Text between `start` and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+/// Answers the engine's requests for an opening message (see `compose_opening`): plain
+/// text, or a JSON object filling every template variable.
+fn opening(system: &str, ask: &str) -> Option<String> {
+    let company = between(system, "Business: ", " (").unwrap_or("us");
+    let details: Value = between(ask, "Project details: ", ". Reply")
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    let summary = details
+        .as_object()
+        .map(|o| o.values().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "an update for you".into());
+    if ask.starts_with("Fill the approved WhatsApp template") {
+        let name = between(ask, "conversation with ", ", who").unwrap_or("there");
+        let names: Vec<String> = between(ask, "are exactly [", "]")?
+            .split(',')
+            .map(|n| n.trim().trim_matches('"').to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let values: serde_json::Map<String, Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), json!(if i == 0 { name.to_owned() } else { summary.clone() })))
+            .collect();
+        return Some(Value::Object(values).to_string());
+    }
+    if ask.starts_with("Write the first message") {
+        let name = between(ask, "conversation to ", ", who").unwrap_or("there");
+        return Some(format!("Hi {name}, this is {company} about {summary}. Reply here with any questions."));
+    }
+    None
+}
+
 #[async_trait]
 impl ChatModel for OfflineRulesModel {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
@@ -122,10 +162,14 @@ impl ChatModel for OfflineRulesModel {
             return Ok(text(words.join(" ")));
         }
         let last_user = request.messages.iter().rev().find_map(|m| match m {
-            ChatMessage::User { content } => Some(content.to_lowercase()),
+            ChatMessage::User { content } => Some(content.as_str()),
             _ => None,
         });
-        let said = last_user.unwrap_or_default();
+        let original = last_user.unwrap_or_default();
+        if let Some(reply) = opening(system, original) {
+            return Ok(text(reply));
+        }
+        let said = original.to_lowercase();
         let today = after(system, "Today is ").and_then(schedule::parse_date);
         let date = if let Some(d) = said.split_whitespace().find_map(schedule::parse_date) {
             Some(d)
@@ -190,6 +234,33 @@ mod tests {
             ],
             tools: crate::tools::specs(&crate::domain::tenant::ToolName::ALL),
         }
+    }
+
+    #[tokio::test]
+    async fn writes_openings_and_fills_templates() {
+        let m = OfflineRulesModel;
+        let mut r = req("");
+        r.messages[0] = ChatMessage::System {
+            content: "Business: Demo Phone Repair (Main St). Today is 2026-11-23.".into(),
+        };
+        r.messages[1] = ChatMessage::User {
+            content: "Fill the approved WhatsApp template that opens a conversation with Ann Lee, who agreed to be \
+                      contacted. Project details: {\"reason\":\"quote\"}. Reply with only a JSON object whose keys are \
+                      exactly [\"1\", \"2\"] and whose values are short non-empty strings."
+                .into(),
+        };
+        let out: Value = serde_json::from_str(&m.complete(&r).await.unwrap().content.unwrap()).unwrap();
+        assert_eq!(out, json!({"1": "Ann Lee", "2": "quote"}));
+        r.messages[1] = ChatMessage::User {
+            content: "Write the first message of a new conversation to Ann Lee, who agreed to be contacted. \
+                      Project details: {\"reason\":\"repair ready\"}. Reply with the message text only."
+                .into(),
+        };
+        let out = m.complete(&r).await.unwrap().content.unwrap();
+        assert_eq!(
+            out,
+            "Hi Ann Lee, this is Demo Phone Repair about repair ready. Reply here with any questions."
+        );
     }
 
     #[tokio::test]
