@@ -216,3 +216,23 @@ async fn a_signed_whatsapp_message_lands_on_the_whatsapp_queue() {
     assert_eq!(env.conversation_id.as_str(), "demo.repair-shop.wa.14155550123");
     assert_eq!(app.depth(Channel::Sms).await, 0);
 }
+
+#[tokio::test]
+async fn browser_preflight_is_answered_for_the_api_but_not_for_webhooks() {
+    let app = spawn_app().await;
+    let preflight = |path: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.base_url))
+            .header("origin", "https://company.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-api-key")
+            .send()
+    };
+    let resp = preflight("/initiate-conversation").await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let allowed = resp.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("x-api-key"), "{allowed}");
+    let resp = preflight("/twilio/sms").await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
