@@ -76,6 +76,8 @@ pub fn app(state: AppState) -> Router {
         .route("/availability", get(routes::booking::availability))
         .route("/bookings", post(routes::booking::create_booking))
         .route("/leads", get(routes::booking::leads))
+        // Set before the CORS layer so preflight requests (OPTIONS) reach it.
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -91,9 +93,9 @@ pub fn app(state: AppState) -> Router {
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
         .route("/twilio/whatsapp", post(routes::twilio_sms::whatsapp_webhook))
         .route("/twilio/status", post(routes::twilio_status::status_callback))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .merge(browser)
         .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .with_state(state)

@@ -183,9 +183,11 @@ async fn unknown_route_and_wrong_method_answer_json() {
     let resp = app.client.get(format!("{}/nope", app.base_url)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     error_of(resp).await;
-    let resp = app.client.get(format!("{}/twilio/sms", app.base_url)).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-    error_of(resp).await;
+    for path in ["/twilio/sms", "/initiate-conversation", "/bookings"] {
+        let resp = app.client.get(format!("{}{path}", app.base_url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        error_of(resp).await;
+    }
 }
 
 fn customer() -> PhoneNumber {
