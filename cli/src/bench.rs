@@ -68,7 +68,9 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
                 message_id: env.id.clone(),
                 receipt: String::new(),
                 body: env.to_json(),
+                attributes: env.attributes("bench"),
                 receive_count: 1,
+                sent_at: jiff::Timestamp::now(),
             }
         })
         .collect();

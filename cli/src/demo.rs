@@ -34,14 +34,14 @@ pub async fn seed(tenants: &SqliteTenants, secrets: &SqliteSecrets) -> CliResult
             true
         }
     };
-    if let Some(name) = &demo.credentials.twilio {
-        if let Err(SecretError::NotFound(_)) = secrets.get(name).await {
-            let creds = TwilioCredentials {
-                account_sid: format!("AC{}", uuid::Uuid::new_v4().simple()),
-                auth_token: Secret::new(uuid::Uuid::new_v4().simple().to_string()),
-            };
-            secrets.put(name, &creds.to_secret()).await?;
-        }
+    if let Some(name) = &demo.credentials.twilio
+        && let Err(SecretError::NotFound(_)) = secrets.get(name).await
+    {
+        let creds = TwilioCredentials {
+            account_sid: format!("AC{}", uuid::Uuid::new_v4().simple()),
+            auth_token: Secret::new(uuid::Uuid::new_v4().simple().to_string()),
+        };
+        secrets.put(name, &creds.to_secret()).await?;
     }
     let current = tenants.get(&demo.tenant).await?.unwrap_or(demo);
     Ok((current, created))

@@ -19,7 +19,9 @@ pub struct Record {
     pub message_id: String,
     pub receipt: String,
     pub body: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
     pub receive_count: u32,
+    pub sent_at: jiff::Timestamp,
 }
 
 /// Extends a record's visibility while it is processed.

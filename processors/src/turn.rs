@@ -164,10 +164,10 @@ impl Engine {
 
     async fn tenant(&self, t: &TenantRef) -> Result<Arc<TenantConfig>, TurnError> {
         let ttl = self.settings.tenant_cache_ttl;
-        if let Some((at, cfg)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(t) {
-            if at.elapsed() < ttl {
-                return Ok(Arc::clone(cfg));
-            }
+        if let Some((at, cfg)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(t)
+            && at.elapsed() < ttl
+        {
+            return Ok(Arc::clone(cfg));
         }
         let cfg = self
             .ports

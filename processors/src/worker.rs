@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_shared::domain::Channel;
-use comms_shared::ports::Queues;
+use comms_shared::ports::{Queues, ReceivedMessage};
 use tokio::sync::watch;
 
 use crate::batch::{Heartbeat, Record, process_batch};
@@ -71,7 +71,9 @@ pub async fn run(
                 message_id: m.message_id,
                 receipt: m.receipt,
                 body: m.body,
+                attributes: m.attributes,
                 receive_count: m.receive_count,
+                sent_at: m.sent_at,
             })
             .collect();
         let results = process_batch(records, settings.concurrency, Some(&heartbeat), |rec| {
@@ -91,7 +93,15 @@ async fn settle(queues: &dyn Queues, settings: &WorkerSettings, rec: &Record, re
         Ok(()) => queues.delete(channel, &rec.receipt).await,
         Err(TurnError::Permanent(reason)) => {
             tracing::warn!(message_id = %rec.message_id, reason, "permanent failure: dead-lettered");
-            queues.dead_letter(channel, &rec.receipt, &reason).await
+            let message = ReceivedMessage {
+                message_id: rec.message_id.clone(),
+                receipt: rec.receipt.clone(),
+                body: rec.body.clone(),
+                attributes: rec.attributes.clone(),
+                receive_count: rec.receive_count,
+                sent_at: rec.sent_at,
+            };
+            queues.dead_letter(channel, &message, &reason).await
         }
         Err(TurnError::Transient(reason)) => {
             tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason, "transient failure: will retry");

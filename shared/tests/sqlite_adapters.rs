@@ -34,8 +34,27 @@ queue_conformance!(
     dead_letter_moves_at_once,
     concurrent_receivers_never_share,
     reopen_after_crash_loses_nothing,
-    old_receipt_cannot_extend,
 );
+
+/// SQLite-specific (SQS does not promise it): a receipt from an earlier receive can no
+/// longer change the message's visibility.
+#[tokio::test]
+async fn old_receipt_cannot_release_a_message_someone_else_holds() {
+    use std::time::Duration;
+
+    use comms_shared::domain::Channel;
+    use comms_shared::ports::OutgoingMessage;
+
+    let (_dir, db) = fresh_db();
+    let q = SqliteQueues::new(db, QueueSettings::default());
+    q.send(Channel::Sms, OutgoingMessage { body: "a".into(), attributes: Default::default() }).await.unwrap();
+    let first = q.receive(Channel::Sms, 1, Duration::ZERO).await.unwrap();
+    let second = q.receive(Channel::Sms, 1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(q.change_visibility(Channel::Sms, &first[0].receipt, Duration::ZERO).await.is_err());
+    assert!(q.delete(Channel::Sms, &first[0].receipt).await.is_err());
+    assert!(q.receive(Channel::Sms, 1, Duration::from_secs(30)).await.unwrap().is_empty());
+}
 
 fn fresh_db() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();

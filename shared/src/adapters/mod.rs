@@ -1,5 +1,6 @@
 //! Port implementations, one module per technology.
 
+pub mod aws;
 pub mod offline;
 pub mod openai;
 pub mod sqlite;

@@ -86,6 +86,9 @@ pub trait Queues: Send + Sync {
     ) -> Result<Vec<ReceivedMessage>, QueueError>;
 
     /// Hides a received message for `visibility` from now (0 makes it visible at once).
+    /// Whether a receipt from an earlier receive is refused depends on the adapter (SQS
+    /// may accept it): callers must not rely on it; the turn claim, not the receipt,
+    /// keeps two workers from both acting on a message.
     async fn change_visibility(
         &self,
         channel: Channel,
@@ -104,8 +107,14 @@ pub trait Queues: Send + Sync {
         reason: &str,
     ) -> Result<(), QueueError>;
 
-    /// Moves a received message to the dead-letter queue at once (a permanent failure).
-    async fn dead_letter(&self, channel: Channel, receipt: &str, reason: &str) -> Result<(), QueueError>;
+    /// Moves a received message to the dead-letter queue at once (a permanent failure),
+    /// body and attributes intact, with `reason` recorded.
+    async fn dead_letter(
+        &self,
+        channel: Channel,
+        message: &ReceivedMessage,
+        reason: &str,
+    ) -> Result<(), QueueError>;
 
     /// Depths of the channel's queue and dead-letter queue.
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError>;

@@ -47,10 +47,11 @@ pub fn open_slots(
         let mut m = i64::from(r.open_minute);
         while m + step <= i64::from(r.close_minute) {
             let free = earliest.is_none_or(|e| m > e);
-            if let Ok(t) = Time::new((m / 60) as i8, (m % 60) as i8, 0, 0) {
-                if free && !booked.contains(&t) {
-                    slots.push(t);
-                }
+            if let Ok(t) = Time::new((m / 60) as i8, (m % 60) as i8, 0, 0)
+                && free
+                && !booked.contains(&t)
+            {
+                slots.push(t);
             }
             m += step;
         }

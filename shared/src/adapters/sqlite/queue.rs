@@ -199,8 +199,13 @@ impl Queues for SqliteQueues {
         Ok(())
     }
 
-    async fn dead_letter(&self, channel: Channel, receipt: &str, reason: &str) -> Result<(), QueueError> {
-        let (receipt, reason) = (receipt.to_owned(), reason.to_owned());
+    async fn dead_letter(
+        &self,
+        channel: Channel,
+        message: &ReceivedMessage,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let (receipt, reason) = (message.receipt.clone(), reason.to_owned());
         let moved = self
             .db
             .call(move |c| {

@@ -1,0 +1,29 @@
+//! AWS adapters: SQS for the queue port (with a DynamoDB table for failure reasons).
+//! Clients come from the usual AWS environment (`aws-config`), which also honours
+//! `AWS_ENDPOINT_URL`, so the same code runs against AWS or a local emulator.
+
+mod sqs;
+
+use std::time::Duration;
+
+pub use sqs::{QueueNames, SqsQueues};
+
+/// Loads the AWS configuration from the environment (region, credentials, endpoint).
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// A configuration for a fixed endpoint (an emulator in tests), with static test
+/// credentials and no retries, so a failing call fails at once.
+pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "emulator"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder().operation_timeout(Duration::from_secs(30)).build(),
+        )
+        .load()
+        .await
+}

@@ -1,0 +1,474 @@
+//! The queue port on SQS: one standard queue and one dead-letter queue per channel, with
+//! a redrive policy of `max_receive_count`. SQS cannot annotate a message, so failure
+//! reasons are kept in a DynamoDB table keyed by message id (expiring after 14 days, the
+//! longest a message can live in a DLQ); a message dead-lettered by code carries its
+//! reason in an attribute as well.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+
+use crate::domain::Channel;
+use crate::ports::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+
+/// Attribute carrying the reason of a message dead-lettered by code.
+const REASON_ATTRIBUTE: &str = "comms_failure_reason";
+/// How long failure reasons are kept (the SQS maximum retention).
+const REASON_TTL_SECS: i64 = 14 * 24 * 3600;
+
+/// Names of the queues and the failure table: `{prefix}-{channel}`,
+/// `{prefix}-{channel}-dlq`, `{prefix}-failures`.
+#[derive(Debug, Clone)]
+pub struct QueueNames {
+    pub prefix: String,
+}
+
+impl QueueNames {
+    /// The channel's queue name.
+    pub fn queue(&self, channel: Channel) -> String {
+        format!("{}-{channel}", self.prefix)
+    }
+
+    /// The channel's dead-letter queue name.
+    pub fn dlq(&self, channel: Channel) -> String {
+        format!("{}-{channel}-dlq", self.prefix)
+    }
+
+    /// The failure-reason table name.
+    pub fn failures_table(&self) -> String {
+        format!("{}-failures", self.prefix)
+    }
+}
+
+/// The queue port on SQS.
+#[derive(Clone)]
+pub struct SqsQueues {
+    sqs: aws_sdk_sqs::Client,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    /// Queue and DLQ URL per channel that has queues.
+    urls: HashMap<Channel, (String, String)>,
+}
+
+fn backend<E: ProvideErrorMetadata + std::fmt::Debug>(e: E) -> QueueError {
+    let code = e.code().unwrap_or("");
+    let transient = code.is_empty()
+        || code.contains("Throttl")
+        || code.contains("RequestLimitExceeded")
+        || code.contains("ServiceUnavailable")
+        || code.contains("InternalError")
+        || code == "ProvisionedThroughputExceededException";
+    let message = format!("{} {}", code, e.message().unwrap_or(&format!("{e:?}"))).trim().to_owned();
+    QueueError::Backend { message, transient }
+}
+
+fn stale_or_backend<E: ProvideErrorMetadata + std::fmt::Debug>(e: E) -> QueueError {
+    match e.code() {
+        Some("ReceiptHandleIsInvalid" | "InvalidParameterValue" | "MessageNotInflight") => {
+            QueueError::StaleReceipt
+        }
+        _ => backend(e),
+    }
+}
+
+/// SQS takes whole seconds; round up so a heartbeat never shortens a lease.
+fn seconds(d: Duration) -> i32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(secs.min(43_200)).unwrap_or(43_200)
+}
+
+fn to_sqs_attributes(
+    attrs: &BTreeMap<String, String>,
+) -> Result<HashMap<String, MessageAttributeValue>, QueueError> {
+    attrs
+        .iter()
+        .map(|(k, v)| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map(|a| (k.clone(), a))
+                .map_err(|e| QueueError::Backend { message: e.to_string(), transient: false })
+        })
+        .collect()
+}
+
+fn ts_ms(s: Option<&String>) -> Option<jiff::Timestamp> {
+    s.and_then(|v| v.parse::<i64>().ok()).and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+}
+
+impl SqsQueues {
+    /// Connects to existing queues (those that exist; channels without queues fail when
+    /// used).
+    pub async fn connect(config: &aws_config::SdkConfig, names: &QueueNames) -> Result<Self, QueueError> {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let mut urls = HashMap::new();
+        for channel in Channel::ALL {
+            let q = sqs.get_queue_url().queue_name(names.queue(channel)).send().await;
+            let d = sqs.get_queue_url().queue_name(names.dlq(channel)).send().await;
+            if let (Ok(q), Ok(d)) = (q, d)
+                && let (Some(q), Some(d)) = (q.queue_url(), d.queue_url())
+            {
+                urls.insert(channel, (q.to_owned(), d.to_owned()));
+            }
+        }
+        Ok(Self { sqs, dynamo: aws_sdk_dynamodb::Client::new(config), table: names.failures_table(), urls })
+    }
+
+    /// Creates the queues, DLQs (14-day retention, redrive after `max_receive_count`)
+    /// and the failure table if missing, then connects. For local use and tests; in AWS
+    /// the template creates them.
+    pub async fn provision(
+        config: &aws_config::SdkConfig,
+        names: &QueueNames,
+        channels: &[Channel],
+        max_receive_count: u32,
+    ) -> Result<Self, QueueError> {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        for &channel in channels {
+            let dlq_url = sqs
+                .create_queue()
+                .queue_name(names.dlq(channel))
+                .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+                .send()
+                .await
+                .map_err(backend)?
+                .queue_url()
+                .unwrap_or_default()
+                .to_owned();
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(&dlq_url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(backend)?
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .unwrap_or_default();
+            let redrive =
+                serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count})
+                    .to_string();
+            sqs.create_queue()
+                .queue_name(names.queue(channel))
+                .attributes(QueueAttributeName::RedrivePolicy, redrive)
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        let dynamo = aws_sdk_dynamodb::Client::new(config);
+        let key = |b: &str| {
+            KeySchemaElement::builder()
+                .attribute_name(b)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| QueueError::Backend { message: e.to_string(), transient: false })
+        };
+        let def = AttributeDefinition::builder()
+            .attribute_name("message_id")
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| QueueError::Backend { message: e.to_string(), transient: false })?;
+        let created = dynamo
+            .create_table()
+            .table_name(names.failures_table())
+            .attribute_definitions(def)
+            .key_schema(key("message_id")?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(e) = created
+            && e.code() != Some("ResourceInUseException")
+        {
+            return Err(backend(e));
+        }
+        Self::connect(config, names).await
+    }
+
+    fn urls(&self, channel: Channel) -> Result<&(String, String), QueueError> {
+        self.urls.get(&channel).ok_or_else(|| QueueError::Backend {
+            message: format!("no SQS queue for channel {channel}"),
+            transient: false,
+        })
+    }
+
+    async fn receive_from(
+        &self,
+        url: &str,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let mut out: Vec<ReceivedMessage> = Vec::new();
+        while out.len() < max {
+            let want = i32::try_from((max - out.len()).min(10)).unwrap_or(10);
+            let resp = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(want)
+                .visibility_timeout(seconds(visibility))
+                .wait_time_seconds(0)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .map_err(backend)?;
+            let batch = resp.messages();
+            // A short batch means nothing more is visible now; with visibility 0 another
+            // call would receive (and count) the same messages again.
+            let last_round = batch.len() < usize::try_from(want).unwrap_or(10) || visibility.is_zero();
+            for m in batch {
+                let system = m.attributes();
+                let get = |k: MessageSystemAttributeName| system.and_then(|a| a.get(&k));
+                let attributes: BTreeMap<String, String> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|(k, v)| v.string_value().map(|s| (k.clone(), s.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let id = m.message_id().unwrap_or_default().to_owned();
+                out.push(ReceivedMessage {
+                    message_id: id,
+                    receipt: m.receipt_handle().unwrap_or_default().to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    attributes,
+                    receive_count: get(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1),
+                    sent_at: ts_ms(get(MessageSystemAttributeName::SentTimestamp))
+                        .unwrap_or_else(jiff::Timestamp::now),
+                });
+            }
+            if last_round {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reason_of(&self, message_id: &str) -> Result<Option<String>, QueueError> {
+        let item = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("message_id", AttributeValue::S(message_id.to_owned()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(item.item().and_then(|i| i.get("reason")).and_then(|v| v.as_s().ok()).cloned())
+    }
+
+    async fn count(&self, url: &str, name: QueueAttributeName) -> Result<u64, QueueError> {
+        let resp = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(resp.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl Queues for SqsQueues {
+    async fn send(&self, channel: Channel, message: OutgoingMessage) -> Result<String, QueueError> {
+        let (url, _) = self.urls(channel)?;
+        let resp = self
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(message.body)
+            .set_message_attributes(Some(to_sqs_attributes(&message.attributes)?))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(resp.message_id().unwrap_or_default().to_owned())
+    }
+
+    async fn receive(
+        &self,
+        channel: Channel,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let (url, _) = self.urls(channel)?;
+        self.receive_from(url, max, visibility).await
+    }
+
+    async fn change_visibility(
+        &self,
+        channel: Channel,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), QueueError> {
+        let (url, _) = self.urls(channel)?;
+        self.sqs
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds(visibility))
+            .send()
+            .await
+            .map_err(stale_or_backend)?;
+        Ok(())
+    }
+
+    async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError> {
+        let (url, _) = self.urls(channel)?;
+        self.sqs
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(stale_or_backend)?;
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        _channel: Channel,
+        message_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let expires = jiff::Timestamp::now().as_second() + REASON_TTL_SECS;
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("message_id", AttributeValue::S(message_id.to_owned()))
+            .item("reason", AttributeValue::S(reason.to_owned()))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        channel: Channel,
+        message: &ReceivedMessage,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let (url, dlq) = self.urls(channel)?;
+        let mut attributes = message.attributes.clone();
+        attributes.insert(REASON_ATTRIBUTE.to_owned(), reason.to_owned());
+        // Send, then delete: a crash in between leaves a duplicate, never a loss.
+        self.sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(&message.body)
+            .set_message_attributes(Some(to_sqs_attributes(&attributes)?))
+            .send()
+            .await
+            .map_err(backend)?;
+        self.sqs
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(&message.receipt)
+            .send()
+            .await
+            .map_err(stale_or_backend)?;
+        Ok(())
+    }
+
+    async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError> {
+        let (url, dlq) = self.urls(channel)?;
+        Ok(QueueStats {
+            depth: self.count(url, QueueAttributeName::ApproximateNumberOfMessages).await?,
+            in_flight: self.count(url, QueueAttributeName::ApproximateNumberOfMessagesNotVisible).await?,
+            dlq_depth: self.count(dlq, QueueAttributeName::ApproximateNumberOfMessages).await?
+                + self.count(dlq, QueueAttributeName::ApproximateNumberOfMessagesNotVisible).await?,
+        })
+    }
+
+    async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let (_, dlq) = self.urls(channel)?;
+        // SQS cannot peek: receive (hidden briefly), then make each visible again.
+        let got = self.receive_from(dlq, limit, Duration::from_secs(30)).await?;
+        let mut out = Vec::new();
+        for m in got {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(dlq)
+                .receipt_handle(&m.receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .map_err(backend)?;
+            let mut attributes = m.attributes;
+            let reason = match attributes.remove(REASON_ATTRIBUTE) {
+                Some(r) => Some(r),
+                None => self.reason_of(&m.message_id).await?,
+            };
+            out.push(DeadLetter {
+                message_id: m.message_id,
+                body: m.body,
+                attributes,
+                receive_count: m.receive_count.saturating_sub(1),
+                sent_at: m.sent_at,
+                first_received_at: None,
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError> {
+        let (url, dlq) = self.urls(channel)?;
+        let got = self.receive_from(dlq, limit, Duration::from_secs(60)).await?;
+        for m in &got {
+            let mut attributes = m.attributes.clone();
+            attributes.remove(REASON_ATTRIBUTE);
+            // Send, then delete: a crash in between duplicates (idempotency makes that
+            // harmless), never loses.
+            self.sqs
+                .send_message()
+                .queue_url(url)
+                .message_body(&m.body)
+                .set_message_attributes(Some(to_sqs_attributes(&attributes)?))
+                .send()
+                .await
+                .map_err(backend)?;
+            self.sqs
+                .delete_message()
+                .queue_url(dlq)
+                .receipt_handle(&m.receipt)
+                .send()
+                .await
+                .map_err(backend)?;
+        }
+        Ok(got.len())
+    }
+
+    async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError> {
+        let (_, dlq) = self.urls(channel)?;
+        let mut purged = 0;
+        loop {
+            let got = self.receive_from(dlq, 10, Duration::from_secs(60)).await?;
+            if got.is_empty() {
+                return Ok(purged);
+            }
+            for m in got {
+                self.sqs
+                    .delete_message()
+                    .queue_url(dlq)
+                    .receipt_handle(&m.receipt)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                purged += 1;
+            }
+        }
+    }
+}
