@@ -98,3 +98,60 @@ async fn schema_migrations_are_idempotent() {
     // Reopening an up-to-date file runs no migration twice.
     Db::open(&dir.path().join("comms.db")).unwrap();
 }
+
+mod stores {
+    use comms_shared::adapters::sqlite::{
+        SqliteBookings, SqliteConversations, SqliteLedger, SqliteOwnerState, SqliteRequests, SqliteTurns,
+    };
+    use comms_shared::conformance::stores;
+
+    use super::fresh_db;
+
+    #[tokio::test]
+    async fn turn_claims_are_atomic_and_resumable() {
+        let (_dir, db) = fresh_db();
+        stores::turn_claims_are_atomic_and_resumable(&SqliteTurns::new(db)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_turn_claims_have_one_winner() {
+        let (_dir, db) = fresh_db();
+        stores::concurrent_turn_claims_have_one_winner(std::sync::Arc::new(SqliteTurns::new(db))).await;
+    }
+
+    #[tokio::test]
+    async fn slots_are_reserved_once() {
+        let (_dir, db) = fresh_db();
+        stores::slots_are_reserved_once(&SqliteBookings::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn conversation_items_are_idempotent_and_ordered() {
+        let (_dir, db) = fresh_db();
+        stores::conversation_items_are_idempotent_and_ordered(&SqliteConversations::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn owner_state_is_kept_with_history() {
+        let (_dir, db) = fresh_db();
+        stores::owner_state_is_kept_with_history(&SqliteOwnerState::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn request_keys_remember_body_and_answer() {
+        let (_dir, db) = fresh_db();
+        stores::request_keys_remember_body_and_answer(&SqliteRequests::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn delivery_status_moves_forward_only() {
+        let (_dir, db) = fresh_db();
+        stores::delivery_status_moves_forward_only(&SqliteConversations::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn ledger_keeps_entries_per_tenant() {
+        let (_dir, db) = fresh_db();
+        stores::ledger_keeps_entries_per_tenant(&SqliteLedger::new(db)).await;
+    }
+}

@@ -7,4 +7,5 @@
 
 pub mod consent;
 pub mod queue;
+pub mod stores;
 pub mod tenants;
