@@ -96,37 +96,59 @@ pub async fn conversation(data_dir: &Path, cmd: ConversationCommand) -> CliResul
     Ok(())
 }
 
+#[derive(Debug, clap::Args)]
+pub struct DlqTarget {
+    /// The channel whose dead-letter queue to operate on.
+    #[arg(long, default_value = "sms")]
+    channel: Channel,
+    /// At most this many messages.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// Dead-lettered messages with their receive count, first receive and failure reason.
     List {
-        #[arg(long, default_value = "sms")]
-        channel: Channel,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        #[command(flatten)]
+        target: DlqTarget,
         #[arg(long)]
         json: bool,
     },
+    /// As list, with each message's body and attributes.
+    Peek {
+        #[command(flatten)]
+        target: DlqTarget,
+    },
+    /// Move messages back to their source queue, body and attributes intact. Replayed
+    /// messages are answered at most once: the turn records make a repeat harmless.
+    Replay {
+        #[command(flatten)]
+        target: DlqTarget,
+        /// Only show what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete every message of the dead-letter queue.
+    Purge {
+        #[arg(long, default_value = "sms")]
+        channel: Channel,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Only show how many would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
-pub async fn dlq(data_dir: &Path, cmd: DlqCommand) -> CliResult {
-    let DlqCommand::List { channel, limit, json } = cmd;
-    let queues = SqliteQueues::new(open_db(data_dir)?, QueueSettings::default());
-    let dead = queues.dlq_list(channel, limit).await?;
-    if json {
-        let rows: Vec<_> = dead
-            .iter()
-            .map(|d| {
-                json!({"message_id": d.message_id, "receive_count": d.receive_count, "sent_at": d.sent_at,
-                       "first_received_at": d.first_received_at, "reason": d.reason,
-                       "attributes": d.attributes, "body": d.body})
-            })
-            .collect();
-        return print_json(&rows);
-    }
-    if dead.is_empty() {
-        println!("({channel} dead-letter queue is empty)");
-    }
+fn dead_letter_json(d: &comms_shared::ports::DeadLetter) -> serde_json::Value {
+    json!({"message_id": d.message_id, "receive_count": d.receive_count, "sent_at": d.sent_at,
+           "first_received_at": d.first_received_at, "reason": d.reason,
+           "attributes": d.attributes, "body": d.body})
+}
+
+fn print_dead_letters(dead: &[comms_shared::ports::DeadLetter], with_body: bool) {
     for d in dead {
         let first = d.first_received_at.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
         println!(
@@ -135,6 +157,69 @@ pub async fn dlq(data_dir: &Path, cmd: DlqCommand) -> CliResult {
             d.receive_count,
             d.reason.as_deref().unwrap_or("(none recorded)")
         );
+        if with_body {
+            println!("  attributes: {:?}\n  body: {}", d.attributes, d.body);
+        }
+    }
+}
+
+/// Reads a yes from standard input; anything else (or no input) is a no.
+fn confirmed(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).is_ok_and(|_| matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+pub async fn dlq(data_dir: &Path, cmd: DlqCommand) -> CliResult {
+    let queues = SqliteQueues::new(open_db(data_dir)?, QueueSettings::default());
+    dlq_on(&queues, cmd).await
+}
+
+/// The DLQ operations on any queue adapter.
+pub async fn dlq_on(queues: &dyn Queues, cmd: DlqCommand) -> CliResult {
+    match cmd {
+        DlqCommand::List { target, json } => {
+            let dead = queues.dlq_list(target.channel, target.limit).await?;
+            if json {
+                return print_json(&dead.iter().map(dead_letter_json).collect::<Vec<_>>());
+            }
+            if dead.is_empty() {
+                println!("({} dead-letter queue is empty)", target.channel);
+            }
+            print_dead_letters(&dead, false);
+        }
+        DlqCommand::Peek { target } => {
+            let dead = queues.dlq_list(target.channel, target.limit).await?;
+            if dead.is_empty() {
+                println!("({} dead-letter queue is empty)", target.channel);
+            }
+            print_dead_letters(&dead, true);
+        }
+        DlqCommand::Replay { target, dry_run } => {
+            if dry_run {
+                let dead = queues.dlq_list(target.channel, target.limit).await?;
+                println!("would replay {} message(s) to the {} queue:", dead.len(), target.channel);
+                print_dead_letters(&dead, false);
+            } else {
+                let n = queues.dlq_replay(target.channel, target.limit).await?;
+                println!("replayed {n} message(s) to the {} queue", target.channel);
+            }
+        }
+        DlqCommand::Purge { channel, yes, dry_run } => {
+            let depth = queues.stats(channel).await?.dlq_depth;
+            if dry_run {
+                println!("would delete {depth} message(s) from the {channel} dead-letter queue");
+                return Ok(());
+            }
+            if !yes && !confirmed(&format!("delete {depth} message(s) from the {channel} dead-letter queue?"))
+            {
+                return Err("not confirmed; nothing deleted (use --yes to skip the question)".into());
+            }
+            let n = queues.dlq_purge(channel).await?;
+            println!("deleted {n} message(s) from the {channel} dead-letter queue");
+        }
     }
     Ok(())
 }

@@ -237,3 +237,58 @@ fn state_set_get_clear_and_history() {
     let bad = comms(dir.path(), &["state", "set", "OFF", "--until", "yesterday"]);
     assert!(!bad.status.success());
 }
+
+/// Sends a message, then dead-letters everything waiting on the SMS queue the way the
+/// worker does (a failure recorded, then one receive too many).
+fn dead_letter_one(dir: &Path, body: &str) {
+    let server = serve_with(dir, &["--no-workers", "--max-receive-count", "1"]);
+    assert!(send_sms(dir, &server, body, &[]).status.success());
+    drop(server);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use comms_shared::adapters::sqlite::{Db, QueueSettings, SqliteQueues};
+        use comms_shared::domain::Channel;
+        use comms_shared::ports::Queues;
+        let q = SqliteQueues::new(
+            Db::open(&dir.join("comms.db")).unwrap(),
+            QueueSettings { max_receive_count: 1 },
+        );
+        loop {
+            let got = q.receive(Channel::Sms, 10, std::time::Duration::ZERO).await.unwrap();
+            if got.is_empty() {
+                break;
+            }
+            for m in got {
+                q.record_failure(Channel::Sms, &m.message_id, "model: 500 upstream error").await.unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn dlq_list_peek_replay_and_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    dead_letter_one(dir.path(), "a message that failed");
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&comms(dir.path(), &["dlq", "list", "--channel", "sms", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0]["reason"].as_str().unwrap().contains("model: 500"), "{}", list[0]);
+    assert!(stdout(&comms(dir.path(), &["dlq", "peek"])).contains("a message that failed"));
+
+    let dry = stdout(&comms(dir.path(), &["dlq", "replay", "--dry-run"]));
+    assert!(dry.contains("would replay 1"), "{dry}");
+    assert_eq!(sms_stats(dir.path())["dlq_depth"], 1);
+    assert!(comms(dir.path(), &["dlq", "replay"]).status.success());
+    assert_eq!(
+        (sms_stats(dir.path())["depth"].as_u64(), sms_stats(dir.path())["dlq_depth"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    dead_letter_one(dir.path(), "another");
+    let refused = comms(dir.path(), &["dlq", "purge"]); // no stdin: not confirmed
+    assert!(!refused.status.success());
+    assert!(sms_stats(dir.path())["dlq_depth"].as_u64().unwrap() >= 1);
+    assert!(comms(dir.path(), &["dlq", "purge", "--yes"]).status.success());
+    assert_eq!(sms_stats(dir.path())["dlq_depth"], 0);
+}
