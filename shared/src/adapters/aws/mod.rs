@@ -1,11 +1,14 @@
-//! AWS adapters: SQS for the queue port (with a DynamoDB table for failure reasons).
+//! AWS adapters: SQS for the queue port (with a DynamoDB table for failure reasons),
+//! Secrets Manager (cached) for the secrets port.
 //! Clients come from the usual AWS environment (`aws-config`), which also honours
 //! `AWS_ENDPOINT_URL`, so the same code runs against AWS or a local emulator.
 
+mod secrets;
 mod sqs;
 
 use std::time::Duration;
 
+pub use secrets::SecretsManagerStore;
 pub use sqs::{QueueNames, SqsQueues};
 
 /// Loads the AWS configuration from the environment (region, credentials, endpoint).

@@ -1,4 +1,4 @@
-//! Runs the queue conformance suite against the SQS adapter on moto's server (a local AWS
+//! Runs the AWS adapters (the queue conformance suite on SQS, Secrets Manager) on moto's server (a local AWS
 //! API emulator, installed by `scripts/test`), so the real SDK calls are exercised. Each
 //! test starts its own server on a free loopback port and stops it at the end.
 //! Without moto: skipped with a message locally, a failure when `CI=true`.
@@ -98,3 +98,25 @@ sqs_conformance!(
     concurrent_receivers_never_share,
     reopen_after_crash_loses_nothing,
 );
+
+/// Secrets Manager through the caching client: reads a secret, answers NotFound for a
+/// missing one, and serves a warm entry from memory until its TTL (no fetch per message).
+#[tokio::test]
+async fn secrets_manager_reads_caches_and_misses() {
+    use comms_shared::adapters::aws::SecretsManagerStore;
+    use comms_shared::ports::{SecretError, SecretStore};
+
+    let Some(moto) = start_moto().await else { return };
+    let config = emulator_config(&moto.endpoint).await;
+    let admin = aws_sdk_secretsmanager::Client::new(&config);
+    let name = "twilio-credentials/demo/repair-shop/twilio";
+    admin.create_secret().name(name).secret_string("v1").send().await.unwrap();
+
+    let store = SecretsManagerStore::new(&config, 100, Duration::from_secs(300)).unwrap();
+    assert_eq!(store.get(name).await.unwrap().expose(), "v1");
+    admin.put_secret_value().secret_id(name).secret_string("v2").send().await.unwrap();
+    assert_eq!(store.get(name).await.unwrap().expose(), "v1", "a warm entry is served from the cache");
+    let fresh = SecretsManagerStore::new(&config, 100, Duration::from_secs(300)).unwrap();
+    assert_eq!(fresh.get(name).await.unwrap().expose(), "v2", "a new cache reads the rotated value");
+    assert!(matches!(store.get("nope/x/y/z").await, Err(SecretError::NotFound(_))));
+}
