@@ -120,3 +120,35 @@ async fn secrets_manager_reads_caches_and_misses() {
     assert_eq!(fresh.get(name).await.unwrap().expose(), "v2", "a new cache reads the rotated value");
     assert!(matches!(store.get("nope/x/y/z").await, Err(SecretError::NotFound(_))));
 }
+
+mod dynamo {
+    use std::sync::Arc;
+
+    use comms_shared::adapters::aws::{DynamoStore, emulator_config};
+    use comms_shared::conformance::stores;
+
+    use super::start_moto;
+
+    async fn store(endpoint: &str) -> DynamoStore {
+        let config = emulator_config(endpoint).await;
+        DynamoStore::provision(&config, &format!("t{}-data", uuid::Uuid::new_v4().simple())).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn turn_claims_are_atomic_and_resumable() {
+        let Some(moto) = start_moto().await else { return };
+        stores::turn_claims_are_atomic_and_resumable(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_turn_claims_have_one_winner() {
+        let Some(moto) = start_moto().await else { return };
+        stores::concurrent_turn_claims_have_one_winner(Arc::new(store(&moto.endpoint).await)).await;
+    }
+
+    #[tokio::test]
+    async fn slots_are_reserved_once() {
+        let Some(moto) = start_moto().await else { return };
+        stores::slots_are_reserved_once(&store(&moto.endpoint).await).await;
+    }
+}

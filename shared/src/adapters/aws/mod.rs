@@ -3,11 +3,13 @@
 //! Clients come from the usual AWS environment (`aws-config`), which also honours
 //! `AWS_ENDPOINT_URL`, so the same code runs against AWS or a local emulator.
 
+mod dynamo;
 mod secrets;
 mod sqs;
 
 use std::time::Duration;
 
+pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerStore;
 pub use sqs::{QueueNames, SqsQueues};
 
