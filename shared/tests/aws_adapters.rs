@@ -125,7 +125,7 @@ mod dynamo {
     use std::sync::Arc;
 
     use comms_shared::adapters::aws::{DynamoStore, emulator_config};
-    use comms_shared::conformance::stores;
+    use comms_shared::conformance::{self, stores};
 
     use super::start_moto;
 
@@ -150,5 +150,47 @@ mod dynamo {
     async fn slots_are_reserved_once() {
         let Some(moto) = start_moto().await else { return };
         stores::slots_are_reserved_once(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn request_keys_remember_body_and_answer() {
+        let Some(moto) = start_moto().await else { return };
+        stores::request_keys_remember_body_and_answer(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn delivery_status_moves_forward_only() {
+        let Some(moto) = start_moto().await else { return };
+        stores::delivery_status_moves_forward_only(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn owner_state_is_kept_with_history() {
+        let Some(moto) = start_moto().await else { return };
+        stores::owner_state_is_kept_with_history(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn ledger_keeps_entries_per_tenant() {
+        let Some(moto) = start_moto().await else { return };
+        stores::ledger_keeps_entries_per_tenant(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn consent_keywords_drive_opt_out_per_tenant() {
+        let Some(moto) = start_moto().await else { return };
+        conformance::consent::keywords_drive_opt_out_per_tenant(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn tenants_found_by_id_and_by_number() {
+        let Some(moto) = start_moto().await else { return };
+        conformance::tenants::found_by_id_and_by_number(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn tenant_numbers_have_one_owner() {
+        let Some(moto) = start_moto().await else { return };
+        conformance::tenants::numbers_have_one_owner(&store(&moto.endpoint).await).await;
     }
 }

@@ -325,3 +325,379 @@ impl Bookings for DynamoStore {
         out.items().iter().map(|i| parse(get_s(i, "booking")?)).collect()
     }
 }
+
+fn sortable(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn tenant_pk(t: &TenantRef) -> String {
+    format!("TENANT#{}#{}", t.company_id, t.project_id)
+}
+
+fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    fn put_item_tx(
+        &self,
+        item: Vec<(&str, AttributeValue)>,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut p =
+            Put::builder().table_name(&self.table).set_condition_expression(condition.map(str::to_owned));
+        for (k, v) in item {
+            p = p.item(k, v);
+        }
+        Ok(TransactWriteItem::builder().put(p.build().map_err(|e| invalid(e.to_string()))?).build())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item().cloned())
+    }
+
+    /// Items of a partition whose sort key starts with `prefix`, newest (highest) first.
+    async fn query_desc(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.items().to_vec())
+    }
+}
+
+#[async_trait]
+impl crate::ports::RequestLog for DynamoStore {
+    async fn begin(
+        &self,
+        key: &str,
+        body_hash: &str,
+        expires_at: jiff::Timestamp,
+    ) -> Result<crate::ports::RequestBegin, StoreError> {
+        let pk = format!("REQ#{key}");
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s("REQ"))
+            .item("body_hash", s(body_hash))
+            .item("expires_at", n(expires_at.as_second()))
+            // An expired record (TTL deletion is lazy) counts as absent.
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", n(jiff::Timestamp::now().as_second()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(crate::ports::RequestBegin::New),
+            Err(e) if conditional_failed(&e) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        let item = self.get(&pk, "REQ").await?.ok_or_else(|| invalid("request record vanished"))?;
+        let response = item.get("response").and_then(|v| v.as_s().ok()).map(|r| parse(r)).transpose()?;
+        Ok(crate::ports::RequestBegin::Existing { body_hash: get_s(&item, "body_hash")?.clone(), response })
+    }
+
+    async fn complete(&self, key: &str, response: &serde_json::Value) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("REQ#{key}")))
+            .key("sk", s("REQ"))
+            .update_expression("SET #r = :r")
+            .expression_attribute_names("#r", "response")
+            .expression_attribute_values(":r", s(response.to_string()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::DeliveryStatusStore for DynamoStore {
+    async fn record_status(
+        &self,
+        provider_id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let rank = i64::from(crate::ports::status_rank(status));
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("MSG#{provider_id}")))
+            .item("sk", s("STATUS"))
+            .item("msg_status", s(status))
+            .item("status_rank", n(rank))
+            .item("updated_at", s(sortable(at)))
+            .condition_expression("attribute_not_exists(pk) OR status_rank <= :rank")
+            .expression_attribute_values(":rank", n(rank));
+        if let Some(code) = error_code {
+            put = put.item("error_code", s(code));
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let Some(item) = self.get(&format!("MSG#{provider_id}"), "STATUS").await? else { return Ok(None) };
+        let code = item.get("error_code").and_then(|v| v.as_s().ok()).cloned();
+        Ok(Some((get_s(&item, "msg_status")?.clone(), code)))
+    }
+}
+
+#[async_trait]
+impl crate::ports::OwnerStateStore for DynamoStore {
+    async fn get(&self, tenant: &TenantRef) -> Result<Option<crate::domain::OwnerState>, StoreError> {
+        let item = DynamoStore::get(self, &tenant_pk(tenant), "STATE").await?;
+        item.map(|i| parse(get_s(&i, "state")?)).transpose()
+    }
+
+    async fn set(&self, tenant: &TenantRef, state: &crate::domain::OwnerState) -> Result<(), StoreError> {
+        let pk = tenant_pk(tenant);
+        let hist = format!("STATEHIST#{}#{}", sortable(state.updated_at), uuid::Uuid::new_v4().simple());
+        self.client
+            .transact_write_items()
+            .transact_items(
+                self.put_item_tx(vec![("pk", s(&pk)), ("sk", s("STATE")), ("state", s(json(state)))], None)?,
+            )
+            .transact_items(
+                self.put_item_tx(vec![("pk", s(&pk)), ("sk", s(hist)), ("state", s(json(state)))], None)?,
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear(&self, tenant: &TenantRef, at: jiff::Timestamp) -> Result<(), StoreError> {
+        let pk = tenant_pk(tenant);
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("STATE"))
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let hist = format!("STATEHIST#{}#{}", sortable(at), uuid::Uuid::new_v4().simple());
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(self.put_item_tx(vec![("pk", s(&pk)), ("sk", s(hist))], None)?)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantRef,
+        limit: usize,
+    ) -> Result<Vec<(jiff::Timestamp, Option<crate::domain::OwnerState>)>, StoreError> {
+        let items = self.query_desc(&tenant_pk(tenant), "STATEHIST#", limit).await?;
+        items
+            .iter()
+            .map(|i| {
+                let sk = get_s(i, "sk")?;
+                let at = sk
+                    .split('#')
+                    .nth(1)
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| invalid("bad history key"))?;
+                let state = i.get("state").and_then(|v| v.as_s().ok()).map(|t| parse(t)).transpose()?;
+                Ok((at, state))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Ledger for DynamoStore {
+    async fn record(&self, entry: &crate::ports::LedgerEntry) -> Result<(), StoreError> {
+        let sk = format!("LEDGER#{}#{}", sortable(entry.at), uuid::Uuid::new_v4().simple());
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(tenant_pk(&entry.tenant)))
+            .item("sk", s(sk))
+            .item("entry", s(json(entry)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn entries(
+        &self,
+        tenant: &TenantRef,
+        limit: usize,
+    ) -> Result<Vec<crate::ports::LedgerEntry>, StoreError> {
+        let items = self.query_desc(&tenant_pk(tenant), "LEDGER#", limit).await?;
+        items.iter().map(|i| parse(get_s(i, "entry")?)).collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::ConsentStore for DynamoStore {
+    async fn record(
+        &self,
+        tenant: &TenantRef,
+        customer: &crate::domain::PhoneNumber,
+        action: crate::ports::ConsentAction,
+        keyword: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        use crate::ports::ConsentAction;
+        let pk = tenant_pk(tenant);
+        let log_sk = format!("CONSENTLOG#{customer}#{}#{}", sortable(at), uuid::Uuid::new_v4().simple());
+        let mut tx = self.client.transact_write_items().transact_items(self.put_item_tx(
+            vec![("pk", s(&pk)), ("sk", s(log_sk)), ("action", s(action.as_str())), ("keyword", s(keyword))],
+            None,
+        )?);
+        let opted_out = match action {
+            ConsentAction::OptOut => Some(true),
+            ConsentAction::OptIn => Some(false),
+            ConsentAction::Help => None,
+        };
+        if let Some(out) = opted_out {
+            tx = tx.transact_items(self.put_item_tx(
+                vec![
+                    ("pk", s(&pk)),
+                    ("sk", s(format!("CONSENT#{customer}"))),
+                    ("opted_out", AttributeValue::Bool(out)),
+                    ("updated_at", s(sortable(at))),
+                ],
+                None,
+            )?);
+        }
+        tx.send().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_opted_out(
+        &self,
+        tenant: &TenantRef,
+        customer: &crate::domain::PhoneNumber,
+    ) -> Result<bool, StoreError> {
+        let item = self.get(&tenant_pk(tenant), &format!("CONSENT#{customer}")).await?;
+        Ok(item.and_then(|i| i.get("opted_out").and_then(|v| v.as_bool().ok()).copied()).unwrap_or(false))
+    }
+}
+
+#[async_trait]
+impl crate::ports::TenantDirectory for DynamoStore {
+    async fn put(&self, config: &crate::domain::tenant::TenantConfig) -> Result<(), StoreError> {
+        let t = &config.tenant;
+        let pk = tenant_pk(t);
+        let previous = DynamoStore::get(self, &pk, "CONFIG").await?;
+        let previous: Option<crate::domain::tenant::TenantConfig> = previous
+            .map(|i| {
+                crate::domain::tenant::TenantConfig::from_json(get_s(&i, "config")?)
+                    .map_err(|e| invalid(e.to_string()))
+            })
+            .transpose()?;
+        let mut tx = self.client.transact_write_items().transact_items(self.put_item_tx(
+            vec![("pk", s(&pk)), ("sk", s("CONFIG")), ("config", s(config.to_json_pretty()))],
+            None,
+        )?);
+        let route = |c: crate::domain::Channel, num: &crate::domain::PhoneNumber| format!("NUMBER#{c}#{num}");
+        for (channel, numbers) in &config.numbers {
+            for number in numbers {
+                let mut p = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(route(*channel, number)))
+                    .item("sk", s("ROUTE"))
+                    .item("company_id", s(&t.company_id))
+                    .item("project_id", s(&t.project_id))
+                    .condition_expression(
+                        "attribute_not_exists(pk) OR (company_id = :c AND project_id = :p)",
+                    );
+                p = p
+                    .expression_attribute_values(":c", s(&t.company_id))
+                    .expression_attribute_values(":p", s(&t.project_id));
+                tx = tx.transact_items(
+                    TransactWriteItem::builder().put(p.build().map_err(|e| invalid(e.to_string()))?).build(),
+                );
+            }
+        }
+        // Numbers the tenant no longer has are released.
+        for (channel, numbers) in previous.iter().flat_map(|p| p.numbers.iter()) {
+            for number in
+                numbers.iter().filter(|n| !config.numbers.get(channel).is_some_and(|l| l.contains(n)))
+            {
+                let delete = aws_sdk_dynamodb::types::Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(route(*channel, number)))
+                    .key("sk", s("ROUTE"))
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("TransactionCanceledException") => {
+                Err(StoreError::Conflict("a number already routes to another tenant".into()))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantRef,
+    ) -> Result<Option<crate::domain::tenant::TenantConfig>, StoreError> {
+        let item = DynamoStore::get(self, &tenant_pk(tenant), "CONFIG").await?;
+        item.map(|i| {
+            crate::domain::tenant::TenantConfig::from_json(get_s(&i, "config")?)
+                .map_err(|e| invalid(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn by_number(
+        &self,
+        channel: crate::domain::Channel,
+        number: &crate::domain::PhoneNumber,
+    ) -> Result<Option<crate::domain::tenant::TenantConfig>, StoreError> {
+        let Some(route) = DynamoStore::get(self, &format!("NUMBER#{channel}#{number}"), "ROUTE").await?
+        else {
+            return Ok(None);
+        };
+        let tenant = TenantRef {
+            company_id: get_s(&route, "company_id")?.clone(),
+            project_id: get_s(&route, "project_id")?.clone(),
+        };
+        crate::ports::TenantDirectory::get(self, &tenant).await
+    }
+}
