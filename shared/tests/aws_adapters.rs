@@ -189,6 +189,12 @@ mod dynamo {
     }
 
     #[tokio::test]
+    async fn conversation_items_are_idempotent_and_ordered() {
+        let Some(moto) = start_moto().await else { return };
+        stores::conversation_items_are_idempotent_and_ordered(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
     async fn tenant_numbers_have_one_owner() {
         let Some(moto) = start_moto().await else { return };
         conformance::tenants::numbers_have_one_owner(&store(&moto.endpoint).await).await;

@@ -701,3 +701,166 @@ impl crate::ports::TenantDirectory for DynamoStore {
         crate::ports::TenantDirectory::get(self, &tenant).await
     }
 }
+
+fn summary(item: &HashMap<String, AttributeValue>) -> Result<crate::ports::ConversationSummary, StoreError> {
+    let id = get_s(item, "pk")?.trim_start_matches("CONV#").to_owned();
+    Ok(crate::ports::ConversationSummary {
+        conversation_id: crate::domain::ConversationId::from_stored(id),
+        tenant: TenantRef {
+            company_id: get_s(item, "company_id")?.clone(),
+            project_id: get_s(item, "project_id")?.clone(),
+        },
+        channel: get_s(item, "channel")?
+            .parse()
+            .map_err(|e: crate::domain::ChannelParseError| invalid(e.to_string()))?,
+        customer: crate::domain::PhoneNumber::parse(get_s(item, "customer")?)
+            .map_err(|e| invalid(e.to_string()))?,
+        status: get_s(item, "conv_status")?.clone(),
+        last_activity: get_s(item, "last_activity")?
+            .parse()
+            .map_err(|e: jiff::Error| invalid(e.to_string()))?,
+        item_count: u64::try_from(get_n(item, "item_count")?).unwrap_or(0),
+    })
+}
+
+#[async_trait]
+impl crate::ports::ConversationLog for DynamoStore {
+    async fn append(
+        &self,
+        key: &crate::ports::ConversationKey,
+        items: &[crate::ports::ConversationItem],
+    ) -> Result<(), StoreError> {
+        let pk = format!("CONV#{}", key.id);
+        let mut added = 0i64;
+        let mut last = None;
+        for item in items {
+            // The marker makes the append idempotent: a retried item cancels the
+            // transaction instead of being stored twice.
+            let written = self
+                .client
+                .transact_write_items()
+                .transact_items(self.put_item_tx(
+                    vec![("pk", s(&pk)), ("sk", s(format!("ITEMID#{}", item.item_id)))],
+                    Some("attribute_not_exists(pk)"),
+                )?)
+                .transact_items(self.put_item_tx(
+                    vec![
+                        ("pk", s(&pk)),
+                        ("sk", s(format!("ITEM#{}#{}", sortable(item.at), item.item_id))),
+                        ("item", s(json(item))),
+                    ],
+                    None,
+                )?)
+                .send()
+                .await;
+            match written {
+                Ok(_) => added += 1,
+                Err(e) if e.code() == Some("TransactionCanceledException") => {}
+                Err(e) => return Err(backend(e)),
+            }
+            last = Some(last.map_or(item.at, |l: jiff::Timestamp| l.max(item.at)));
+        }
+        let last = sortable(last.unwrap_or_else(jiff::Timestamp::now));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("META"))
+            .update_expression(
+                "SET company_id = :c, project_id = :p, channel = :ch, customer = :cu, \
+                 conv_status = if_not_exists(conv_status, :open), gsi1pk = :g ADD item_count :added",
+            )
+            .expression_attribute_values(":c", s(&key.tenant.company_id))
+            .expression_attribute_values(":p", s(&key.tenant.project_id))
+            .expression_attribute_values(":ch", s(key.channel.as_str()))
+            .expression_attribute_values(":cu", s(key.customer.as_str()))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(
+                ":g",
+                s(format!("TCONV#{}#{}", key.tenant.company_id, key.tenant.project_id)),
+            )
+            .expression_attribute_values(":added", n(added))
+            .send()
+            .await
+            .map_err(backend)?;
+        // Recency only moves forward (items of an old turn may be appended late).
+        let moved = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("META"))
+            .update_expression("SET last_activity = :l, gsi1sk = :l")
+            .condition_expression("attribute_not_exists(last_activity) OR last_activity < :l")
+            .expression_attribute_values(":l", s(&last))
+            .send()
+            .await;
+        match moved {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn recent(
+        &self,
+        id: &crate::domain::ConversationId,
+        n: usize,
+    ) -> Result<Vec<crate::ports::ConversationItem>, StoreError> {
+        let mut items: Vec<crate::ports::ConversationItem> = self
+            .query_desc(&format!("CONV#{id}"), "ITEM#", n)
+            .await?
+            .iter()
+            .map(|i| parse(get_s(i, "item")?))
+            .collect::<Result<_, _>>()?;
+        items.reverse();
+        Ok(items)
+    }
+
+    async fn list(
+        &self,
+        tenant: Option<&TenantRef>,
+        limit: usize,
+    ) -> Result<Vec<crate::ports::ConversationSummary>, StoreError> {
+        let limit_i32 = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        let items = match tenant {
+            Some(t) => self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :g")
+                .expression_attribute_values(":g", s(format!("TCONV#{}#{}", t.company_id, t.project_id)))
+                .scan_index_forward(false)
+                .limit(limit_i32)
+                .send()
+                .await
+                .map_err(backend)?
+                .items()
+                .to_vec(),
+            // Every tenant: an operator's listing, not a hot path; a scan of headers.
+            None => self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :meta")
+                .expression_attribute_values(":meta", s("META"))
+                .send()
+                .await
+                .map_err(backend)?
+                .items()
+                .to_vec(),
+        };
+        let mut out: Vec<_> = items.iter().map(summary).collect::<Result<_, _>>()?;
+        out.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn get(
+        &self,
+        id: &crate::domain::ConversationId,
+    ) -> Result<Option<crate::ports::ConversationSummary>, StoreError> {
+        DynamoStore::get(self, &format!("CONV#{id}"), "META").await?.map(|i| summary(&i)).transpose()
+    }
+}
