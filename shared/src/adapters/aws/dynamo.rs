@@ -852,7 +852,7 @@ impl crate::ports::ConversationLog for DynamoStore {
                 .to_vec(),
         };
         let mut out: Vec<_> = items.iter().map(summary).collect::<Result<_, _>>()?;
-        out.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+        out.sort_by_key(|c| std::cmp::Reverse(c.last_activity));
         out.truncate(limit);
         Ok(out)
     }
