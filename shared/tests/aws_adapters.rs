@@ -4,69 +4,17 @@
 //! Without moto: skipped with a message locally, a failure when `CI=true`.
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use comms_shared::adapters::aws::{QueueNames, SqsQueues, emulator_config};
 use comms_shared::conformance;
+use comms_shared::conformance::moto::Moto;
 use comms_shared::domain::Channel;
 use comms_shared::ports::Queues;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> Option<String> {
-    if let Ok(path) = std::env::var("COMMS_MOTO_SERVER") {
-        return Some(path);
-    }
-    let found =
-        Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    found.is_ok_and(|s| s.success()).then(|| "moto_server".to_owned())
-}
-
-/// Starts moto on a free port, or `None` (skip) when it is not installed outside CI.
 async fn start_moto() -> Option<Moto> {
-    let Some(bin) = moto_binary() else {
-        assert!(
-            !matches!(std::env::var("CI").as_deref(), Ok("true")),
-            "moto_server is not installed and CI=true: run ./scripts/test, which installs it"
-        );
-        eprintln!("SKIPPED: moto_server not installed (./scripts/test installs it into .venv)");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let moto = Moto { child, endpoint };
-    let start = Instant::now();
-    let client = reqwest::Client::new();
-    loop {
-        if client
-            .get(format!("{}/moto-api/", moto.endpoint))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Some(moto);
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Moto::start().await
 }
 
 async fn queues(moto: &Moto) -> SqsQueues {

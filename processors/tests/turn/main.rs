@@ -3,6 +3,7 @@
 //! embedded storage.
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
+mod aws;
 mod channels;
 mod helpers;
 mod stubs;

@@ -330,6 +330,12 @@ fn sortable(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// History entries sort by when they were written (not by the time the caller gave,
+/// which two changes may share), then by a random suffix.
+fn history_key() -> String {
+    format!("STATEHIST#{}#{}", sortable(jiff::Timestamp::now()), uuid::Uuid::new_v4().simple())
+}
+
 fn tenant_pk(t: &TenantRef) -> String {
     format!("TENANT#{}#{}", t.company_id, t.project_id)
 }
@@ -508,11 +514,15 @@ impl crate::ports::OwnerStateStore for DynamoStore {
             .key("sk", s("STATE"))
             .build()
             .map_err(|e| invalid(e.to_string()))?;
-        let hist = format!("STATEHIST#{}#{}", sortable(at), uuid::Uuid::new_v4().simple());
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(self.put_item_tx(vec![("pk", s(&pk)), ("sk", s(hist))], None)?)
+            .transact_items(
+                self.put_item_tx(
+                    vec![("pk", s(&pk)), ("sk", s(history_key())), ("at", s(sortable(at)))],
+                    None,
+                )?,
+            )
             .send()
             .await
             .map_err(backend)?;
@@ -544,7 +554,8 @@ impl crate::ports::OwnerStateStore for DynamoStore {
 #[async_trait]
 impl crate::ports::Ledger for DynamoStore {
     async fn record(&self, entry: &crate::ports::LedgerEntry) -> Result<(), StoreError> {
-        let sk = format!("LEDGER#{}#{}", sortable(entry.at), uuid::Uuid::new_v4().simple());
+        // Sorted by write time, like the history: entries given one instant keep their order.
+        let sk = format!("LEDGER#{}#{}", sortable(jiff::Timestamp::now()), uuid::Uuid::new_v4().simple());
         self.client
             .put_item()
             .table_name(&self.table)
