@@ -254,6 +254,25 @@ impl SqsQueues {
         Ok(out)
     }
 
+    /// Sends a body with string attributes to a queue URL; returns the message id.
+    async fn send_to(
+        &self,
+        url: &str,
+        body: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<String, QueueError> {
+        let resp = self
+            .sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .set_message_attributes(Some(to_sqs_attributes(attributes)?))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(resp.message_id().unwrap_or_default().to_owned())
+    }
+
     async fn reason_of(&self, message_id: &str) -> Result<Option<String>, QueueError> {
         let item = self
             .dynamo
@@ -283,16 +302,7 @@ impl SqsQueues {
 impl Queues for SqsQueues {
     async fn send(&self, channel: Channel, message: OutgoingMessage) -> Result<String, QueueError> {
         let (url, _) = self.urls(channel)?;
-        let resp = self
-            .sqs
-            .send_message()
-            .queue_url(url)
-            .message_body(message.body)
-            .set_message_attributes(Some(to_sqs_attributes(&message.attributes)?))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(resp.message_id().unwrap_or_default().to_owned())
+        self.send_to(url, &message.body, &message.attributes).await
     }
 
     async fn receive(
@@ -364,14 +374,7 @@ impl Queues for SqsQueues {
         let mut attributes = message.attributes.clone();
         attributes.insert(REASON_ATTRIBUTE.to_owned(), reason.to_owned());
         // Send, then delete: a crash in between leaves a duplicate, never a loss.
-        self.sqs
-            .send_message()
-            .queue_url(dlq)
-            .message_body(&message.body)
-            .set_message_attributes(Some(to_sqs_attributes(&attributes)?))
-            .send()
-            .await
-            .map_err(backend)?;
+        self.send_to(dlq, &message.body, &attributes).await?;
         self.sqs
             .delete_message()
             .queue_url(url)
@@ -432,14 +435,7 @@ impl Queues for SqsQueues {
             attributes.remove(REASON_ATTRIBUTE);
             // Send, then delete: a crash in between duplicates (idempotency makes that
             // harmless), never loses.
-            self.sqs
-                .send_message()
-                .queue_url(url)
-                .message_body(&m.body)
-                .set_message_attributes(Some(to_sqs_attributes(&attributes)?))
-                .send()
-                .await
-                .map_err(backend)?;
+            self.send_to(url, &m.body, &attributes).await?;
             self.sqs
                 .delete_message()
                 .queue_url(dlq)
