@@ -47,6 +47,7 @@ pub struct ServeArgs {
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     init_logging();
+    let signals = ShutdownSignals::register()?;
     let db = open_db(data_dir)?;
     let tenants = SqliteTenants::new(db.clone());
     let secrets = SqliteSecrets::new(db.clone());
@@ -126,7 +127,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         );
     }
 
-    axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(signals.recv()).await?;
     // The router has stopped taking requests; let the worker finish its batch.
     let _ = stop_workers.send(true);
     for w in workers {
@@ -138,29 +139,40 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM; the server then finishes requests in flight.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C and SIGTERM, registered at once (before the server says it is ready), so an
+/// early signal is handled gracefully instead of killing the process.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    tracing::info!("shutdown requested, finishing requests in flight");
+
+    /// Resolves on the first signal; the server then finishes requests in flight.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested, finishing requests in flight");
+    }
 }
 
 /// Logs to stderr: human-readable by default, JSON with `COMMS_LOG_FORMAT=json`; level

@@ -33,6 +33,7 @@ queue_conformance!(
     dlq_replay_and_purge,
     dead_letter_moves_at_once,
     concurrent_receivers_never_share,
+    concurrent_receivers_get_every_message,
     reopen_after_crash_loses_nothing,
 );
 

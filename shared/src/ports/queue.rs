@@ -71,7 +71,9 @@ impl QueueError {
 
 /// One queue per channel, each with a dead-letter queue, with SQS semantics: at-least-once
 /// delivery, a visibility timeout per receive, and a move to the dead-letter queue once a
-/// message has been received `max_receive_count` times without being deleted.
+/// message has been received `max_receive_count` times without being deleted. The
+/// embedded adapter never gives one message to two receivers at once; SQS standard
+/// queues may, rarely, so processors must be idempotent (the turn claim).
 #[async_trait]
 pub trait Queues: Send + Sync {
     /// Enqueues a message; returns its id.
