@@ -273,6 +273,18 @@ impl SqsQueues {
         Ok(resp.message_id().unwrap_or_default().to_owned())
     }
 
+    /// Deletes a received message from a queue URL.
+    async fn delete_from(&self, url: &str, receipt: &str) -> Result<(), QueueError> {
+        self.sqs
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(stale_or_backend)?;
+        Ok(())
+    }
+
     async fn reason_of(&self, message_id: &str) -> Result<Option<String>, QueueError> {
         let item = self
             .dynamo
@@ -335,13 +347,7 @@ impl Queues for SqsQueues {
 
     async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError> {
         let (url, _) = self.urls(channel)?;
-        self.sqs
-            .delete_message()
-            .queue_url(url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .map_err(stale_or_backend)?;
+        self.delete_from(url, receipt).await?;
         Ok(())
     }
 
@@ -375,13 +381,7 @@ impl Queues for SqsQueues {
         attributes.insert(REASON_ATTRIBUTE.to_owned(), reason.to_owned());
         // Send, then delete: a crash in between leaves a duplicate, never a loss.
         self.send_to(dlq, &message.body, &attributes).await?;
-        self.sqs
-            .delete_message()
-            .queue_url(url)
-            .receipt_handle(&message.receipt)
-            .send()
-            .await
-            .map_err(stale_or_backend)?;
+        self.delete_from(url, &message.receipt).await?;
         Ok(())
     }
 
@@ -436,13 +436,7 @@ impl Queues for SqsQueues {
             // Send, then delete: a crash in between duplicates (idempotency makes that
             // harmless), never loses.
             self.send_to(url, &m.body, &attributes).await?;
-            self.sqs
-                .delete_message()
-                .queue_url(dlq)
-                .receipt_handle(&m.receipt)
-                .send()
-                .await
-                .map_err(backend)?;
+            self.delete_from(dlq, &m.receipt).await?;
         }
         Ok(got.len())
     }
@@ -456,13 +450,7 @@ impl Queues for SqsQueues {
                 return Ok(purged);
             }
             for m in got {
-                self.sqs
-                    .delete_message()
-                    .queue_url(dlq)
-                    .receipt_handle(&m.receipt)
-                    .send()
-                    .await
-                    .map_err(backend)?;
+                self.delete_from(dlq, &m.receipt).await?;
                 purged += 1;
             }
         }
