@@ -14,6 +14,7 @@ use comms_shared::adapters::sqlite::{
 };
 use comms_shared::domain::Channel;
 use comms_shared::ports::Queues;
+use comms_shared::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
 use crate::{CliResult, demo, engine, open_db};
@@ -46,7 +47,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
-    init_logging();
+    telemetry::init(LogFormat::from_env(LogFormat::Text));
     let signals = ShutdownSignals::register()?;
     let db = open_db(data_dir)?;
     let tenants = SqliteTenants::new(db.clone());
@@ -173,19 +174,4 @@ impl ShutdownSignals {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown requested, finishing requests in flight");
     }
-}
-
-/// Logs to stderr: human-readable by default, JSON with `COMMS_LOG_FORMAT=json`; level
-/// from `RUST_LOG` (default `info`).
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if std::env::var("COMMS_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    // Already initialised (tests running several servers in one process): keep the first.
-    let _ = result;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_shared::domain::Channel;
-use comms_shared::ports::Queues;
+use comms_shared::ports::{Queues, ReceivedMessage};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -22,6 +22,32 @@ pub struct Record {
     pub attributes: std::collections::BTreeMap<String, String>,
     pub receive_count: u32,
     pub sent_at: jiff::Timestamp,
+}
+
+impl From<ReceivedMessage> for Record {
+    fn from(m: ReceivedMessage) -> Self {
+        Self {
+            message_id: m.message_id,
+            receipt: m.receipt,
+            body: m.body,
+            attributes: m.attributes,
+            receive_count: m.receive_count,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+impl From<&Record> for ReceivedMessage {
+    fn from(r: &Record) -> Self {
+        Self {
+            message_id: r.message_id.clone(),
+            receipt: r.receipt.clone(),
+            body: r.body.clone(),
+            attributes: r.attributes.clone(),
+            receive_count: r.receive_count,
+            sent_at: r.sent_at,
+        }
+    }
 }
 
 /// Extends a record's visibility while it is processed.
@@ -105,4 +131,57 @@ where
 /// The message ids to report as `batchItemFailures`.
 pub fn failed_ids(results: &[(Record, Result<Outcome, TurnError>)]) -> Vec<String> {
     results.iter().filter(|(_, r)| r.is_err()).map(|(rec, _)| rec.message_id.clone()).collect()
+}
+
+/// What to do with a record once its result is known.
+#[derive(Debug, Clone)]
+pub struct SettlePolicy {
+    pub channel: Channel,
+    /// Delete successful records here (the local poller). On Lambda the event source
+    /// mapping deletes every record not reported as failed, so this is false there.
+    pub delete_successes: bool,
+    /// First delay before a transiently failed record comes back; doubles per receive.
+    pub retry_delay: Duration,
+    /// Cap of that delay.
+    pub max_retry_delay: Duration,
+}
+
+/// Settles one record: success → deleted (if the policy says so); permanent failure →
+/// moved to the dead-letter queue at once with its reason; transient failure → reason
+/// recorded (for `comms dlq list`, should it end in the DLQ) and the record hidden for a
+/// backoff before SQS hands it out again. Returns whether the record must be reported
+/// as failed (`batchItemFailures`): only transient failures, and permanent ones that
+/// could not be dead-lettered (they come back and are tried again).
+pub async fn settle(
+    queues: &dyn Queues,
+    policy: &SettlePolicy,
+    rec: &Record,
+    result: Result<(), TurnError>,
+) -> bool {
+    let channel = policy.channel;
+    let (outcome, failed) = match result {
+        Ok(()) if policy.delete_successes => (queues.delete(channel, &rec.receipt).await, false),
+        Ok(()) => (Ok(()), false),
+        Err(TurnError::Permanent(reason)) => {
+            tracing::warn!(message_id = %rec.message_id, reason, "permanent failure: dead-lettered");
+            let moved = queues.dead_letter(channel, &ReceivedMessage::from(rec), &reason).await;
+            let failed = moved.is_err();
+            (moved, failed)
+        }
+        Err(TurnError::Transient(reason)) => {
+            tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason, "transient failure: will retry");
+            if let Err(e) = queues.record_failure(channel, &rec.message_id, &reason).await {
+                tracing::warn!(message_id = %rec.message_id, error = %e, "could not record the failure reason");
+            }
+            let backoff = policy
+                .retry_delay
+                .saturating_mul(2u32.saturating_pow(rec.receive_count.saturating_sub(1).min(16)))
+                .min(policy.max_retry_delay);
+            (queues.change_visibility(channel, &rec.receipt, backoff).await, true)
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(message_id = %rec.message_id, error = %e, "could not settle record; it will be redelivered");
+    }
+    failed
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use comms_shared::adapters::aws::DynamoStore;
 use comms_shared::adapters::sqlite::{
     Db, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState, SqliteTenants,
     SqliteTurns,
@@ -110,6 +111,22 @@ impl EnginePorts {
             bookings: Arc::new(SqliteBookings::new(db.clone())),
             ledger: Arc::new(SqliteLedger::new(db.clone())),
             consent: Arc::new(SqliteConsent::new(db.clone())),
+            chat,
+            messenger,
+        }
+    }
+
+    /// Every storage port on the DynamoDB table, with the given model and messenger.
+    pub fn dynamo(store: &DynamoStore, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> Self {
+        let store = Arc::new(store.clone());
+        Self {
+            tenants: store.clone(),
+            conversations: store.clone(),
+            turns: store.clone(),
+            owner_state: store.clone(),
+            bookings: store.clone(),
+            ledger: store.clone(),
+            consent: store,
             chat,
             messenger,
         }

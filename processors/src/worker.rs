@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_shared::domain::Channel;
-use comms_shared::ports::{Queues, ReceivedMessage};
+use comms_shared::ports::Queues;
 use tokio::sync::watch;
 
-use crate::batch::{Heartbeat, Record, process_batch};
-use crate::turn::{Engine, TurnError};
+use crate::batch::{Heartbeat, Record, SettlePolicy, process_batch, settle};
+use crate::turn::Engine;
 
 /// How a worker polls.
 #[derive(Debug, Clone)]
@@ -65,55 +65,20 @@ pub async fn run(
             }
             continue;
         }
-        let records: Vec<Record> = received
-            .into_iter()
-            .map(|m| Record {
-                message_id: m.message_id,
-                receipt: m.receipt,
-                body: m.body,
-                attributes: m.attributes,
-                receive_count: m.receive_count,
-                sent_at: m.sent_at,
-            })
-            .collect();
+        let records: Vec<Record> = received.into_iter().map(Record::from).collect();
         let results = process_batch(records, settings.concurrency, Some(&heartbeat), |rec| {
             let engine = Arc::clone(&engine);
             async move { engine.handle(&rec.body).await }
         })
         .await;
+        let policy = SettlePolicy {
+            channel: settings.channel,
+            delete_successes: true,
+            retry_delay: settings.retry_delay,
+            max_retry_delay: settings.visibility,
+        };
         for (rec, result) in results {
-            settle(queues.as_ref(), &settings, &rec, result.map(|_| ())).await;
+            settle(queues.as_ref(), &policy, &rec, result.map(|_| ())).await;
         }
-    }
-}
-
-async fn settle(queues: &dyn Queues, settings: &WorkerSettings, rec: &Record, result: Result<(), TurnError>) {
-    let channel = settings.channel;
-    let outcome = match result {
-        Ok(()) => queues.delete(channel, &rec.receipt).await,
-        Err(TurnError::Permanent(reason)) => {
-            tracing::warn!(message_id = %rec.message_id, reason, "permanent failure: dead-lettered");
-            let message = ReceivedMessage {
-                message_id: rec.message_id.clone(),
-                receipt: rec.receipt.clone(),
-                body: rec.body.clone(),
-                attributes: rec.attributes.clone(),
-                receive_count: rec.receive_count,
-                sent_at: rec.sent_at,
-            };
-            queues.dead_letter(channel, &message, &reason).await
-        }
-        Err(TurnError::Transient(reason)) => {
-            tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason, "transient failure: will retry");
-            let _ = queues.record_failure(channel, &rec.message_id, &reason).await;
-            let backoff = settings
-                .retry_delay
-                .saturating_mul(2u32.saturating_pow(rec.receive_count.saturating_sub(1).min(16)))
-                .min(settings.visibility);
-            queues.change_visibility(channel, &rec.receipt, backoff).await
-        }
-    };
-    if let Err(e) = outcome {
-        tracing::warn!(message_id = %rec.message_id, error = %e, "could not settle record; it will be redelivered");
     }
 }

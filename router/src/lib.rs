@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod json;
+pub mod lambda;
 mod routes;
 
 use std::sync::Arc;

@@ -13,5 +13,6 @@ pub mod conformance;
 pub mod domain;
 pub mod ports;
 pub mod retry;
+pub mod telemetry;
 pub mod tools;
 pub mod twilio;

@@ -6,5 +6,5 @@
 mod aws;
 mod channels;
 mod helpers;
-mod stubs;
+use comms_testkit as stubs;
 mod turns;

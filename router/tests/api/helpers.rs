@@ -37,14 +37,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with_limit(comms_router::DEFAULT_MAX_BODY_BYTES).await
 }
 
-pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+/// The router's state on a fresh database with the demo tenant and [`AUTH_TOKEN`], for
+/// signatures checked against `public_base_url`.
+pub async fn test_state(
+    dir: &tempfile::TempDir,
+    public_base_url: &str,
+    max_body_bytes: usize,
+) -> (AppState, Db, TenantConfig) {
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
     let tenants = SqliteTenants::new(db.clone());
     let secrets = SqliteSecrets::new(db.clone());
-    let queues = SqliteQueues::new(db.clone(), QueueSettings::default());
-    let consent = SqliteConsent::new(db.clone());
-    let conversations = SqliteConversations::new(db.clone());
 
     let tenant =
         TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
@@ -52,21 +54,30 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
     let creds = TwilioCredentials { account_sid: "ACtest".into(), auth_token: Secret::new(AUTH_TOKEN) };
     secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = RouterConfig::new(&base_url);
+    let mut config = RouterConfig::new(public_base_url);
     config.max_body_bytes = max_body_bytes;
     let state = AppState {
         tenants: Arc::new(tenants),
         secrets: Arc::new(secrets),
-        queues: Arc::new(queues.clone()),
-        consent: Arc::new(consent.clone()),
-        deliveries: Arc::new(conversations.clone()),
+        queues: Arc::new(SqliteQueues::new(db.clone(), QueueSettings::default())),
+        consent: Arc::new(SqliteConsent::new(db.clone())),
+        deliveries: Arc::new(SqliteConversations::new(db.clone())),
         owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
         bookings: Arc::new(SqliteBookings::new(db.clone())),
         requests: Arc::new(SqliteRequests::new(db.clone())),
         config: Arc::new(config),
     };
+    (state, db, tenant)
+}
+
+pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let (state, db, tenant) = test_state(&dir, &base_url, max_body_bytes).await;
+    let queues = SqliteQueues::new(db.clone(), QueueSettings::default());
+    let consent = SqliteConsent::new(db.clone());
+    let conversations = SqliteConversations::new(db.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, app(state)).await.unwrap();
     });

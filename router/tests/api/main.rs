@@ -6,6 +6,7 @@ mod admin;
 mod booking;
 mod helpers;
 mod initiate;
+mod lambda;
 mod openapi;
 mod sms_webhook;
 mod status_callback;

@@ -177,3 +177,69 @@ impl ChatModel for OpenAiChat {
         format!("openai ({model} at {base})")
     }
 }
+
+/// OpenAI with its API key read from the secret store (`openai-api-key/{channel}` on
+/// AWS) on every call. The store caches (Secrets Manager: for its TTL), so a warm process
+/// makes no extra call, and a rotated key is picked up when its cache entry expires; the
+/// client is rebuilt only when the key changed.
+pub struct SecretKeyedOpenAi {
+    secrets: std::sync::Arc<dyn crate::ports::SecretStore>,
+    secret_name: String,
+    /// Settings without the key (`api_key` is ignored and filled from the secret).
+    settings: OpenAiSettings,
+    current: tokio::sync::Mutex<Option<(String, std::sync::Arc<OpenAiChat>)>>,
+}
+
+impl SecretKeyedOpenAi {
+    /// A model whose key is the secret `secret_name`.
+    pub fn new(
+        secrets: std::sync::Arc<dyn crate::ports::SecretStore>,
+        secret_name: &str,
+        settings: OpenAiSettings,
+    ) -> Self {
+        Self {
+            secrets,
+            secret_name: secret_name.to_owned(),
+            settings,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn client(&self) -> Result<std::sync::Arc<OpenAiChat>, ChatError> {
+        let key = self.secrets.get(&self.secret_name).await.map_err(|e| match e {
+            crate::ports::SecretError::NotFound(name) => {
+                ChatError::Permanent(format!("model key secret '{name}' does not exist"))
+            }
+            crate::ports::SecretError::Backend { message, transient: true } => {
+                ChatError::Transient { message: format!("model key: {message}"), retry_after: None }
+            }
+            other => ChatError::Permanent(format!("model key: {other}")),
+        })?;
+        let key = key.expose().trim().to_owned();
+        let mut current = self.current.lock().await;
+        if let Some((k, chat)) = current.as_ref()
+            && *k == key
+        {
+            return Ok(std::sync::Arc::clone(chat));
+        }
+        let chat = std::sync::Arc::new(OpenAiChat::new(OpenAiSettings {
+            api_key: key.clone(),
+            ..self.settings.clone()
+        })?);
+        *current = Some((key, std::sync::Arc::clone(&chat)));
+        Ok(chat)
+    }
+}
+
+#[async_trait]
+impl ChatModel for SecretKeyedOpenAi {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        self.client().await?.complete(request).await
+    }
+
+    fn describe(&self) -> String {
+        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
+        let base = self.settings.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+        format!("openai ({model} at {base}, key from secret {})", self.secret_name)
+    }
+}

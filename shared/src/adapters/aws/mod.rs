@@ -3,14 +3,18 @@
 //! Clients come from the usual AWS environment (`aws-config`), which also honours
 //! `AWS_ENDPOINT_URL`, so the same code runs against AWS or a local emulator.
 
+mod calls;
 mod dynamo;
 mod secrets;
+mod settings;
 mod sqs;
 
 use std::time::Duration;
 
+pub use calls::CallLog;
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerStore;
+pub use settings::{AwsResources, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE, ENV_SECRETS_TTL, ENV_TABLE};
 pub use sqs::{QueueNames, SqsQueues};
 
 /// Loads the AWS configuration from the environment (region, credentials, endpoint).

@@ -54,6 +54,9 @@ pub struct SqsQueues {
     table: String,
     /// Queue and DLQ URL per channel that has queues.
     urls: HashMap<Channel, (String, String)>,
+    /// How long `receive` waits for a message when none is visible (SQS long polling);
+    /// zero answers at once.
+    wait: Duration,
 }
 
 fn backend<E: ProvideErrorMetadata + std::fmt::Debug>(e: E) -> QueueError {
@@ -104,21 +107,106 @@ fn ts_ms(s: Option<&String>) -> Option<jiff::Timestamp> {
 }
 
 impl SqsQueues {
-    /// Connects to existing queues (those that exist; channels without queues fail when
-    /// used).
+    /// Connects to the existing queues of every channel (channels without queues fail
+    /// when used).
     pub async fn connect(config: &aws_config::SdkConfig, names: &QueueNames) -> Result<Self, QueueError> {
+        Self::connect_channels(config, names, &Channel::ALL, false).await
+    }
+
+    /// Connects to the queues of `channels` only (a processor needs its own; IAM may
+    /// deny it the others). With `required`, a channel whose queue or DLQ cannot be
+    /// found is an error naming it, instead of failing later when used.
+    pub async fn connect_channels(
+        config: &aws_config::SdkConfig,
+        names: &QueueNames,
+        channels: &[Channel],
+        required: bool,
+    ) -> Result<Self, QueueError> {
         let sqs = aws_sdk_sqs::Client::new(config);
         let mut urls = HashMap::new();
-        for channel in Channel::ALL {
-            let q = sqs.get_queue_url().queue_name(names.queue(channel)).send().await;
-            let d = sqs.get_queue_url().queue_name(names.dlq(channel)).send().await;
-            if let (Ok(q), Ok(d)) = (q, d)
-                && let (Some(q), Some(d)) = (q.queue_url(), d.queue_url())
-            {
-                urls.insert(channel, (q.to_owned(), d.to_owned()));
+        for &channel in channels {
+            let url = |name: String| {
+                let sqs = sqs.clone();
+                async move {
+                    let found = sqs.get_queue_url().queue_name(&name).send().await.map_err(backend)?;
+                    found.queue_url().map(str::to_owned).ok_or_else(|| QueueError::Backend {
+                        message: format!("queue {name} has no URL"),
+                        transient: false,
+                    })
+                }
+            };
+            match (url(names.queue(channel)).await, url(names.dlq(channel)).await) {
+                (Ok(q), Ok(d)) => {
+                    urls.insert(channel, (q, d));
+                }
+                (Err(e), _) | (_, Err(e)) if required => {
+                    return Err(QueueError::Backend {
+                        message: format!(
+                            "queues {} / {} not usable: {e}",
+                            names.queue(channel),
+                            names.dlq(channel)
+                        ),
+                        transient: e.is_transient(),
+                    });
+                }
+                _ => {}
             }
         }
-        Ok(Self { sqs, dynamo: aws_sdk_dynamodb::Client::new(config), table: names.failures_table(), urls })
+        Ok(Self {
+            sqs,
+            dynamo: aws_sdk_dynamodb::Client::new(config),
+            table: names.failures_table(),
+            urls,
+            wait: Duration::ZERO,
+        })
+    }
+
+    /// Long polling: `receive` waits up to `wait` (at most 20 s, the SQS maximum) for a
+    /// message instead of answering empty at once, as the Lambda event source mapping
+    /// polls. Listing and replaying dead letters never wait.
+    pub fn with_long_polling(mut self, wait: Duration) -> Self {
+        self.wait = wait.min(Duration::from_secs(20));
+        self
+    }
+
+    /// The ARNs of a channel's queue and dead-letter queue (for StartMessageMoveTask).
+    async fn arns(&self, channel: Channel) -> Result<(String, String), QueueError> {
+        let (url, dlq) = self.urls(channel)?;
+        let arn = |u: String| async move {
+            let resp = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&u)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(backend)?;
+            resp.attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .ok_or_else(|| QueueError::Backend { message: format!("no ARN for {u}"), transient: false })
+        };
+        Ok((arn(url.clone()).await?, arn(dlq.clone()).await?))
+    }
+
+    /// Starts an SQS-native redrive of the channel's dead-letter queue back to its source
+    /// queue (`StartMessageMoveTask`; real AWS only, emulators lack it); returns the task
+    /// handle. SQS moves the messages itself, body and attributes intact.
+    pub async fn dlq_native_redrive(
+        &self,
+        channel: Channel,
+        max_per_second: Option<i32>,
+    ) -> Result<String, QueueError> {
+        let (source, dlq) = self.arns(channel).await?;
+        let resp = self
+            .sqs
+            .start_message_move_task()
+            .source_arn(dlq)
+            .destination_arn(source)
+            .set_max_number_of_messages_per_second(max_per_second)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(resp.task_handle().unwrap_or_default().to_owned())
     }
 
     /// Creates the queues, DLQs (14-day retention, redrive after `max_receive_count`)
@@ -203,9 +291,13 @@ impl SqsQueues {
         url: &str,
         max: usize,
         visibility: Duration,
-    ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let mut out: Vec<ReceivedMessage> = Vec::new();
+        wait: Duration,
+    ) -> Result<Vec<(ReceivedMessage, Option<jiff::Timestamp>)>, QueueError> {
+        // Each message with the time it was first received (ApproximateFirstReceiveTimestamp).
+        let mut out = Vec::new();
         while out.len() < max {
+            // Only the first call of a round waits: once something came, return it.
+            let wait = if out.is_empty() { seconds(wait) } else { 0 };
             let want = i32::try_from((max - out.len()).min(10)).unwrap_or(10);
             let resp = self
                 .sqs
@@ -213,7 +305,7 @@ impl SqsQueues {
                 .queue_url(url)
                 .max_number_of_messages(want)
                 .visibility_timeout(seconds(visibility))
-                .wait_time_seconds(0)
+                .wait_time_seconds(wait)
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
@@ -235,7 +327,8 @@ impl SqsQueues {
                     })
                     .unwrap_or_default();
                 let id = m.message_id().unwrap_or_default().to_owned();
-                out.push(ReceivedMessage {
+                let first = ts_ms(get(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp));
+                let message = ReceivedMessage {
                     message_id: id,
                     receipt: m.receipt_handle().unwrap_or_default().to_owned(),
                     body: m.body().unwrap_or_default().to_owned(),
@@ -245,7 +338,8 @@ impl SqsQueues {
                         .unwrap_or(1),
                     sent_at: ts_ms(get(MessageSystemAttributeName::SentTimestamp))
                         .unwrap_or_else(jiff::Timestamp::now),
-                });
+                };
+                out.push((message, first));
             }
             if last_round {
                 break;
@@ -324,7 +418,7 @@ impl Queues for SqsQueues {
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let (url, _) = self.urls(channel)?;
-        self.receive_from(url, max, visibility).await
+        Ok(self.receive_from(url, max, visibility, self.wait).await?.into_iter().map(|(m, _)| m).collect())
     }
 
     async fn change_visibility(
@@ -398,9 +492,9 @@ impl Queues for SqsQueues {
     async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let (_, dlq) = self.urls(channel)?;
         // SQS cannot peek: receive (hidden briefly), then make each visible again.
-        let got = self.receive_from(dlq, limit, Duration::from_secs(30)).await?;
+        let got = self.receive_from(dlq, limit, Duration::from_secs(30), Duration::ZERO).await?;
         let mut out = Vec::new();
-        for m in got {
+        for (m, first) in got {
             self.sqs
                 .change_message_visibility()
                 .queue_url(dlq)
@@ -418,9 +512,11 @@ impl Queues for SqsQueues {
                 message_id: m.message_id,
                 body: m.body,
                 attributes,
+                // Not counting this listing's own receive; a message never received
+                // before (dead-lettered by code) was first seen by this listing.
                 receive_count: m.receive_count.saturating_sub(1),
                 sent_at: m.sent_at,
-                first_received_at: None,
+                first_received_at: first.filter(|_| m.receive_count > 1),
                 reason,
             });
         }
@@ -429,8 +525,8 @@ impl Queues for SqsQueues {
 
     async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError> {
         let (url, dlq) = self.urls(channel)?;
-        let got = self.receive_from(dlq, limit, Duration::from_secs(60)).await?;
-        for m in &got {
+        let got = self.receive_from(dlq, limit, Duration::from_secs(60), Duration::ZERO).await?;
+        for (m, _) in &got {
             let mut attributes = m.attributes.clone();
             attributes.remove(REASON_ATTRIBUTE);
             // Send, then delete: a crash in between duplicates (idempotency makes that
@@ -445,11 +541,11 @@ impl Queues for SqsQueues {
         let (_, dlq) = self.urls(channel)?;
         let mut purged = 0;
         loop {
-            let got = self.receive_from(dlq, 10, Duration::from_secs(60)).await?;
+            let got = self.receive_from(dlq, 10, Duration::from_secs(60), Duration::ZERO).await?;
             if got.is_empty() {
                 return Ok(purged);
             }
-            for m in got {
+            for (m, _) in got {
                 self.delete_from(dlq, &m.receipt).await?;
                 purged += 1;
             }

@@ -1,4 +1,7 @@
-//! Local HTTP servers speaking OpenAI Chat Completions and Twilio Messages.
+//! Test doubles shared by the test suites: local HTTP servers speaking OpenAI Chat
+//! Completions and Twilio Messages, so the real clients (async-openai, reqwest) are
+//! exercised at the wire level. Not used by any shipped binary.
+#![allow(clippy::unwrap_used)] // test support: a broken stub should fail the test loudly
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

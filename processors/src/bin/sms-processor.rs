@@ -1,0 +1,6 @@
+//! The sms processor Lambda: SQS batches from the sms queue → turns → partial batch response.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    comms_processors::lambda::run(comms_shared::domain::Channel::Sms).await
+}

@@ -1,0 +1,6 @@
+//! The whatsapp processor Lambda: SQS batches from the whatsapp queue → turns → partial batch response.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    comms_processors::lambda::run(comms_shared::domain::Channel::Whatsapp).await
+}

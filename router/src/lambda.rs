@@ -1,0 +1,103 @@
+//! The router on AWS Lambda behind API Gateway (REST API, proxy integration): the same
+//! axum [`Router`](axum::Router), hosted by `lambda_http`.
+//!
+//! `lambda_http` puts the stage in front of the path (`/prod/twilio/sms`); the routes
+//! and the signature URL want the path the API serves (`/twilio/sms`), so the stage is
+//! taken off again here. `COMMS_PUBLIC_BASE_URL` is the invoke URL including the stage
+//! (`https://{api}.execute-api.{region}.amazonaws.com/prod`) or a custom domain, and
+//! signatures are checked against it plus the path, never against the Host header.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response, Uri};
+use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
+use comms_shared::telemetry::{self, LogFormat};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tower::ServiceExt;
+
+use crate::{AppState, RouterConfig, app};
+
+/// The request's path without the API Gateway stage `lambda_http` put in front of it.
+pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else { return req };
+    let prefix = format!("/{stage}");
+    let path = req.uri().path();
+    let rest = match path.strip_prefix(&prefix) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return req,
+    };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Answers one API Gateway request with the router.
+pub async fn handle(router: axum::Router, req: lambda_http::Request) -> Response<Body> {
+    let req: Request<Body> = strip_stage(req).map(Body::new);
+    // Invariant: an axum Router's error type is Infallible.
+    match router.oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// The router's state on the AWS adapters: every store on the DynamoDB table, the
+/// queues of every channel that has them, Secrets Manager behind its cache.
+pub async fn aws_state(
+    config: &aws_config::SdkConfig,
+    resources: &AwsResources,
+    router_config: RouterConfig,
+) -> Result<AppState, lambda_http::Error> {
+    let store = Arc::new(DynamoStore::new(config, &resources.table));
+    let secrets = SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?;
+    let queues = SqsQueues::connect(config, &resources.queue_names()).await?;
+    Ok(AppState {
+        tenants: store.clone(),
+        secrets: Arc::new(secrets),
+        queues: Arc::new(queues),
+        consent: store.clone(),
+        deliveries: store.clone(),
+        owner_state: store.clone(),
+        bookings: store.clone(),
+        requests: store,
+        config: Arc::new(router_config),
+    })
+}
+
+/// The whole router Lambda: JSON logs, configuration from the environment, then the
+/// runtime loop.
+pub async fn run() -> Result<(), lambda_http::Error> {
+    telemetry::init(LogFormat::from_env(LogFormat::Json));
+    let resources = AwsResources::from_env()?;
+    let public_base_url = std::env::var("COMMS_PUBLIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or("COMMS_PUBLIC_BASE_URL is not set (the API's invoke URL with its stage)")?;
+    let mut router_config = RouterConfig::new(&public_base_url);
+    if let Some(limit) = std::env::var("COMMS_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()) {
+        router_config.max_body_bytes = limit;
+    }
+    let config = aws_config::load_from_env().await;
+    let router = app(aws_state(&config, &resources, router_config).await?);
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let router = router.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(router, req).await) }
+    }))
+    .await
+}
