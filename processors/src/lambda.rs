@@ -136,6 +136,10 @@ pub struct ProcessorEnv {
     /// `COMMS_WORKER_CONCURRENCY` (default 10) and `COMMS_VISIBILITY_SECS` (default 30).
     pub concurrency: usize,
     pub visibility: Duration,
+    /// `COMMS_RETRY_BUDGET_SECS` (default 20): how long one model or Twilio call is
+    /// retried within a record before the record fails and SQS retries it; keep it well
+    /// under the function timeout.
+    pub retry_budget: Duration,
 }
 
 impl ProcessorEnv {
@@ -154,6 +158,7 @@ impl ProcessorEnv {
                     .map_err(|_| format!("COMMS_WORKER_CONCURRENCY must be a number, not '{v}'"))?,
             },
             visibility: env_secs("COMMS_VISIBILITY_SECS", 30)?,
+            retry_budget: env_secs("COMMS_RETRY_BUDGET_SECS", 20)?,
         })
     }
 }
@@ -193,7 +198,11 @@ pub async fn aws_handler(
     let chat = secret_keyed_model(channel, secrets, env);
     let engine = Engine::new(
         EnginePorts::dynamo(&store, chat, messenger),
-        TurnSettings { status_callback_base: env.public_base_url.clone(), ..Default::default() },
+        TurnSettings {
+            status_callback_base: env.public_base_url.clone(),
+            retry_budget: env.retry_budget,
+            ..Default::default()
+        },
     );
     Ok(SqsHandler {
         engine: Arc::new(engine),

@@ -281,9 +281,11 @@ impl Engine {
                         }
                     };
                     self.ports.conversations.append(&conv, &items).await?;
-                    let next = TurnStep::ReplyReady { reply, template };
-                    self.advance(&key, &next).await?;
-                    next
+                    // Not stored: `send` stores `Sending` before anything goes out, so a
+                    // write here would only cover the opt-out re-check in between (one
+                    // AWS call per turn saved; a crash there re-runs the model, whose
+                    // items are appended idempotently).
+                    TurnStep::ReplyReady { reply, template }
                 }
                 TurnStep::ReplyReady { reply, template } => {
                     self.send(&key, tenant, env, reply, template, Vec::new()).await?
@@ -421,9 +423,10 @@ impl Engine {
                 Err(e) => return Err(send_error(e)),
             }
         }
-        let sent = TurnStep::Sent { reply, provider_ids: ids };
-        self.advance(key, &sent).await?;
-        Ok(sent)
+        // Not stored: the caller appends the reply and stores `Done` next; a crash in
+        // between leaves `Sending`, and the next attempt finds the parts sent by
+        // reconciling, so nothing goes out twice.
+        Ok(TurnStep::Sent { reply, provider_ids: ids })
     }
 
     /// The model loop: returns the reply text and the items to store (inbound, each tool

@@ -12,12 +12,16 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, Response, Uri};
 use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
+use comms_shared::adapters::cached::CachedTenants;
 use comms_shared::telemetry::{self, LogFormat};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
 
 use crate::{AppState, RouterConfig, app};
+
+/// How long a webhook's number → tenant lookup is served from memory.
+pub const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The request's path without the API Gateway stage `lambda_http` put in front of it.
 pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
@@ -57,8 +61,9 @@ pub async fn handle(router: axum::Router, req: lambda_http::Request) -> Response
     }
 }
 
-/// The router's state on the AWS adapters: every store on the DynamoDB table, the
-/// queues of every channel that has them, Secrets Manager behind its cache.
+/// The router's state on the AWS adapters: every store on the DynamoDB table (tenant
+/// lookups by number cached for 60 s), the queues of every channel that has them,
+/// Secrets Manager behind its cache.
 pub async fn aws_state(
     config: &aws_config::SdkConfig,
     resources: &AwsResources,
@@ -68,7 +73,7 @@ pub async fn aws_state(
     let secrets = SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?;
     let queues = SqsQueues::connect(config, &resources.queue_names()).await?;
     Ok(AppState {
-        tenants: store.clone(),
+        tenants: Arc::new(CachedTenants::new(store.clone(), TENANT_CACHE_TTL)),
         secrets: Arc::new(secrets),
         queues: Arc::new(queues),
         consent: store.clone(),

@@ -75,6 +75,45 @@ async fn tenant_numbers_have_one_owner() {
     conformance::tenants::numbers_have_one_owner(&SqliteTenants::new(db)).await;
 }
 
+// The caching decorator the router puts in front of the directory passes the same suite.
+#[tokio::test]
+async fn cached_tenants_pass_the_directory_suite() {
+    use comms_shared::adapters::cached::CachedTenants;
+    use std::time::Duration;
+    let (_dir, db) = fresh_db();
+    let cached =
+        |db: &Db| CachedTenants::new(Arc::new(SqliteTenants::new(db.clone())), Duration::from_secs(60));
+    conformance::tenants::found_by_id_and_by_number(&cached(&db)).await;
+    let (_dir2, db2) = fresh_db();
+    conformance::tenants::numbers_have_one_owner(&cached(&db2)).await;
+}
+
+#[tokio::test]
+async fn cached_tenants_serve_number_lookups_from_memory_until_the_ttl() {
+    use comms_shared::adapters::cached::CachedTenants;
+    use comms_shared::domain::tenant::TenantConfig;
+    use comms_shared::domain::{Channel, PhoneNumber};
+    use comms_shared::ports::TenantDirectory;
+    use std::time::Duration;
+    let (_dir, db) = fresh_db();
+    let store = SqliteTenants::new(db.clone());
+    let cached = CachedTenants::new(Arc::new(store.clone()), Duration::from_millis(300));
+    let cfg = TenantConfig::from_json(include_str!("../../samples/tenants/demo-repair-shop.json")).unwrap();
+    store.put(&cfg).await.unwrap();
+    let shop = PhoneNumber::parse("+15555550100").unwrap();
+    assert!(cached.by_number(Channel::Sms, &shop).await.unwrap().is_some());
+    // Changed behind the cache's back (another process): the cached answer stands...
+    let mut moved = cfg.clone();
+    moved.numbers = [(Channel::Sms, vec![PhoneNumber::parse("+15555550101").unwrap()])].into();
+    store.put(&moved).await.unwrap();
+    assert!(cached.by_number(Channel::Sms, &shop).await.unwrap().is_some());
+    // ...until the TTL; an unknown number is never cached, so new numbers work at once.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(cached.by_number(Channel::Sms, &shop).await.unwrap().is_none());
+    let new = PhoneNumber::parse("+15555550101").unwrap();
+    assert!(cached.by_number(Channel::Sms, &new).await.unwrap().is_some());
+}
+
 #[tokio::test]
 async fn consent_keywords_drive_opt_out_per_tenant() {
     let (_dir, db) = fresh_db();

@@ -1,121 +1,295 @@
-//! The whole SMS path on the AWS adapters (SQS worker, DynamoDB stores, Secrets Manager)
-//! against moto's server, with the OpenAI and Twilio stubs.
+//! The whole SMS path on the AWS adapters (SQS, DynamoDB, Secrets Manager) against moto's
+//! server, with the OpenAI and Twilio stubs, wired exactly as the Lambda binaries wire
+//! it ([`lambda::aws_handler`], [`comms_router::lambda::aws_state`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
+use aws_lambda_events::event::sqs::SqsEvent;
+use comms_processors::lambda::{self, ProcessorEnv, SqsHandler};
 use comms_processors::worker::{self, WorkerSettings};
-use comms_shared::adapters::aws::{DynamoStore, QueueNames, SecretsManagerStore, SqsQueues, emulator_config};
-use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
+use comms_shared::adapters::aws::{AwsResources, CallLog, DynamoStore, SqsQueues, emulator_config};
 use comms_shared::conformance::moto::Moto;
-use comms_shared::domain::Channel;
 use comms_shared::domain::tenant::TenantConfig;
+use comms_shared::domain::{Channel, Envelope};
 use comms_shared::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues, TenantDirectory};
-use comms_shared::twilio::rest::TwilioRest;
+use comms_shared::twilio::signature;
 
 use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub, TwilioStub};
 
-async fn drain(queues: Arc<dyn Queues>, engine: Arc<Engine>, until: impl Fn(u64, u64) -> bool) {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let settings = WorkerSettings {
-        visibility: Duration::from_secs(2),
-        idle_poll: Duration::from_millis(100),
-        retry_delay: Duration::ZERO,
-        ..Default::default()
+/// The auth token the sample API Gateway event is signed with.
+const AUTH_TOKEN: &str = "test-auth-token";
+const INVOKE_URL: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod";
+
+/// moto with the queues, table, demo tenant and secrets of one test, and the stubs.
+struct AwsWorld {
+    _moto: Moto,
+    config: aws_config::SdkConfig,
+    resources: AwsResources,
+    store: DynamoStore,
+    queues: Arc<SqsQueues>,
+    openai: OpenAiStub,
+    twilio: TwilioStub,
+}
+
+async fn aws_world() -> Option<AwsWorld> {
+    let moto = Moto::start().await?;
+    let config = emulator_config(&moto.endpoint).await;
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let resources = AwsResources {
+        table: format!("{prefix}-data"),
+        queue_prefix: prefix.clone(),
+        secrets_ttl: Duration::from_secs(300),
+        secrets_cache_size: 100,
     };
-    let run = tokio::spawn(worker::run(Arc::clone(&queues), engine, settings, rx));
-    let start = std::time::Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let s = queues.stats(Channel::Sms).await.unwrap();
-        if until(s.depth + s.in_flight, s.dlq_depth) || start.elapsed() > Duration::from_secs(30) {
-            break;
-        }
+    let queues =
+        SqsQueues::provision(&config, &resources.queue_names(), &[Channel::Sms, Channel::Whatsapp], 3)
+            .await
+            .unwrap();
+    let store = DynamoStore::provision(&config, &resources.table).await.unwrap();
+    let tenant =
+        TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+    store.put(&tenant).await.unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&config);
+    for (name, value) in [
+        (
+            tenant.credentials.twilio.clone().unwrap(),
+            format!(r#"{{"account_sid": "ACtest", "auth_token": "{AUTH_TOKEN}"}}"#),
+        ),
+        ("openai-api-key/sms".to_owned(), "sk-test".to_owned()),
+    ] {
+        sm.create_secret().name(name).secret_string(value).send().await.unwrap();
     }
-    tx.send(true).unwrap();
-    run.await.unwrap();
+    let openai = OpenAiStub::start(vec![]).await;
+    let twilio = TwilioStub::start().await;
+    Some(AwsWorld { _moto: moto, config, resources, store, queues: Arc::new(queues), openai, twilio })
+}
+
+impl AwsWorld {
+    /// The SMS processor as the Lambda binary builds it, on `config` (instrumented or not).
+    async fn handler(&self, config: &aws_config::SdkConfig) -> SqsHandler {
+        let env = ProcessorEnv {
+            twilio_api_base: self.twilio.base_url.clone(),
+            openai_base_url: Some(self.openai.base_url.clone()),
+            openai_model: None,
+            public_base_url: Some(INVOKE_URL.into()),
+            concurrency: 10,
+            visibility: Duration::from_secs(2),
+            retry_budget: Duration::from_millis(500),
+        };
+        let mut handler = lambda::aws_handler(config, &self.resources, &env, Channel::Sms).await.unwrap();
+        handler.settings.retry_delay = Duration::ZERO;
+        handler
+    }
+
+    async fn enqueue(&self, env: &Envelope) {
+        let msg = OutgoingMessage { body: env.to_json(), attributes: env.attributes("t") };
+        self.queues.send(Channel::Sms, msg).await.unwrap();
+    }
+
+    /// Runs the polling worker on the handler's engine until `until(waiting, dead)`.
+    async fn drain(&self, handler: &SqsHandler, until: impl Fn(u64, u64) -> bool) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let settings = WorkerSettings {
+            visibility: Duration::from_secs(2),
+            idle_poll: Duration::from_millis(100),
+            retry_delay: Duration::ZERO,
+            ..Default::default()
+        };
+        let queues: Arc<dyn Queues> = self.queues.clone();
+        let run = tokio::spawn(worker::run(Arc::clone(&queues), Arc::clone(&handler.engine), settings, rx));
+        let start = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let s = queues.stats(Channel::Sms).await.unwrap();
+            if until(s.depth + s.in_flight, s.dlq_depth) || start.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        tx.send(true).unwrap();
+        run.await.unwrap();
+    }
+
+    /// Receives what is on the SMS queue and shapes it as the event source mapping
+    /// would, from the sample event's records (ids and receipt handles made live).
+    async fn sqs_event(&self, sample: &str) -> SqsEvent {
+        let mut event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        let got = self.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
+        let records = event["Records"].as_array_mut().unwrap();
+        assert_eq!(got.len(), records.len(), "queue holds the sample's records");
+        for r in records.iter_mut() {
+            let body = r["body"].as_str().unwrap();
+            let live = got.iter().find(|m| m.body == body).unwrap();
+            r["messageId"] = live.message_id.clone().into();
+            r["receiptHandle"] = live.receipt.clone().into();
+        }
+        serde_json::from_value(event).unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_sms_turn_on_the_aws_adapters_replies_once_and_replays_from_the_dlq() {
-    let Some(moto) = Moto::start().await else { return };
-    let config = emulator_config(&moto.endpoint).await;
-    let prefix = format!("e2e{}", uuid::Uuid::new_v4().simple());
-    let queues: Arc<dyn Queues> = Arc::new(
-        SqsQueues::provision(&config, &QueueNames { prefix: prefix.clone() }, &[Channel::Sms], 3)
-            .await
-            .unwrap(),
-    );
-    let store = DynamoStore::provision(&config, &format!("{prefix}-data")).await.unwrap();
-    let tenant =
-        TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
-    store.put(&tenant).await.unwrap();
-    aws_sdk_secretsmanager::Client::new(&config)
-        .create_secret()
-        .name(tenant.credentials.twilio.clone().unwrap())
-        .secret_string(r#"{"account_sid": "ACtest", "auth_token": "token"}"#)
-        .send()
-        .await
-        .unwrap();
-
-    let openai = OpenAiStub::start(vec![]).await;
-    openai.always(ModelStep::Text("We can fix it today."));
-    let twilio = TwilioStub::start().await;
-    let secrets = Arc::new(SecretsManagerStore::new(&config, 100, Duration::from_secs(300)).unwrap());
-    let chat = OpenAiChat::new(OpenAiSettings {
-        api_key: "sk-test".into(),
-        base_url: Some(openai.base_url.clone()),
-        model_override: None,
-        timeout: Duration::from_secs(10),
-    })
-    .unwrap();
-    let s = Arc::new(store.clone());
-    let engine = Arc::new(Engine::new(
-        EnginePorts {
-            tenants: s.clone(),
-            conversations: s.clone(),
-            turns: s.clone(),
-            owner_state: s.clone(),
-            bookings: s.clone(),
-            ledger: s.clone(),
-            consent: s.clone(),
-            chat: Arc::new(chat),
-            messenger: Arc::new(TwilioRest::new(&twilio.base_url, secrets, Duration::from_secs(5)).unwrap()),
-        },
-        TurnSettings { retry_budget: Duration::from_millis(500), ..Default::default() },
-    ));
-    let send = |env: &comms_shared::domain::Envelope| OutgoingMessage {
-        body: env.to_json(),
-        attributes: env.attributes("t"),
-    };
+    let Some(world) = aws_world().await else { return };
+    let handler = world.handler(&world.config).await;
+    world.openai.always(ModelStep::Text("We can fix it today."));
 
     // One turn: one reply, the conversation in DynamoDB.
     let first = envelope("SM000000000000000000000000000000a1", "Can you fix a cracked screen?");
-    queues.send(Channel::Sms, send(&first)).await.unwrap();
-    drain(Arc::clone(&queues), Arc::clone(&engine), |waiting, _| waiting == 0).await;
-    assert_eq!(twilio.created().len(), 1);
-    let items = store.recent(&first.conversation_id, 10).await.unwrap();
+    world.enqueue(&first).await;
+    world.drain(&handler, |waiting, _| waiting == 0).await;
+    assert_eq!(world.twilio.created().len(), 1);
+    let items = world.store.recent(&first.conversation_id, 10).await.unwrap();
     assert!(matches!(items.last().unwrap().content, ItemContent::Reply { .. }), "{items:?}");
 
     // A model that fails: three receives, then the DLQ with the reason; nothing sent.
-    openai.always(ModelStep::Status(500));
+    world.openai.always(ModelStep::Status(500));
     let second = envelope("SM000000000000000000000000000000a2", "hello?");
-    queues.send(Channel::Sms, send(&second)).await.unwrap();
-    drain(Arc::clone(&queues), Arc::clone(&engine), |waiting, dead| waiting == 0 && dead == 1).await;
-    let dead = queues.dlq_list(Channel::Sms, 10).await.unwrap();
+    world.enqueue(&second).await;
+    world.drain(&handler, |waiting, dead| waiting == 0 && dead == 1).await;
+    let dead = world.queues.dlq_list(Channel::Sms, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert!(dead[0].reason.as_deref().unwrap_or("").contains("500"), "{:?}", dead[0].reason);
-    assert_eq!(twilio.created().len(), 1);
+    assert!(dead[0].first_received_at.is_some(), "{:?}", dead[0]);
+    assert_eq!(world.twilio.created().len(), 1);
 
     // The model is back: replay, and the message is answered exactly once.
-    openai.always(ModelStep::Text("Sorry for the wait, yes we can."));
-    assert_eq!(queues.dlq_replay(Channel::Sms, 10).await.unwrap(), 1);
-    queues.send(Channel::Sms, send(&second)).await.unwrap(); // a duplicate delivery too
-    drain(Arc::clone(&queues), Arc::clone(&engine), |waiting, _| waiting == 0).await;
-    let sent = twilio.created();
+    world.openai.always(ModelStep::Text("Sorry for the wait, yes we can."));
+    assert_eq!(world.queues.dlq_replay(Channel::Sms, 10).await.unwrap(), 1);
+    world.enqueue(&second).await; // a duplicate delivery too
+    world.drain(&handler, |waiting, _| waiting == 0).await;
+    let sent = world.twilio.created();
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_eq!(sent[1]["body"], "Sorry for the wait, yes we can.");
-    assert_eq!(queues.stats(Channel::Sms).await.unwrap().dlq_depth, 0);
+    assert_eq!(world.queues.stats(Channel::Sms).await.unwrap().dlq_depth, 0);
+}
+
+const SQS_SAMPLE: &str = include_str!("../../../samples/events/sqs-batch-with-poison-record.json");
+
+async fn enqueue_sample_bodies(world: &AwsWorld) {
+    let event: serde_json::Value = serde_json::from_str(SQS_SAMPLE).unwrap();
+    for r in event["Records"].as_array().unwrap() {
+        let body = r["body"].as_str().unwrap().to_owned();
+        world
+            .queues
+            .send(Channel::Sms, OutgoingMessage { body, attributes: Default::default() })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lambda_batch_with_a_poison_record_answers_the_good_one_and_dead_letters_the_poison() {
+    let Some(world) = aws_world().await else { return };
+    let handler = world.handler(&world.config).await;
+    world.openai.always(ModelStep::Text("Yes, bring it in before 5pm."));
+    enqueue_sample_bodies(&world).await;
+
+    let response = handler.handle(world.sqs_event(SQS_SAMPLE).await).await;
+
+    // The poison record is dead-lettered by the handler with its reason, so neither
+    // record is reported as failed; the good one got exactly one reply.
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let dead = world.queues.dlq_list(Channel::Sms, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].body.contains("\"v\":7"), "{}", dead[0].body);
+    assert!(dead[0].reason.as_deref().unwrap_or("").contains("version"), "{:?}", dead[0].reason);
+    let sent = world.twilio.created();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["body"], "Yes, bring it in before 5pm.");
+    // The model was called with the key from Secrets Manager.
+    assert_eq!(world.openai.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lambda_record_failing_transiently_is_the_only_batch_item_failure() {
+    let Some(world) = aws_world().await else { return };
+    let handler = world.handler(&world.config).await;
+    world.openai.always(ModelStep::Status(503));
+    enqueue_sample_bodies(&world).await;
+    let event = world.sqs_event(SQS_SAMPLE).await;
+    let good_id = event.records[0].message_id.clone().unwrap();
+
+    let response = handler.handle(event).await;
+
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec![good_id.as_str()]);
+    assert!(world.twilio.created().is_empty());
+    assert_eq!(world.queues.dlq_list(Channel::Sms, 10).await.unwrap().len(), 1, "only the poison");
+}
+
+/// Counts the AWS API calls of one SMS turn with warm caches: the router Lambda taking
+/// the webhook, then the processor Lambda handling the record (as the event source
+/// mapping hands it; its own SQS calls are not the function's). Model and Twilio calls
+/// are not AWS calls. The list is what docs/performance.md records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_calls_per_sms_turn_with_warm_caches() {
+    let Some(world) = aws_world().await else { return };
+    let log = CallLog::default();
+    let counted = log.instrument(&world.config);
+    let router = comms_router::app(
+        comms_router::lambda::aws_state(
+            &counted,
+            &world.resources,
+            comms_router::RouterConfig::new(INVOKE_URL),
+        )
+        .await
+        .unwrap(),
+    );
+    let handler = world.handler(&counted).await;
+    world.openai.always(ModelStep::Text("Sure, come by at 3."));
+    let sample: serde_json::Value =
+        serde_json::from_str(include_str!("../../../samples/events/apigw-rest-twilio-sms.json")).unwrap();
+
+    let turn = |sid: &str| {
+        let mut event = sample.clone();
+        let mut params: Vec<(String, String)> =
+            form_urlencoded::parse(event["body"].as_str().unwrap().as_bytes()).into_owned().collect();
+        for (k, v) in params.iter_mut() {
+            if k == "MessageSid" || k == "SmsSid" || k == "SmsMessageSid" {
+                *v = sid.to_owned();
+            }
+        }
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+        event["headers"]["X-Twilio-Signature"] =
+            signature::compute(AUTH_TOKEN, &format!("{INVOKE_URL}/twilio/sms"), &params).into();
+        event["body"] = body.into();
+        let router = router.clone();
+        let handler = &handler;
+        let world = &world;
+        let log = log.clone();
+        async move {
+            let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+            let resp = comms_router::lambda::handle(router, req).await;
+            assert_eq!(resp.status(), 200);
+            let router_calls = log.take();
+            // What the event source mapping does, outside the function: not counted.
+            let got = world.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
+            let mut event = SqsEvent::default();
+            for m in got {
+                let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+                r.message_id = Some(m.message_id);
+                r.receipt_handle = Some(m.receipt);
+                r.body = Some(m.body);
+                event.records.push(r);
+            }
+            log.take();
+            let response = handler.handle(event).await;
+            assert!(response.batch_item_failures.is_empty());
+            (router_calls, log.take())
+        }
+    };
+    // The first turn warms the caches (tenant, secrets, queue URLs).
+    let _ = turn("SM000000000000000000000000000000c1").await;
+    let (router_calls, processor_calls) = turn("SM000000000000000000000000000000c2").await;
+    assert_eq!(world.twilio.created().len(), 2);
+    println!("router calls ({}): {router_calls:?}", router_calls.len());
+    println!("processor calls ({}): {processor_calls:?}", processor_calls.len());
+    assert_eq!(router_calls, vec!["SQS.SendMessage"], "the router's tenant lookup and secret are cached");
+    // docs/performance.md explains each call; more is a regression.
+    assert!(processor_calls.len() <= 9, "{processor_calls:?}");
+    assert!(
+        !router_calls.iter().chain(&processor_calls).any(|c| c.starts_with("SecretsManager")),
+        "secrets are cached"
+    );
 }

@@ -345,6 +345,100 @@ fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
 }
 
 impl DynamoStore {
+    /// Appends items and updates the conversation header in one transaction. A marker
+    /// per item id makes it idempotent: when a retried append finds some items already
+    /// stored, the transaction is cancelled with the reasons, and is written again
+    /// without them. The header's recency only moves forward: an append older than the
+    /// latest activity (a late retry) leaves it.
+    async fn append_chunk(
+        &self,
+        key: &crate::ports::ConversationKey,
+        items: &[crate::ports::ConversationItem],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::Update;
+        let pk = format!("CONV#{}", key.id);
+        let mut pending: Vec<&crate::ports::ConversationItem> = items.iter().collect();
+        let mut move_recency = true;
+        // Each retry drops at least one item or the recency update, so this ends.
+        for _ in 0..=items.len() + 1 {
+            let Some(last) = pending.iter().map(|i| i.at).max() else { return Ok(()) };
+            let last = sortable(last);
+            let mut tx = self.client.transact_write_items();
+            for item in &pending {
+                tx = tx
+                    .transact_items(self.put_item_tx(
+                        vec![("pk", s(&pk)), ("sk", s(format!("ITEMID#{}", item.item_id)))],
+                        Some("attribute_not_exists(pk)"),
+                    )?)
+                    .transact_items(self.put_item_tx(
+                        vec![
+                            ("pk", s(&pk)),
+                            ("sk", s(format!("ITEM#{}#{}", sortable(item.at), item.item_id))),
+                            ("item", s(json(*item))),
+                        ],
+                        None,
+                    )?);
+            }
+            let mut header = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .key("sk", s("META"))
+                .expression_attribute_values(":c", s(&key.tenant.company_id))
+                .expression_attribute_values(":p", s(&key.tenant.project_id))
+                .expression_attribute_values(":ch", s(key.channel.as_str()))
+                .expression_attribute_values(":cu", s(key.customer.as_str()))
+                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(
+                    ":g",
+                    s(format!("TCONV#{}#{}", key.tenant.company_id, key.tenant.project_id)),
+                )
+                .expression_attribute_values(":added", n(i64::try_from(pending.len()).unwrap_or(i64::MAX)));
+            let set = "SET company_id = :c, project_id = :p, channel = :ch, customer = :cu, \
+                       conv_status = if_not_exists(conv_status, :open), gsi1pk = :g";
+            header = if move_recency {
+                header
+                    .update_expression(format!(
+                        "{set}, last_activity = :l, gsi1sk = :l ADD item_count :added"
+                    ))
+                    .condition_expression("attribute_not_exists(last_activity) OR last_activity < :l")
+                    .expression_attribute_values(":l", s(&last))
+            } else {
+                header.update_expression(format!("{set} ADD item_count :added"))
+            };
+            let header = header.build().map_err(|e| invalid(e.to_string()))?;
+            let written = tx.transact_items(TransactWriteItem::builder().update(header).build()).send().await;
+            let reasons: Vec<bool> = match written {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect(),
+                    _ => return Err(backend(e)),
+                },
+            };
+            // reasons[2i] is item i's marker; the last one is the header.
+            if !reasons.iter().any(|&failed| failed) {
+                return Err(StoreError::Backend {
+                    message: "conversation append cancelled without a condition failure (conflict)".into(),
+                    transient: true,
+                });
+            }
+            if reasons.get(pending.len() * 2).copied().unwrap_or(false) {
+                move_recency = false;
+            }
+            let mut i = 0;
+            pending.retain(|_| {
+                let stored = reasons.get(i * 2).copied().unwrap_or(false);
+                i += 1;
+                !stored
+            });
+        }
+        Err(invalid("conversation append did not settle"))
+    }
+
     fn put_item_tx(
         &self,
         item: Vec<(&str, AttributeValue)>,
@@ -741,76 +835,12 @@ impl crate::ports::ConversationLog for DynamoStore {
         key: &crate::ports::ConversationKey,
         items: &[crate::ports::ConversationItem],
     ) -> Result<(), StoreError> {
-        let pk = format!("CONV#{}", key.id);
-        let mut added = 0i64;
-        let mut last = None;
-        for item in items {
-            // The marker makes the append idempotent: a retried item cancels the
-            // transaction instead of being stored twice.
-            let written = self
-                .client
-                .transact_write_items()
-                .transact_items(self.put_item_tx(
-                    vec![("pk", s(&pk)), ("sk", s(format!("ITEMID#{}", item.item_id)))],
-                    Some("attribute_not_exists(pk)"),
-                )?)
-                .transact_items(self.put_item_tx(
-                    vec![
-                        ("pk", s(&pk)),
-                        ("sk", s(format!("ITEM#{}#{}", sortable(item.at), item.item_id))),
-                        ("item", s(json(item))),
-                    ],
-                    None,
-                )?)
-                .send()
-                .await;
-            match written {
-                Ok(_) => added += 1,
-                Err(e) if e.code() == Some("TransactionCanceledException") => {}
-                Err(e) => return Err(backend(e)),
-            }
-            last = Some(last.map_or(item.at, |l: jiff::Timestamp| l.max(item.at)));
+        // Each transaction writes up to 49 items (a marker and the item each) and the
+        // conversation header: 99 of DynamoDB's 100 actions.
+        for chunk in items.chunks(49) {
+            self.append_chunk(key, chunk).await?;
         }
-        let last = sortable(last.unwrap_or_else(jiff::Timestamp::now));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s("META"))
-            .update_expression(
-                "SET company_id = :c, project_id = :p, channel = :ch, customer = :cu, \
-                 conv_status = if_not_exists(conv_status, :open), gsi1pk = :g ADD item_count :added",
-            )
-            .expression_attribute_values(":c", s(&key.tenant.company_id))
-            .expression_attribute_values(":p", s(&key.tenant.project_id))
-            .expression_attribute_values(":ch", s(key.channel.as_str()))
-            .expression_attribute_values(":cu", s(key.customer.as_str()))
-            .expression_attribute_values(":open", s("open"))
-            .expression_attribute_values(
-                ":g",
-                s(format!("TCONV#{}#{}", key.tenant.company_id, key.tenant.project_id)),
-            )
-            .expression_attribute_values(":added", n(added))
-            .send()
-            .await
-            .map_err(backend)?;
-        // Recency only moves forward (items of an old turn may be appended late).
-        let moved = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s("META"))
-            .update_expression("SET last_activity = :l, gsi1sk = :l")
-            .condition_expression("attribute_not_exists(last_activity) OR last_activity < :l")
-            .expression_attribute_values(":l", s(&last))
-            .send()
-            .await;
-        match moved {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        Ok(())
     }
 
     async fn recent(
