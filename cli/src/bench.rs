@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use clap::Args;
 use comms_processors::batch::{Record, process_batch};
+use comms_processors::turn::EnginePorts;
 use comms_shared::adapters::sqlite::{Db, SqliteOutbox, SqliteSecrets, SqliteTenants};
 use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
 use comms_shared::ports::{ChatError, ChatModel, ChatReply, ChatRequest};
@@ -47,8 +48,11 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
     let db = Db::open(&dir.join("comms.db"))?;
     demo::seed(&SqliteTenants::new(db.clone()), &SqliteSecrets::new(db.clone())).await?;
     let model = Arc::new(DelayedStubModel(Duration::from_millis(args.model_delay_ms)));
-    let engine =
-        Arc::new(engine::build(&db, model, Arc::new(SqliteOutbox::new(db.clone())), "http://127.0.0.1:3000"));
+    let engine = Arc::new(engine::build(
+        EnginePorts::embedded(&db, model, Arc::new(SqliteOutbox::new(db.clone()))),
+        "http://127.0.0.1:3000",
+        Duration::from_secs(20),
+    ));
     let tenant = TenantRef::new("demo", "repair-shop")?;
     let records: Vec<Record> = (0..args.records)
         .map(|i| {

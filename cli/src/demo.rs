@@ -1,8 +1,7 @@
 //! The demo tenant `comms serve` seeds on first start, so a newcomer can try it at once.
 
-use comms_shared::adapters::sqlite::{SqliteSecrets, SqliteTenants};
 use comms_shared::domain::tenant::{KeyHash, TenantConfig, hash_key};
-use comms_shared::ports::{Secret, SecretError, SecretStore, TenantDirectory};
+use comms_shared::ports::{Secret, SecretError, SecretWriter, TenantDirectory};
 use comms_shared::twilio::TwilioCredentials;
 
 use crate::CliResult;
@@ -19,7 +18,10 @@ pub const DEMO_ADMIN_KEY_SECRET: &str = "local-demo/admin-key";
 /// and whether it was created now. The auth token and the API and admin keys are random
 /// per data folder, so a demo server reachable from elsewhere cannot be driven with
 /// published credentials; the keys are kept as local secrets for the developer.
-pub async fn seed(tenants: &SqliteTenants, secrets: &SqliteSecrets) -> CliResult<(TenantConfig, bool)> {
+pub async fn seed(
+    tenants: &dyn TenantDirectory,
+    secrets: &dyn SecretWriter,
+) -> CliResult<(TenantConfig, bool)> {
     let mut demo = TenantConfig::from_json(DEMO_TENANT_JSON)?;
     let created = match tenants.get(&demo.tenant).await? {
         Some(_) => false,

@@ -2,17 +2,18 @@
 //! `OPENAI_API_KEY` is set (else the offline rules model), Twilio when `TWILIO_API_BASE`
 //! is set (else the local outbox).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
 use comms_shared::adapters::offline::OfflineRulesModel;
 use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
-use comms_shared::adapters::sqlite::{Db, SqliteOutbox, SqliteSecrets};
-use comms_shared::ports::{ChatModel, Messenger};
+use comms_shared::adapters::sqlite::SqliteOutbox;
+use comms_shared::ports::{ChatModel, Messenger, SecretStore};
 use comms_shared::twilio::rest::TwilioRest;
 
-use crate::CliResult;
+use crate::{CliResult, open_db};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -31,27 +32,23 @@ pub fn chat_model() -> CliResult<Arc<dyn ChatModel>> {
     })
 }
 
-/// The messenger: Twilio's REST API when `TWILIO_API_BASE` is set, else the outbox.
-pub fn messenger(db: &Db) -> CliResult<Arc<dyn Messenger>> {
+/// The messenger: Twilio's REST API when `TWILIO_API_BASE` is set (credentials from
+/// `secrets`), else the outbox in the data folder.
+pub fn messenger(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> CliResult<Arc<dyn Messenger>> {
     Ok(match env("TWILIO_API_BASE") {
-        Some(base) => Arc::new(TwilioRest::new(
-            &base,
-            Arc::new(SqliteSecrets::new(db.clone())),
-            Duration::from_secs(15),
-        )?),
-        None => Arc::new(SqliteOutbox::new(db.clone())),
+        Some(base) => Arc::new(TwilioRest::new(&base, secrets, Duration::from_secs(15))?),
+        None => Arc::new(SqliteOutbox::new(open_db(data_dir)?)),
     })
 }
 
-/// The engine on the embedded stores.
-pub fn build(
-    db: &Db,
-    chat: Arc<dyn ChatModel>,
-    messenger: Arc<dyn Messenger>,
-    public_base_url: &str,
-) -> Engine {
+/// The engine on the given ports, with status callbacks to `public_base_url`.
+pub fn build(ports: EnginePorts, public_base_url: &str, retry_budget: Duration) -> Engine {
     Engine::new(
-        EnginePorts::embedded(db, chat, messenger),
-        TurnSettings { status_callback_base: Some(public_base_url.to_owned()), ..Default::default() },
+        ports,
+        TurnSettings {
+            status_callback_base: Some(public_base_url.to_owned()),
+            retry_budget,
+            ..Default::default()
+        },
     )
 }

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::adapters::sqlite::{QueueSettings, SqliteConversations, SqliteOutbox, SqliteQueues};
+use comms_shared::adapters::sqlite::SqliteOutbox;
 use comms_shared::domain::{Channel, ConversationId, TenantRef};
-use comms_shared::ports::{ConversationLog, ItemContent, Queues};
+use comms_shared::ports::{ItemContent, Queues};
 use serde_json::json;
 
+use crate::backend::{Backend, ports};
 use crate::{CliResult, open_db, print_json};
 
 /// `comms outbox [--json]`: replies stored instead of sent (no Twilio configured).
@@ -51,8 +52,8 @@ pub fn parse_tenant(s: &str) -> CliResult<TenantRef> {
     Ok(TenantRef::new(c, p)?)
 }
 
-pub async fn conversation(data_dir: &Path, cmd: ConversationCommand) -> CliResult {
-    let log = SqliteConversations::new(open_db(data_dir)?);
+pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCommand) -> CliResult {
+    let log = ports(data_dir, backend).await?.conversations;
     match cmd {
         ConversationCommand::List { tenant, limit, json } => {
             let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
@@ -128,6 +129,11 @@ pub enum DlqCommand {
         /// Only show what would be replayed.
         #[arg(long)]
         dry_run: bool,
+        /// With --backend aws: let SQS move every message itself (StartMessageMoveTask,
+        /// real AWS only; --limit does not apply). Without it, messages are received,
+        /// sent to the source queue and then deleted, which works everywhere.
+        #[arg(long)]
+        native: bool,
     },
     /// Delete every message of the dead-letter queue.
     Purge {
@@ -172,9 +178,17 @@ fn confirmed(question: &str) -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok_and(|_| matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-pub async fn dlq(data_dir: &Path, cmd: DlqCommand) -> CliResult {
-    let queues = SqliteQueues::new(open_db(data_dir)?, QueueSettings::default());
-    dlq_on(&queues, cmd).await
+pub async fn dlq(data_dir: &Path, backend: Backend, cmd: DlqCommand) -> CliResult {
+    let ports = ports(data_dir, backend).await?;
+    if let DlqCommand::Replay { target, dry_run: false, native: true } = &cmd {
+        let sqs = ports.sqs.as_ref().ok_or("--native needs --backend aws (it is SQS's own redrive)")?;
+        let handle = sqs.dlq_native_redrive(target.channel, None).await?;
+        println!("started an SQS move task from the {} dead-letter queue to its queue", target.channel);
+        println!("task handle: {handle}");
+        println!("(progress: aws sqs list-message-move-tasks --source-arn <the DLQ's ARN>)");
+        return Ok(());
+    }
+    dlq_on(ports.queues.as_ref(), cmd).await
 }
 
 /// The DLQ operations on any queue adapter.
@@ -197,7 +211,7 @@ pub async fn dlq_on(queues: &dyn Queues, cmd: DlqCommand) -> CliResult {
             }
             print_dead_letters(&dead, true);
         }
-        DlqCommand::Replay { target, dry_run } => {
+        DlqCommand::Replay { target, dry_run, native: _ } => {
             if dry_run {
                 let dead = queues.dlq_list(target.channel, target.limit).await?;
                 println!("would replay {} message(s) to the {} queue:", dead.len(), target.channel);

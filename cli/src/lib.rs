@@ -1,5 +1,6 @@
 //! The `comms` command: the local all-in-one server and the operator's tools.
 
+mod backend;
 mod bench;
 mod demo;
 mod engine;
@@ -28,13 +29,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "COMMS_DATA_DIR", default_value = ".comms")]
     pub data_dir: PathBuf,
 
+    /// Storage and queues: the embedded SQLite file, or AWS (SQS, DynamoDB, Secrets
+    /// Manager from the usual AWS environment; COMMS_TABLE and COMMS_QUEUE_PREFIX name
+    /// the resources, default "comms"). The outbox is always local.
+    #[arg(long, global = true, env = "COMMS_BACKEND", value_enum, default_value = "embedded")]
+    pub backend: backend::Backend,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the router (and, as they arrive, the processors) locally on embedded storage.
+    /// Run the router and the channel processors locally (embedded storage, or AWS).
     Serve(serve::ServeArgs),
     /// Create, replace or show tenant configurations.
     #[command(subcommand)]
@@ -76,15 +83,15 @@ pub enum BenchCommand {
 /// Runs a parsed command line; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => serve::run(&cli.data_dir, args).await,
-        Command::Tenant(cmd) => tenant::run(&cli.data_dir, cmd).await,
-        Command::Secrets(cmd) => secrets::run(&cli.data_dir, cmd).await,
-        Command::Queue(cmd) => queue::run(&cli.data_dir, cmd).await,
-        Command::Webhook(cmd) => webhook::run(&cli.data_dir, cmd).await,
+        Command::Serve(args) => serve::run(&cli.data_dir, cli.backend, args).await,
+        Command::Tenant(cmd) => tenant::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::Secrets(cmd) => secrets::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::Queue(cmd) => queue::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::Webhook(cmd) => webhook::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Outbox { json } => inspect::outbox(&cli.data_dir, json).await,
-        Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cmd).await,
-        Command::State(cmd) => state::run(&cli.data_dir, cmd).await,
-        Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cmd).await,
+        Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cli.backend, cmd).await,
+        Command::State(cmd) => state::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cli.backend, cmd).await,
         Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
     };
     match result {

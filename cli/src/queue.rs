@@ -3,11 +3,10 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::adapters::sqlite::{QueueSettings, SqliteQueues};
 use comms_shared::domain::Channel;
-use comms_shared::ports::Queues;
 
-use crate::{CliResult, open_db, print_json};
+use crate::backend::{Backend, ports};
+use crate::{CliResult, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
@@ -26,12 +25,17 @@ struct Row {
     stats: comms_shared::ports::QueueStats,
 }
 
-pub async fn run(data_dir: &Path, cmd: QueueCommand) -> CliResult {
+pub async fn run(data_dir: &Path, backend: Backend, cmd: QueueCommand) -> CliResult {
     let QueueCommand::Stats { json } = cmd;
-    let queues = SqliteQueues::new(open_db(data_dir)?, QueueSettings::default());
+    let queues = ports(data_dir, backend).await?.queues;
     let mut rows = Vec::new();
     for channel in Channel::ALL {
-        rows.push(Row { channel, stats: queues.stats(channel).await? });
+        match queues.stats(channel).await {
+            Ok(stats) => rows.push(Row { channel, stats }),
+            // On AWS a channel may have no queues (not deployed yet): skip it.
+            Err(e) if backend == Backend::Aws => tracing::debug!(%channel, error = %e, "no queues"),
+            Err(e) => return Err(e.into()),
+        }
     }
     if json {
         return print_json(&rows);

@@ -1,12 +1,15 @@
-//! `comms secrets put|get` on the local secret store.
+//! `comms secrets put|get` on the local secret store, or Secrets Manager with
+//! `--backend aws`.
 
 use std::io::Read;
 use std::path::Path;
 
 use clap::Subcommand;
+use comms_shared::adapters::aws::SecretsManagerStore;
 use comms_shared::adapters::sqlite::SqliteSecrets;
-use comms_shared::ports::{Secret, SecretStore};
+use comms_shared::ports::{Secret, SecretWriter};
 
+use crate::backend::{Backend, aws_config};
 use crate::{CliResult, open_db};
 
 #[derive(Debug, Subcommand)]
@@ -22,8 +25,14 @@ pub enum SecretsCommand {
     Get { name: String },
 }
 
-pub async fn run(data_dir: &Path, cmd: SecretsCommand) -> CliResult {
-    let secrets = SqliteSecrets::new(open_db(data_dir)?);
+pub async fn run(data_dir: &Path, backend: Backend, cmd: SecretsCommand) -> CliResult {
+    let secrets: Box<dyn SecretWriter> = match backend {
+        Backend::Embedded => Box::new(SqliteSecrets::new(open_db(data_dir)?)),
+        // No cache to speak of: an operator reading a secret wants its current value.
+        Backend::Aws => {
+            Box::new(SecretsManagerStore::new(&aws_config().await, 1, std::time::Duration::ZERO)?)
+        }
+    };
     match cmd {
         SecretsCommand::Put { name, value } => {
             let value = if value == "-" {

@@ -6,17 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use comms_processors::turn::EnginePorts;
 use comms_processors::worker::{self, WorkerSettings};
 use comms_router::{AppState, RouterConfig};
+use comms_shared::adapters::aws::{DynamoStore, SecretsManagerStore, SqsQueues};
 use comms_shared::adapters::sqlite::{
-    QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
+    Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
     SqliteRequests, SqliteSecrets, SqliteTenants,
 };
 use comms_shared::domain::Channel;
-use comms_shared::ports::Queues;
+use comms_shared::domain::tenant::TenantConfig;
+use comms_shared::ports::{ChatModel, Messenger, Queues, SecretStore};
 use comms_shared::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
+use crate::backend::{Backend, aws_config, aws_resources};
 use crate::{CliResult, demo, engine, open_db};
 
 #[derive(Debug, Args)]
@@ -44,11 +48,46 @@ pub struct ServeArgs {
     /// Visibility timeout of received records, in seconds (kept alive by a heartbeat).
     #[arg(long, env = "COMMS_VISIBILITY_SECS", default_value_t = 30)]
     pub visibility_secs: u64,
+    /// How long one model or Twilio call is retried inside a record before the record
+    /// fails and comes back later from the queue.
+    #[arg(long, env = "COMMS_RETRY_BUDGET_SECS", default_value_t = 20)]
+    pub retry_budget_secs: u64,
+    /// With --backend aws: create the queues, DLQs and tables if missing and seed the
+    /// demo tenant (for an emulator or a scratch account; deployments use the template).
+    #[arg(long)]
+    pub create_resources: bool,
 }
 
-pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
-    telemetry::init(LogFormat::from_env(LogFormat::Text));
-    let signals = ShutdownSignals::register()?;
+/// What one backend gives `serve`: the router's state, the queues the workers poll, the
+/// engine's stores, and where the demo tenant was seeded (if it was).
+struct Wiring {
+    state: AppState,
+    worker_queues: Arc<dyn Queues>,
+    engine_stores: EngineStores,
+    secrets: Arc<dyn SecretStore>,
+    demo: Option<TenantConfig>,
+}
+
+/// Where the turn engine keeps its records.
+enum EngineStores {
+    Embedded(Db),
+    Dynamo(DynamoStore),
+}
+
+impl EngineStores {
+    fn ports(&self, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> EnginePorts {
+        match self {
+            EngineStores::Embedded(db) => EnginePorts::embedded(db, chat, messenger),
+            EngineStores::Dynamo(store) => EnginePorts::dynamo(store, chat, messenger),
+        }
+    }
+}
+
+/// How long the SQS pollers wait for a message (long polling, as the event source
+/// mapping does; at most 20 s, and shutdown does not wait for it).
+const SQS_WAIT: Duration = Duration::from_secs(10);
+
+async fn embedded(data_dir: &Path, args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
     let db = open_db(data_dir)?;
     let tenants = SqliteTenants::new(db.clone());
     let secrets = SqliteSecrets::new(db.clone());
@@ -56,19 +95,12 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     if created {
         tracing::info!(tenant = %demo.tenant, "seeded the demo tenant");
     }
-
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let local = listener.local_addr()?;
-    let public_base_url = args.public_base_url.unwrap_or_else(|| format!("http://{local}"));
-    let mut config = RouterConfig::new(&public_base_url);
-    config.max_body_bytes = args.max_body_bytes;
     let queues: Arc<dyn Queues> =
         Arc::new(SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: args.max_receive_count }));
+    let secrets: Arc<dyn SecretStore> = Arc::new(secrets);
     let state = AppState {
         tenants: Arc::new(tenants),
-        secrets: Arc::new(secrets),
+        secrets: Arc::clone(&secrets),
         queues: Arc::clone(&queues),
         consent: Arc::new(SqliteConsent::new(db.clone())),
         deliveries: Arc::new(SqliteConversations::new(db.clone())),
@@ -77,6 +109,65 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         requests: Arc::new(SqliteRequests::new(db.clone())),
         config: Arc::new(config),
     };
+    Ok(Wiring {
+        state,
+        worker_queues: queues,
+        engine_stores: EngineStores::Embedded(db),
+        secrets,
+        demo: Some(demo),
+    })
+}
+
+async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
+    let resources = aws_resources()?;
+    let sdk = aws_config().await;
+    let names = resources.queue_names();
+    let mut demo = None;
+    if args.create_resources {
+        SqsQueues::provision(&sdk, &names, &WORKER_CHANNELS, args.max_receive_count).await?;
+        let store = DynamoStore::provision(&sdk, &resources.table).await?;
+        let secrets = SecretsManagerStore::new(&sdk, 10, Duration::ZERO)?;
+        let (tenant, created) = demo::seed(&store, &secrets).await?;
+        if created {
+            tracing::info!(tenant = %tenant.tenant, "seeded the demo tenant in DynamoDB");
+        }
+        demo = Some(tenant);
+    }
+    let state = comms_router::lambda::aws_state(&sdk, &resources, config)
+        .await
+        .map_err(|e| format!("{e} (missing resources? --create-resources makes them)"))?;
+    let worker_queues: Arc<dyn Queues> = Arc::new(
+        SqsQueues::connect_channels(&sdk, &names, &WORKER_CHANNELS, true)
+            .await
+            .map_err(|e| format!("{e} (--create-resources makes the queues)"))?
+            .with_long_polling(SQS_WAIT),
+    );
+    let store = DynamoStore::new(&sdk, &resources.table);
+    let secrets = Arc::clone(&state.secrets);
+    Ok(Wiring { state, worker_queues, engine_stores: EngineStores::Dynamo(store), secrets, demo })
+}
+
+/// The channels `serve` runs a worker for.
+const WORKER_CHANNELS: [Channel; 2] = [Channel::Sms, Channel::Whatsapp];
+
+pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResult {
+    telemetry::init(LogFormat::from_env(LogFormat::Text));
+    let signals = ShutdownSignals::register()?;
+    if args.create_resources && backend != Backend::Aws {
+        return Err("--create-resources is for --backend aws (the embedded store creates itself)".into());
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_base_url = args.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let mut config = RouterConfig::new(&public_base_url);
+    config.max_body_bytes = args.max_body_bytes;
+    let wiring = match backend {
+        Backend::Embedded => embedded(data_dir, &args, config).await?,
+        Backend::Aws => aws(&args, config).await?,
+    };
 
     let (stop_workers, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
@@ -84,16 +175,20 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         tracing::info!("--no-workers: messages stay queued");
     } else {
         let chat = engine::chat_model()?;
-        let messenger = engine::messenger(&db)?;
+        let messenger = engine::messenger(data_dir, Arc::clone(&wiring.secrets))?;
         tracing::info!(model = %chat.describe(), "chat model");
         if std::env::var("TWILIO_API_BASE").is_err() {
             tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
         }
-        let engine = Arc::new(engine::build(&db, chat, messenger, &public_base_url));
+        let engine = Arc::new(engine::build(
+            wiring.engine_stores.ports(chat, messenger),
+            &public_base_url,
+            Duration::from_secs(args.retry_budget_secs),
+        ));
         // One worker per channel the engine handles, each on its own queue.
-        for channel in [Channel::Sms, Channel::Whatsapp] {
+        for channel in WORKER_CHANNELS {
             workers.push(tokio::spawn(worker::run(
-                Arc::clone(&queues),
+                Arc::clone(&wiring.worker_queues),
                 Arc::clone(&engine),
                 WorkerSettings {
                     channel,
@@ -106,20 +201,27 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         }
     }
 
-    let demo_number = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()).map(|n| n.to_string());
     tracing::info!(
         listen = %local,
         public_base_url,
+        ?backend,
         data_dir = %data_dir.display(),
         "comms serve: listening on http://{local}"
     );
     // A plain, stable line on stdout: scripts and tests read the address from it.
     println!("listening on http://{local}");
-    if let Some(number) = demo_number {
+    let demo_number = wiring
+        .demo
+        .as_ref()
+        .and_then(|d| d.numbers.get(&Channel::Sms))
+        .and_then(|n| n.first())
+        .map(|n| n.to_string());
+    if let (Some(demo), Some(number)) = (&wiring.demo, demo_number) {
         println!("demo tenant {} answers SMS on {number}", demo.tenant);
         println!(
-            "try it: cargo run -p comms-cli -- webhook sms --url http://{local}/twilio/sms \
-             --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\""
+            "try it: cargo run -p comms-cli -- {}webhook sms --url http://{local}/twilio/sms \
+             --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\"",
+            if backend == Backend::Aws { "--backend aws " } else { "" }
         );
         println!(
             "demo API keys: cargo run -p comms-cli -- secrets get {} (x-api-key), {} (x-admin-key)",
@@ -128,15 +230,20 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         );
     }
 
-    axum::serve(listener, comms_router::app(state)).with_graceful_shutdown(signals.recv()).await?;
-    // The router has stopped taking requests; let the worker finish its batch.
+    axum::serve(listener, comms_router::app(wiring.state)).with_graceful_shutdown(signals.recv()).await?;
+    // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);
     for w in workers {
         if let Err(e) = w.await {
             tracing::error!(error = %e, "a worker ended abnormally");
         }
     }
-    tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display());
+    match backend {
+        Backend::Embedded => {
+            tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display())
+        }
+        Backend::Aws => tracing::info!("comms serve: stopped; queued messages stay in SQS"),
+    }
     Ok(())
 }
 

@@ -3,12 +3,11 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::adapters::sqlite::SqliteOwnerState;
 use comms_shared::domain::{OwnerMode, OwnerState};
-use comms_shared::ports::OwnerStateStore;
 
+use crate::backend::{Backend, ports};
 use crate::inspect::parse_tenant;
-use crate::{CliResult, open_db, print_json};
+use crate::{CliResult, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
@@ -63,8 +62,8 @@ fn parse_until(s: &str, now: jiff::Timestamp) -> CliResult<jiff::Timestamp> {
     Ok(now.checked_add(jiff::SignedDuration::from_secs(secs))?)
 }
 
-pub async fn run(data_dir: &Path, cmd: StateCommand) -> CliResult {
-    let store = SqliteOwnerState::new(open_db(data_dir)?);
+pub async fn run(data_dir: &Path, backend: Backend, cmd: StateCommand) -> CliResult {
+    let store = ports(data_dir, backend).await?.owner_state;
     let now = jiff::Timestamp::now();
     match cmd {
         StateCommand::Set { mode, location, notes, until, tenant } => {

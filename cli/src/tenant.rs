@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use comms_shared::adapters::sqlite::SqliteTenants;
 use comms_shared::domain::TenantRef;
 use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::ports::TenantDirectory;
 
-use crate::{CliResult, open_db, print_json};
+use crate::backend::{Backend, ports};
+use crate::{CliResult, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -27,21 +26,20 @@ pub enum TenantCommand {
     },
 }
 
-pub async fn run(data_dir: &Path, cmd: TenantCommand) -> CliResult {
+pub async fn run(data_dir: &Path, backend: Backend, cmd: TenantCommand) -> CliResult {
+    let tenants = ports(data_dir, backend).await?.tenants;
     match cmd {
         TenantCommand::Put { file } => {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             // The error lists every bad field by path.
             let config = TenantConfig::from_json(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-            let tenants = SqliteTenants::new(open_db(data_dir)?);
             tenants.put(&config).await?;
             println!("stored tenant {}", config.tenant);
             Ok(())
         }
         TenantCommand::Show { company_id, project_id, json } => {
             let tenant = TenantRef::new(&company_id, &project_id)?;
-            let tenants = SqliteTenants::new(open_db(data_dir)?);
             let config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
             if json {
                 return print_json(&config);

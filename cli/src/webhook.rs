@@ -4,12 +4,11 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use comms_shared::adapters::sqlite::{SqliteSecrets, SqliteTenants};
 use comms_shared::domain::{Channel, PhoneNumber};
-use comms_shared::ports::TenantDirectory;
 use comms_shared::twilio::{TwilioCredentials, signature};
 
-use crate::{CliResult, open_db};
+use crate::CliResult;
+use crate::backend::{Backend, ports};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -37,13 +36,13 @@ pub struct SmsArgs {
     pub auth_token: Option<String>,
 }
 
-pub async fn run(data_dir: &Path, cmd: WebhookCommand) -> CliResult {
+pub async fn run(data_dir: &Path, backend: Backend, cmd: WebhookCommand) -> CliResult {
     let WebhookCommand::Sms(args) = cmd;
     let from = PhoneNumber::parse(&args.from).map_err(|e| format!("--from: {e}"))?;
     let to = PhoneNumber::parse(&args.to).map_err(|e| format!("--to: {e}"))?;
     let auth_token = match args.auth_token {
         Some(t) => t,
-        None => local_auth_token(data_dir, &to).await?,
+        None => stored_auth_token(data_dir, backend, &to).await?,
     };
     let account_sid = "AC00000000000000000000000000000000";
     let message_sid = format!("SM{}", uuid::Uuid::new_v4().simple());
@@ -81,13 +80,15 @@ pub async fn run(data_dir: &Path, cmd: WebhookCommand) -> CliResult {
     if status.is_success() { Ok(()) } else { Err(format!("server refused the webhook ({status})").into()) }
 }
 
-async fn local_auth_token(data_dir: &Path, to: &PhoneNumber) -> CliResult<String> {
-    let db = open_db(data_dir)?;
-    let tenant = SqliteTenants::new(db.clone()).by_number(Channel::Sms, to).await?.ok_or_else(|| {
-        format!("no tenant in {} receives SMS on {to}; pass --auth-token", data_dir.display())
-    })?;
+/// The auth token of the tenant receiving SMS on `to`, from the backend's stores.
+async fn stored_auth_token(data_dir: &Path, backend: Backend, to: &PhoneNumber) -> CliResult<String> {
+    let ports = ports(data_dir, backend).await?;
+    let tenant =
+        ports.tenants.by_number(Channel::Sms, to).await?.ok_or_else(|| {
+            format!("no tenant ({backend:?} backend) receives SMS on {to}; pass --auth-token")
+        })?;
     let name =
         tenant.credentials.twilio.ok_or("tenant has no Twilio credentials reference; pass --auth-token")?;
-    let creds = TwilioCredentials::load(&SqliteSecrets::new(db), &name).await?;
+    let creds = TwilioCredentials::load(ports.secrets.as_ref(), &name).await?;
     Ok(creds.auth_token.expose().to_owned())
 }

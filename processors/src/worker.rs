@@ -50,8 +50,15 @@ pub async fn run(
     let heartbeat =
         Heartbeat { queues: Arc::clone(&queues), channel: settings.channel, visibility: settings.visibility };
     while !*shutdown.borrow() {
-        let received = match queues.receive(settings.channel, settings.batch_size, settings.visibility).await
-        {
+        // A long poll (SQS) may wait many seconds: shutdown does not wait for it. A
+        // receive abandoned after SQS handed out messages loses nothing: they reappear
+        // when their visibility timeout ends.
+        let receive = queues.receive(settings.channel, settings.batch_size, settings.visibility);
+        let received = tokio::select! {
+            r = receive => r,
+            _ = shutdown.changed() => break,
+        };
+        let received = match received {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "receive failed");

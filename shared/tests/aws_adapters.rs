@@ -71,6 +71,22 @@ async fn secrets_manager_reads_caches_and_misses() {
     assert!(matches!(store.get("nope/x/y/z").await, Err(SecretError::NotFound(_))));
 }
 
+/// Operator writes: a new secret is created, an existing one gets a new value.
+#[tokio::test]
+async fn secrets_manager_put_creates_then_replaces() {
+    use comms_shared::adapters::aws::SecretsManagerStore;
+    use comms_shared::ports::{Secret, SecretStore, SecretWriter};
+
+    let Some(moto) = start_moto().await else { return };
+    let config = emulator_config(&moto.endpoint).await;
+    let store = SecretsManagerStore::new(&config, 100, Duration::from_secs(0)).unwrap();
+    store.put("openai-api-key/sms", &Secret::new("sk-1")).await.unwrap();
+    assert_eq!(store.get("openai-api-key/sms").await.unwrap().expose(), "sk-1");
+    store.put("openai-api-key/sms", &Secret::new("sk-2")).await.unwrap();
+    let fresh = SecretsManagerStore::new(&config, 100, Duration::from_secs(300)).unwrap();
+    assert_eq!(fresh.get("openai-api-key/sms").await.unwrap().expose(), "sk-2");
+}
+
 mod dynamo {
     use std::sync::Arc;
 

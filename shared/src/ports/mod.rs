@@ -25,7 +25,7 @@ pub use messenger::{Messenger, OutboundText, SendError, SentText, TemplateConten
 pub use owner_state::OwnerStateStore;
 pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 pub use requests::{RequestBegin, RequestLog};
-pub use secrets::{Secret, SecretError, SecretStore};
+pub use secrets::{Secret, SecretError, SecretStore, SecretWriter};
 pub use tenants::TenantDirectory;
 pub use turns::{Claim, TurnRecord, TurnStep, TurnStore};
 

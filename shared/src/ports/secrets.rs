@@ -39,3 +39,10 @@ pub trait SecretStore: Send + Sync {
     /// The secret's current value.
     async fn get(&self, name: &str) -> Result<Secret, SecretError>;
 }
+
+/// Stores secrets: operator tools and the local demo only; services just read.
+#[async_trait]
+pub trait SecretWriter: SecretStore {
+    /// Creates the secret or replaces its value.
+    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError>;
+}

@@ -7,11 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_secretsmanager_caching::SecretsManagerCachingClient;
 
-use crate::ports::{Secret, SecretError, SecretStore};
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+
+use crate::ports::{Secret, SecretError, SecretStore, SecretWriter};
 
 /// Secrets Manager behind a bounded in-memory cache with a TTL.
 pub struct SecretsManagerStore {
     cache: SecretsManagerCachingClient,
+    /// For writes (operator tools), which bypass the cache.
+    client: aws_sdk_secretsmanager::Client,
 }
 
 impl std::fmt::Debug for SecretsManagerStore {
@@ -29,9 +33,9 @@ impl SecretsManagerStore {
     ) -> Result<Self, SecretError> {
         let client = aws_sdk_secretsmanager::Client::new(config);
         let size = NonZeroUsize::new(max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
-        let cache = SecretsManagerCachingClient::new(client, size, ttl, false)
+        let cache = SecretsManagerCachingClient::new(client.clone(), size, ttl, false)
             .map_err(|e| SecretError::Backend { message: e.to_string(), transient: false })?;
-        Ok(Self { cache })
+        Ok(Self { cache, client })
     }
 }
 
@@ -52,5 +56,30 @@ impl SecretStore for SecretsManagerStore {
             message: format!("secret '{name}' has no string value"),
             transient: false,
         })
+    }
+}
+
+#[async_trait]
+impl SecretWriter for SecretsManagerStore {
+    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        let failed = |e: &dyn ProvideErrorMetadata| SecretError::Backend {
+            message: format!("{} {}", e.code().unwrap_or(""), e.message().unwrap_or("")).trim().to_owned(),
+            transient: false,
+        };
+        let created = self.client.create_secret().name(name).secret_string(value.expose()).send().await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceExistsException") => {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value.expose())
+                    .send()
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Ok(())
+            }
+            Err(e) => Err(failed(&e)),
+        }
     }
 }

@@ -51,3 +51,12 @@ impl SecretStore for SqliteSecrets {
         value.map(Secret::new).ok_or_else(|| SecretError::NotFound(name.to_owned()))
     }
 }
+
+#[async_trait]
+impl crate::ports::SecretWriter for SqliteSecrets {
+    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        SqliteSecrets::put(self, name, value)
+            .await
+            .map_err(|e| SecretError::Backend { message: e.to_string(), transient: e.is_transient() })
+    }
+}

@@ -1,0 +1,237 @@
+//! `comms serve --backend aws` and the operator commands against moto's server (a
+//! local AWS API emulator) with the OpenAI and Twilio stubs: the whole AWS path in one
+//! local process, as an operator would run it against an emulator or a real account.
+#![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use comms_shared::conformance::moto::Moto;
+use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
+
+const BIN: &str = env!("CARGO_BIN_EXE_comms");
+const SHOP: &str = "+15555550100";
+const CUSTOMER: &str = "+14155550123";
+const CONVERSATION: &str = "demo.repair-shop.tel.14155550123";
+
+/// The environment every `comms` call of one test gets.
+struct Env {
+    vars: Vec<(&'static str, String)>,
+    data_dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(moto: &Moto, openai: &OpenAiStub, twilio: &TwilioStub) -> Self {
+        let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+        let vars = vec![
+            ("COMMS_BACKEND", "aws".to_owned()),
+            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("COMMS_TABLE", format!("{prefix}-data")),
+            ("COMMS_QUEUE_PREFIX", prefix),
+            ("OPENAI_API_KEY", "sk-test".to_owned()),
+            ("OPENAI_BASE_URL", openai.base_url.clone()),
+            ("TWILIO_API_BASE", twilio.base_url.clone()),
+            ("COMMS_VISIBILITY_SECS", "2".to_owned()),
+            ("COMMS_RETRY_BUDGET_SECS", "1".to_owned()),
+        ];
+        Self { vars, data_dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--data-dir").arg(self.data_dir.path());
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c.env_remove("COMMS_PUBLIC_BASE_URL").env_remove("TWILIO_AUTH_TOKEN").env_remove("OPENAI_MODEL");
+        c
+    }
+
+    fn comms(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.comms(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(env: &Env) -> Server {
+    let mut child = env
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--create-resources"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server(child, url)
+}
+
+fn text(env: &Env, server: &Server, body: &str) {
+    let url = format!("{}/twilio/sms", server.1);
+    // No --auth-token: the tenant's token is read from Secrets Manager.
+    let out = env.comms(&["webhook", "sms", "--url", &url, "--from", CUSTOMER, "--to", SHOP, "--body", body]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_backend_aws_answers_dead_letters_and_replays_exactly_once() {
+    let Some(moto) = Moto::start().await else { return };
+    let openai = OpenAiStub::start(vec![]).await;
+    let twilio = TwilioStub::start().await;
+    let env = Env::new(&moto, &openai, &twilio);
+    let server = serve(&env);
+
+    // One SMS turn: one reply, and the conversation is in DynamoDB.
+    openai.always(ModelStep::Text("Yes, we can fix it today."));
+    text(&env, &server, "Can you fix a cracked screen?");
+    wait_for("the reply", Duration::from_secs(30), || twilio.created().len() == 1).await;
+    let conv = env.json(&["conversation", "show", CONVERSATION, "--json"]);
+    let kinds: Vec<&str> =
+        conv["items"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap_or("")).collect();
+    assert_eq!(kinds.first(), Some(&"inbound"), "{conv}");
+    assert_eq!(kinds.last(), Some(&"reply"), "{conv}");
+
+    // The model fails: after three receives the record is in the DLQ with its reason.
+    openai.always(ModelStep::Status(500));
+    text(&env, &server, "Are you open on Sunday?");
+    let mut dead = serde_json::Value::Null;
+    wait_for("the dead letter", Duration::from_secs(90), || {
+        dead = env.json(&["dlq", "list", "--channel", "sms", "--json"]);
+        dead.as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    assert!(dead[0]["reason"].as_str().unwrap_or("").contains("500"), "{dead}");
+    assert!(dead[0]["receive_count"].as_u64().unwrap() >= 3, "{dead}");
+    assert_eq!(twilio.created().len(), 1, "nothing sent for the failing record");
+
+    // The model is back: replay, and the message is answered exactly once.
+    openai.always(ModelStep::Text("Yes, 10 to 4 on Sundays."));
+    let dry = env.comms(&["dlq", "replay", "--channel", "sms", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("would replay 1"), "{dry:?}");
+    let replay = env.comms(&["dlq", "replay", "--channel", "sms"]);
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("replayed 1"), "{replay:?}");
+    wait_for("the replayed reply", Duration::from_secs(30), || twilio.created().len() == 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent = twilio.created();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1]["body"], "Yes, 10 to 4 on Sundays.");
+    let stats = env.json(&["queue", "stats", "--json"]);
+    let sms = stats.as_array().unwrap().iter().find(|r| r["channel"] == "sms").unwrap().clone();
+    assert_eq!((sms["depth"].as_u64(), sms["dlq_depth"].as_u64()), (Some(0), Some(0)), "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_backend_aws_without_resources_says_how_to_create_them() {
+    let Some(moto) = Moto::start().await else { return };
+    let openai = OpenAiStub::start(vec![]).await;
+    let twilio = TwilioStub::start().await;
+    let env = Env::new(&moto, &openai, &twilio);
+    let out = env.comms(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--create-resources"), "{err}");
+}
+
+/// A stand-in for SQS's JSON protocol (moto lacks StartMessageMoveTask): answers queue
+/// URL and ARN look-ups and records the move task it is asked to start.
+async fn sqs_stub() -> (String, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let tasks: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = Arc::clone(&tasks);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url_base = base.clone();
+    let handler = move |headers: HeaderMap, body: String| {
+        let seen = Arc::clone(&seen);
+        let url_base = url_base.clone();
+        async move {
+            let target = headers["x-amz-target"].to_str().unwrap().to_owned();
+            let req: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let name = |url: &str| url.rsplit('/').next().unwrap().to_owned();
+            let answer = match target.as_str() {
+                "AmazonSQS.GetQueueUrl" => {
+                    serde_json::json!({"QueueUrl": format!("{url_base}/123456789012/{}", req["QueueName"].as_str().unwrap())})
+                }
+                "AmazonSQS.GetQueueAttributes" => serde_json::json!({"Attributes": {
+                    "QueueArn": format!("arn:aws:sqs:us-east-1:123456789012:{}", name(req["QueueUrl"].as_str().unwrap()))}}),
+                "AmazonSQS.StartMessageMoveTask" => {
+                    seen.lock().unwrap().push(req);
+                    serde_json::json!({"TaskHandle": "task-handle-1"})
+                }
+                other => panic!("unexpected SQS call {other}"),
+            };
+            ([("content-type", "application/x-amz-json-1.0")], answer.to_string())
+        }
+    };
+    let app = axum::Router::new().route("/", axum::routing::post(handler));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_replay_native_starts_an_sqs_move_task_from_the_dlq_to_its_queue() {
+    let (endpoint, tasks) = sqs_stub().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--backend", "aws", "dlq", "replay", "--channel", "sms", "--native"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("COMMS_QUEUE_PREFIX", "shop")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("task handle: task-handle-1"), "{out:?}");
+    let tasks = tasks.lock().unwrap().clone();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["SourceArn"], "arn:aws:sqs:us-east-1:123456789012:shop-sms-dlq");
+    assert_eq!(tasks[0]["DestinationArn"], "arn:aws:sqs:us-east-1:123456789012:shop-sms");
+
+    // On the embedded backend there is no native redrive: said plainly, nothing done.
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--backend", "embedded", "dlq", "replay", "--native"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--native needs --backend aws"), "{out:?}");
+}
