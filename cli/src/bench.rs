@@ -48,8 +48,9 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
     let db = Db::open(&dir.join("comms.db"))?;
     demo::seed(&SqliteTenants::new(db.clone()), &SqliteSecrets::new(db.clone())).await?;
     let model = Arc::new(DelayedStubModel(Duration::from_millis(args.model_delay_ms)));
+    let outbox = Arc::new(SqliteOutbox::new(db.clone()));
     let engine = Arc::new(engine::build(
-        EnginePorts::embedded(&db, model, Arc::new(SqliteOutbox::new(db.clone()))),
+        EnginePorts::embedded(&db, model, outbox.clone(), outbox),
         "http://127.0.0.1:3000",
         Duration::from_secs(20),
     ));

@@ -10,7 +10,7 @@ use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
 use comms_shared::adapters::offline::OfflineRulesModel;
 use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
 use comms_shared::adapters::sqlite::SqliteOutbox;
-use comms_shared::ports::{ChatModel, Messenger, SecretStore};
+use comms_shared::ports::{CallControl, ChatModel, Messenger, SecretStore};
 use comms_shared::twilio::rest::TwilioRest;
 
 use crate::{CliResult, open_db};
@@ -32,12 +32,22 @@ pub fn chat_model() -> CliResult<Arc<dyn ChatModel>> {
     })
 }
 
-/// The messenger: Twilio's REST API when `TWILIO_API_BASE` is set (credentials from
-/// `secrets`), else the outbox in the data folder.
-pub fn messenger(data_dir: &Path, secrets: Arc<dyn SecretStore>) -> CliResult<Arc<dyn Messenger>> {
+/// The messenger and call control: Twilio's REST API when `TWILIO_API_BASE` is set
+/// (credentials from `secrets`), else the outbox in the data folder (texts and call
+/// updates stored, not sent).
+pub fn twilio(
+    data_dir: &Path,
+    secrets: Arc<dyn SecretStore>,
+) -> CliResult<(Arc<dyn Messenger>, Arc<dyn CallControl>)> {
     Ok(match env("TWILIO_API_BASE") {
-        Some(base) => Arc::new(TwilioRest::new(&base, secrets, Duration::from_secs(15))?),
-        None => Arc::new(SqliteOutbox::new(open_db(data_dir)?)),
+        Some(base) => {
+            let rest = Arc::new(TwilioRest::new(&base, secrets, Duration::from_secs(15))?);
+            (rest.clone(), rest)
+        }
+        None => {
+            let outbox = Arc::new(SqliteOutbox::new(open_db(data_dir)?));
+            (outbox.clone(), outbox)
+        }
     })
 }
 

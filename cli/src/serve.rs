@@ -16,7 +16,7 @@ use comms_shared::adapters::sqlite::{
 };
 use comms_shared::domain::Channel;
 use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::ports::{ChatModel, Messenger, Queues, SecretStore};
+use comms_shared::ports::{CallControl, ChatModel, Messenger, Queues, SecretStore};
 use comms_shared::telemetry::{self, LogFormat};
 use tokio::sync::watch;
 
@@ -75,10 +75,15 @@ enum EngineStores {
 }
 
 impl EngineStores {
-    fn ports(&self, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> EnginePorts {
+    fn ports(
+        &self,
+        chat: Arc<dyn ChatModel>,
+        messenger: Arc<dyn Messenger>,
+        calls: Arc<dyn CallControl>,
+    ) -> EnginePorts {
         match self {
-            EngineStores::Embedded(db) => EnginePorts::embedded(db, chat, messenger),
-            EngineStores::Dynamo(store) => EnginePorts::dynamo(store, chat, messenger),
+            EngineStores::Embedded(db) => EnginePorts::embedded(db, chat, messenger, calls),
+            EngineStores::Dynamo(store) => EnginePorts::dynamo(store, chat, messenger, calls),
         }
     }
 }
@@ -148,7 +153,7 @@ async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
 }
 
 /// The channels `serve` runs a worker for.
-const WORKER_CHANNELS: [Channel; 2] = [Channel::Sms, Channel::Whatsapp];
+const WORKER_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
 
 pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResult {
     telemetry::init(LogFormat::from_env(LogFormat::Text));
@@ -175,13 +180,13 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         tracing::info!("--no-workers: messages stay queued");
     } else {
         let chat = engine::chat_model()?;
-        let messenger = engine::messenger(data_dir, Arc::clone(&wiring.secrets))?;
+        let (messenger, calls) = engine::twilio(data_dir, Arc::clone(&wiring.secrets))?;
         tracing::info!(model = %chat.describe(), "chat model");
         if std::env::var("TWILIO_API_BASE").is_err() {
             tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
         }
         let engine = Arc::new(engine::build(
-            wiring.engine_stores.ports(chat, messenger),
+            wiring.engine_stores.ports(chat, messenger, calls),
             &public_base_url,
             Duration::from_secs(args.retry_budget_secs),
         ));

@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
 use comms_shared::adapters::openai::{OpenAiSettings, SecretKeyedOpenAi};
 use comms_shared::domain::Channel;
-use comms_shared::ports::{ChatModel, Messenger, Queues, SecretStore};
+use comms_shared::ports::{ChatModel, Queues, SecretStore};
 use comms_shared::telemetry::{self, LogFormat};
 use comms_shared::twilio::rest::TwilioRest;
 
@@ -193,11 +193,11 @@ pub async fn aws_handler(
     let secrets: Arc<dyn SecretStore> =
         Arc::new(SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?);
     let queues = SqsQueues::connect_channels(config, &resources.queue_names(), &[channel], true).await?;
-    let messenger: Arc<dyn Messenger> =
+    let twilio =
         Arc::new(TwilioRest::new(&env.twilio_api_base, Arc::clone(&secrets), Duration::from_secs(15))?);
     let chat = secret_keyed_model(channel, secrets, env);
     let engine = Engine::new(
-        EnginePorts::dynamo(&store, chat, messenger),
+        EnginePorts::dynamo(&store, chat, twilio.clone(), twilio),
         TurnSettings {
             status_callback_base: env.public_base_url.clone(),
             retry_budget: env.retry_budget,

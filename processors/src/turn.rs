@@ -15,11 +15,13 @@ use comms_shared::adapters::sqlite::{
 };
 use comms_shared::domain::sms::{fit_to_segments, split_for_twilio};
 use comms_shared::domain::tenant::{ProjectStatus, TenantConfig};
+use comms_shared::domain::voice;
 use comms_shared::domain::{Channel, Envelope, Kind, KindDetail, OwnerState, PhoneNumber, TenantRef};
 use comms_shared::ports::{
-    Bookings, ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, Claim, ConsentAction, ConsentStore,
-    ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, Messenger, OutboundText,
-    OwnerStateStore, SendError, SentText, StoreError, TemplateContent, TenantDirectory, TurnStep, TurnStore,
+    Bookings, CallControl, CallError, CallUpdate, ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest,
+    Claim, ConsentAction, ConsentStore, ConversationItem, ConversationKey, ConversationLog, ItemContent,
+    Ledger, Messenger, OutboundText, OwnerStateStore, SendError, SentText, StoreError, TemplateContent,
+    TenantDirectory, TurnStep, TurnStore,
 };
 use comms_shared::retry::with_backoff;
 use comms_shared::tools::{self, ToolContext};
@@ -98,11 +100,19 @@ pub struct EnginePorts {
     pub consent: Arc<dyn ConsentStore>,
     pub chat: Arc<dyn ChatModel>,
     pub messenger: Arc<dyn Messenger>,
+    /// Live-call updates (the voice channel's answers).
+    pub calls: Arc<dyn CallControl>,
 }
 
 impl EnginePorts {
-    /// Every storage port on the embedded SQLite file, with the given model and messenger.
-    pub fn embedded(db: &Db, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> Self {
+    /// Every storage port on the embedded SQLite file, with the given model, messenger and
+    /// call control.
+    pub fn embedded(
+        db: &Db,
+        chat: Arc<dyn ChatModel>,
+        messenger: Arc<dyn Messenger>,
+        calls: Arc<dyn CallControl>,
+    ) -> Self {
         Self {
             tenants: Arc::new(SqliteTenants::new(db.clone())),
             conversations: Arc::new(SqliteConversations::new(db.clone())),
@@ -113,11 +123,18 @@ impl EnginePorts {
             consent: Arc::new(SqliteConsent::new(db.clone())),
             chat,
             messenger,
+            calls,
         }
     }
 
-    /// Every storage port on the DynamoDB table, with the given model and messenger.
-    pub fn dynamo(store: &DynamoStore, chat: Arc<dyn ChatModel>, messenger: Arc<dyn Messenger>) -> Self {
+    /// Every storage port on the DynamoDB table, with the given model, messenger and call
+    /// control.
+    pub fn dynamo(
+        store: &DynamoStore,
+        chat: Arc<dyn ChatModel>,
+        messenger: Arc<dyn Messenger>,
+        calls: Arc<dyn CallControl>,
+    ) -> Self {
         let store = Arc::new(store.clone());
         Self {
             tenants: store.clone(),
@@ -129,6 +146,7 @@ impl EnginePorts {
             consent: store,
             chat,
             messenger,
+            calls,
         }
     }
 }
@@ -166,10 +184,9 @@ impl Engine {
             conversation = %envelope.conversation_id,
         );
         let result = match envelope.kind() {
-            Kind::Inbound | Kind::Initiate => {
+            Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => {
                 tracing::Instrument::instrument(self.turn(&envelope), span.clone()).await
             }
-            other => Err(TurnError::Permanent(format!("kind '{other}' is not handled by this processor"))),
         };
         let _guard = span.enter();
         match &result {
@@ -256,7 +273,10 @@ impl Engine {
         loop {
             step = match step {
                 TurnStep::Started => {
-                    let suppressed = if self.ports.consent.is_opted_out(&env.tenant, customer(env)).await? {
+                    // A caller on a live call is answered whatever their texting opt-out.
+                    let opted_out = env.channel != Channel::Voice
+                        && self.ports.consent.is_opted_out(&env.tenant, customer(env)).await?;
+                    let suppressed = if opted_out {
                         Some("recipient opted out")
                     } else if tenant.project_status != ProjectStatus::Active {
                         Some("project is not active")
@@ -287,8 +307,21 @@ impl Engine {
                     // items are appended idempotently).
                     TurnStep::ReplyReady { reply, template }
                 }
+                TurnStep::ReplyReady { reply, .. } if env.channel == Channel::Voice => {
+                    self.speak(&key, tenant, env, &conv, reply).await?
+                }
                 TurnStep::ReplyReady { reply, template } => {
                     self.send(&key, tenant, env, reply, template, Vec::new()).await?
+                }
+                TurnStep::Sending { .. } if env.channel == Channel::Voice => {
+                    // Nothing tells whether the earlier attempt reached the call; saying
+                    // the answer twice is worse than not at all (the hold loop ends by
+                    // asking the caller to repeat), so a voice answer is at most once.
+                    let note = note_item(env, "an earlier attempt may have answered the call; not repeated");
+                    self.ports.conversations.append(&conv, &[note]).await?;
+                    self.advance(&key, &TurnStep::Done { outcome: "voice answer not repeated".into() })
+                        .await?;
+                    return Ok(Outcome::AlreadyDone);
                 }
                 TurnStep::Sending { reply, template, at } => {
                     // The last attempt may have sent some or all parts: look before sending.
@@ -429,6 +462,67 @@ impl Engine {
         Ok(TurnStep::Sent { reply, provider_ids: ids })
     }
 
+    /// Answers a voice turn by updating the live call: the reply, then the next
+    /// `<Gather>` (or goodbye). `Sending` is stored first, so the call is updated at most
+    /// once; a call that already ended is noted and not retried.
+    async fn speak(
+        &self,
+        key: &str,
+        tenant: &TenantConfig,
+        env: &Envelope,
+        conv: &ConversationKey,
+        reply: String,
+    ) -> Result<TurnStep, TurnError> {
+        let KindDetail::VoiceTurn { call_sid, turn } = &env.detail else {
+            return Err(TurnError::Permanent("a voice reply needs a voice_turn envelope".into()));
+        };
+        let base = self.settings.status_callback_base.as_deref().ok_or_else(|| {
+            TurnError::Permanent("voice answers need the public base URL (COMMS_PUBLIC_BASE_URL)".into())
+        })?;
+        let twiml = voice::answer(base, *turn, &reply, &env.body)
+            .ok_or_else(|| TurnError::Permanent("the call update does not fit Twilio's limit".into()))?;
+        let update = CallUpdate {
+            tenant: env.tenant.clone(),
+            credentials: tenant.credentials.twilio.clone(),
+            call_sid: call_sid.clone(),
+            from: sender(env).clone(),
+            to: customer(env).clone(),
+            twiml,
+        };
+        let sending = TurnStep::Sending { reply: reply.clone(), template: None, at: jiff::Timestamp::now() };
+        self.advance(key, &sending).await?;
+        let updated = with_backoff(
+            self.settings.retry_budget,
+            || self.ports.calls.update_call(&update),
+            |e| match e {
+                CallError::Retryable { retry_after, .. } => Some(*retry_after),
+                _ => None,
+            },
+        )
+        .await;
+        let (note, outcome) = match updated {
+            Ok(()) => return Ok(TurnStep::Sent { reply, provider_ids: vec![call_sid.clone()] }),
+            Err(CallError::Retryable { message, .. }) => {
+                // Never reached Twilio: back to ReplyReady, and SQS tries again.
+                self.advance(key, &TurnStep::ReplyReady { reply, template: None }).await?;
+                return Err(TurnError::Transient(format!("call update: {message}")));
+            }
+            Err(CallError::Ended(m)) => (format!("call ended before the answer: {m}"), "call ended"),
+            Err(CallError::Ambiguous(m)) => {
+                (format!("call update outcome unknown, not repeated: {m}"), "unknown")
+            }
+            Err(e @ CallError::Permanent { .. }) => {
+                self.advance(key, &TurnStep::Done { outcome: format!("call update refused: {e}") }).await?;
+                return Err(TurnError::Permanent(format!("call update refused: {e}")));
+            }
+        };
+        tracing::info!(reason = %note, "voice answer not delivered");
+        self.ports.conversations.append(conv, &[note_item(env, &note)]).await?;
+        let done = TurnStep::Done { outcome: format!("voice answer not delivered: {outcome}") };
+        self.advance(key, &done).await?;
+        Ok(done)
+    }
+
     /// The model loop: returns the reply text and the items to store (inbound, each tool
     /// call and result).
     async fn converse(
@@ -473,13 +567,7 @@ impl Engine {
             let reply = self.ask_model(&request).await?;
             if reply.tool_calls.is_empty() || round == max_rounds {
                 let text = reply.content.unwrap_or_default();
-                let budget = usize::from(tenant.messaging.sms_segment_budget);
-                let mut fitted = fit_to_segments(&text, budget);
-                if fitted.is_empty() {
-                    fitted =
-                        fit_to_segments("Thanks for your message, we'll get back to you shortly.", budget);
-                }
-                return Ok((fitted, items));
+                return Ok((fit_reply(tenant, env.channel, &text), items));
             }
             messages.push(ChatMessage::Assistant {
                 content: reply.content.clone(),
@@ -692,6 +780,9 @@ pub fn system_prompt(
                 "You are replying by SMS: plain text, at most {budget} SMS segments (about {} characters).",
                 usize::from(budget) * 153
             ),
+            Channel::Voice => "You are speaking on a live phone call: your words are read aloud. Answer \
+                 in one to three short spoken sentences (under 60 words), no lists, links or symbols."
+                .to_owned(),
             other => format!("You are replying by {other}: plain text, short."),
         },
     )

@@ -131,6 +131,10 @@ struct TwilioState {
     modes: VecDeque<TwilioMode>,
     created: Vec<Value>,
     posts: usize,
+    /// Call updates received: `{"call_sid", "twiml"}`.
+    call_updates: Vec<Value>,
+    /// Calls that have ended: updating them answers Twilio's 21220.
+    ended_calls: Vec<String>,
 }
 
 /// A fake Twilio REST API: `Messages.json` create and list.
@@ -183,6 +187,30 @@ async fn twilio_create(
     }
 }
 
+async fn twilio_call_update(
+    State(state): State<Arc<Mutex<TwilioState>>>,
+    axum::extract::Path((_account, call)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    assert!(headers.get("authorization").is_some_and(|v| v.to_str().unwrap().starts_with("Basic ")));
+    let call_sid = call.trim_end_matches(".json").to_owned();
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let twiml = form.iter().find(|(k, _)| k == "Twiml").map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut s = state.lock().unwrap();
+    if s.ended_calls.contains(&call_sid) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}),
+            ),
+        )
+            .into_response();
+    }
+    s.call_updates.push(json!({"call_sid": call_sid, "twiml": twiml}));
+    Json(json!({"sid": call_sid, "status": "in-progress"})).into_response()
+}
+
 async fn twilio_list(State(state): State<Arc<Mutex<TwilioState>>>) -> Json<Value> {
     let s = state.lock().unwrap();
     let mut messages = s.created.clone();
@@ -195,6 +223,7 @@ impl TwilioStub {
         let state = Arc::new(Mutex::new(TwilioState::default()));
         let router = Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio_create).get(twilio_list))
+            .route("/2010-04-01/Accounts/{sid}/Calls/{call}", post(twilio_call_update))
             .with_state(Arc::clone(&state));
         let (url, server) = serve(router).await;
         Self { base_url: url, state, _server: Arc::new(server) }
@@ -211,5 +240,15 @@ impl TwilioStub {
 
     pub fn posts(&self) -> usize {
         self.state.lock().unwrap().posts
+    }
+
+    /// Call updates received (`call_sid`, `twiml`), oldest first.
+    pub fn call_updates(&self) -> Vec<Value> {
+        self.state.lock().unwrap().call_updates.clone()
+    }
+
+    /// From now on, updating `call_sid` answers that the call is not in progress.
+    pub fn end_call(&self, call_sid: &str) {
+        self.state.lock().unwrap().ended_calls.push(call_sid.to_owned());
     }
 }

@@ -57,7 +57,8 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         timeout: Duration::from_secs(30),
     })
     .unwrap();
-    let messenger = TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap();
+    let messenger =
+        Arc::new(TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap());
     Harness {
         db: db.clone(),
         queues: SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: 3 }),
@@ -67,7 +68,7 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         bookings: SqliteBookings::new(db.clone()),
         ledger: SqliteLedger::new(db.clone()),
         engine: Arc::new(Engine::new(
-            EnginePorts::embedded(&db, Arc::new(chat), Arc::new(messenger)),
+            EnginePorts::embedded(&db, Arc::new(chat), messenger.clone(), messenger),
             TurnSettings { status_callback_base: Some("https://comms.example".into()), ..settings },
         )),
         tenant,

@@ -8,3 +8,4 @@ mod channels;
 mod helpers;
 use comms_testkit as stubs;
 mod turns;
+mod voice;

@@ -6,4 +6,5 @@ pub mod health;
 pub mod initiate;
 pub mod twilio_sms;
 pub mod twilio_status;
+pub mod twilio_voice;
 mod twilio_webhook;

@@ -10,3 +10,4 @@ mod lambda;
 mod openapi;
 mod sms_webhook;
 mod status_callback;
+mod voice;

@@ -8,6 +8,7 @@ mod owner_state;
 mod phone;
 pub mod sms;
 pub mod tenant;
+pub mod voice;
 
 pub use channel::{Channel, ChannelParseError};
 pub use conversation::ConversationId;

@@ -75,3 +75,42 @@ pub trait Messenger: Send + Sync {
         since: jiff::Timestamp,
     ) -> Result<Vec<SentText>, SendError>;
 }
+
+/// New instructions for a live call: what to say and do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallUpdate {
+    pub tenant: TenantRef,
+    /// Name of the secret with the tenant's provider credentials.
+    pub credentials: Option<String>,
+    /// The provider's call id (Twilio `CA…`).
+    pub call_sid: String,
+    /// The tenant's number and the caller's (for the local log).
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    /// The TwiML document, within the provider's size limit.
+    pub twiml: String,
+}
+
+/// Why a call update failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The call is over (hung up, or not in progress): nothing to update, never retry.
+    #[error("call is no longer in progress: {0}")]
+    Ended(String),
+    /// Refused before processing (throttled, unreachable): safe to retry.
+    #[error("provider throttled or unreachable: {message}")]
+    Retryable { message: String, retry_after: Option<Duration> },
+    /// Timeout or 5xx: the call may have been updated (the caller may have heard it).
+    #[error("call update outcome unknown: {0}")]
+    Ambiguous(String),
+    /// Bad credentials, invalid TwiML...
+    #[error("call update refused (code {code}): {message}")]
+    Permanent { code: String, message: String },
+}
+
+/// Steers live calls (the voice channel answers asynchronously, by updating the call).
+#[async_trait]
+pub trait CallControl: Send + Sync {
+    /// Replaces what the call is doing with `update.twiml`.
+    async fn update_call(&self, update: &CallUpdate) -> Result<(), CallError>;
+}

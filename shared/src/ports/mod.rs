@@ -21,7 +21,9 @@ pub use conversations::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,
     ItemContent, status_rank,
 };
-pub use messenger::{Messenger, OutboundText, SendError, SentText, TemplateContent};
+pub use messenger::{
+    CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText, TemplateContent,
+};
 pub use owner_state::OwnerStateStore;
 pub use queue::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 pub use requests::{RequestBegin, RequestLog};

@@ -2,6 +2,7 @@
 
 pub mod rest;
 pub mod signature;
+pub mod twiml;
 
 use crate::ports::{Secret, SecretError, SecretStore};
 

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use super::TwilioCredentials;
 use crate::domain::{Channel, PhoneNumber, TenantRef};
-use crate::ports::{Messenger, OutboundText, SecretStore, SendError, SentText};
+use crate::ports::{
+    CallControl, CallError, CallUpdate, Messenger, OutboundText, SecretStore, SendError, SentText,
+};
 
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
@@ -43,6 +45,9 @@ struct TwilioError {
 
 /// Error codes that mean "never processed, try again later".
 const THROTTLED: &[i64] = &[20429, 14107];
+
+/// "Call is not in-progress. Cannot redirect." and "resource not found": the call ended.
+const CALL_ENDED: &[i64] = &[21220, 20404];
 
 impl TwilioRest {
     /// A client for `api_base` (`TWILIO_API_BASE`, default [`DEFAULT_API_BASE`]).
@@ -200,5 +205,50 @@ impl Messenger for TwilioRest {
         // of clock slack).
         let cutoff = since - Duration::from_secs(60);
         Ok(list.messages.into_iter().filter_map(parse_sent).filter(|m| m.sent_at >= cutoff).collect())
+    }
+}
+
+#[async_trait]
+impl CallControl for TwilioRest {
+    async fn update_call(&self, update: &CallUpdate) -> Result<(), CallError> {
+        let creds = self.credentials(update.credentials.as_deref()).await.map_err(|e| match e {
+            SendError::Permanent { code, message } => CallError::Permanent { code, message },
+            other => CallError::Permanent { code: "credentials".into(), message: other.to_string() },
+        })?;
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls/{}.json",
+            self.api_base, creds.account_sid, update.call_sid
+        );
+        let resp = self
+            .http
+            .post(url)
+            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose()))
+            .form(&[("Twiml", update.twiml.as_str())])
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Retryable { message: e.to_string(), retry_after: None }
+                } else {
+                    CallError::Ambiguous(e.to_string())
+                }
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let after = retry_after(resp.headers());
+        let err: TwilioError = resp.json().await.unwrap_or_default();
+        let code = err.code.unwrap_or(0);
+        let message = format!("{status}: {}", err.message.unwrap_or_default());
+        Err(if status.as_u16() == 404 || CALL_ENDED.contains(&code) {
+            CallError::Ended(message)
+        } else if status.as_u16() == 429 || THROTTLED.contains(&code) {
+            CallError::Retryable { message, retry_after: after }
+        } else if status.is_server_error() {
+            CallError::Ambiguous(message)
+        } else {
+            CallError::Permanent { code: code.to_string(), message }
+        })
     }
 }

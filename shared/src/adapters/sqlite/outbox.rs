@@ -3,10 +3,12 @@ use rusqlite::params;
 
 use super::{Db, from_json, ts_sortable};
 use crate::domain::{Channel, PhoneNumber, TenantRef};
-use crate::ports::{Messenger, OutboundText, SendError, SentText};
+use crate::ports::{CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText};
 
 /// The local outbox: a messenger that stores texts instead of sending them, used by
-/// `comms serve` when Twilio is not configured. Read it with `comms outbox`.
+/// `comms serve` when Twilio is not configured. Read it with `comms outbox`. As the local
+/// stand-in for call control, it stores each call update's TwiML the same way (provider
+/// id `CALL-{CallSid}-…`).
 #[derive(Clone)]
 pub struct SqliteOutbox {
     db: Db,
@@ -101,5 +103,23 @@ impl Messenger for SqliteOutbox {
             ts_sortable(since),
         )))
         .await
+    }
+}
+
+#[async_trait]
+impl CallControl for SqliteOutbox {
+    async fn update_call(&self, update: &CallUpdate) -> Result<(), CallError> {
+        let (u, id) = (update.clone(), format!("CALL-{}-{}", update.call_sid, uuid::Uuid::new_v4().simple()));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO outbox (provider_id, company_id, project_id, from_number, to_number, body, sent_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![id, u.tenant.company_id, u.tenant.project_id, u.from.as_str(), u.to.as_str(), u.twiml, ts_sortable(jiff::Timestamp::now())],
+                )
+            })
+            .await
+            .map_err(|e| CallError::Retryable { message: e.to_string(), retry_after: None })?;
+        Ok(())
     }
 }

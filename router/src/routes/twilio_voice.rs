@@ -1,0 +1,128 @@
+//! The voice channel's webhooks. A call is answered with a greeting inside a speech
+//! `<Gather>`; each thing the caller says is queued as a `voice_turn` and the caller is
+//! held (a filler, then a bounded pause-and-redirect loop) until the voice processor
+//! updates the live call with the answer. Twilio's 15-second webhook limit is never
+//! near: every answer here is immediate.
+//!
+//! Routes (all signature-checked; the query string is part of the signed URL):
+//! - `POST /twilio/voice`: the call starts.
+//! - `POST /twilio/voice/gather?turn=N[&empty=1]`: what the caller said on turn N.
+//! - `POST /twilio/voice/wait?turn=N&n=K`: round K of the hold loop for turn N.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
+use comms_shared::domain::tenant::ProjectStatus;
+use comms_shared::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
+use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState};
+use comms_shared::ports::OutgoingMessage;
+use comms_shared::twilio::twiml::Twiml;
+
+use super::twilio_webhook::{self, VerifiedWebhook};
+use crate::{ApiError, AppState};
+
+fn twiml(doc: &Twiml) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
+}
+
+/// The call's `CallSid` (`CA` + 32 hex digits), or a 400 naming it.
+fn call_sid(hook: &VerifiedWebhook) -> Result<String, ApiError> {
+    let sid = hook.required("CallSid")?;
+    let ok = sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        return Err(ApiError::invalid_field("CallSid", "must be a 34-character Twilio call SID"));
+    }
+    Ok(sid.to_owned())
+}
+
+/// A whole-number query parameter within `1..=max`, or a 400 naming it.
+fn query_number(uri: &Uri, name: &str, max: u32) -> Result<u32, ApiError> {
+    let raw = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::invalid_field(name, format!("query parameter {name} is required")))?;
+    raw.parse::<u32>().ok().filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+        ApiError::invalid_field(name, format!("{name} must be a whole number from 1 to {max}"))
+    })
+}
+
+fn query_flag(uri: &Uri, name: &str) -> bool {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).any(|(k, v)| k == name && v == "1")
+}
+
+/// The call starts: greeting (aware of the owner's state) inside a speech `<Gather>`.
+pub async fn voice_webhook(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    let sid = call_sid(&hook)?;
+    let from = hook.phone("From")?;
+    let tenant = &hook.tenant;
+    tracing::info!(tenant = %tenant.tenant, call_sid = %sid, from = %from.redacted(), "call started");
+    if tenant.project_status != ProjectStatus::Active {
+        return Ok(twiml(&voice::goodbye("Sorry, this line is not taking calls right now. Goodbye.")));
+    }
+    let now = jiff::Timestamp::now();
+    let owner = state.owner_state.get(&tenant.tenant).await.map_err(ApiError::unavailable)?;
+    let greeting = voice::greeting(&tenant.company_name, &OwnerState::effective(owner, now));
+    Ok(twiml(&voice::welcome(&state.config.public_base_url, &greeting)))
+}
+
+/// What the caller said on a turn: queued for the voice processor, caller held. Silence
+/// gets one reprompt, then a goodbye.
+pub async fn gather(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    let sid = call_sid(&hook)?;
+    let from = hook.phone("From")?;
+    let turn = query_number(&uri, "turn", TURN_LIMIT)?;
+    let base = &state.config.public_base_url;
+    let speech = hook.param("SpeechResult").unwrap_or("").trim();
+    if speech.is_empty() {
+        return Ok(twiml(&if query_flag(&uri, "empty") {
+            voice::goodbye("Sorry, I still can't hear you. Please call again. Goodbye.")
+        } else {
+            voice::reprompt(base, turn)
+        }));
+    }
+    let tenant = &hook.tenant.tenant;
+    let envelope = Envelope {
+        id: format!("{sid}-{turn}"),
+        tenant: tenant.clone(),
+        channel: Channel::Voice,
+        conversation_id: ConversationId::derive(tenant, Channel::Voice, &from),
+        from,
+        to: hook.to.clone(),
+        body: speech.to_owned(),
+        received_at: jiff::Timestamp::now(),
+        detail: KindDetail::VoiceTurn { call_sid: sid.clone(), turn },
+    };
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
+    let queue_id = state.queues.send(Channel::Voice, message).await.map_err(ApiError::unavailable)?;
+    tracing::info!(tenant = %tenant, call_sid = %sid, turn, queue_message_id = %queue_id, trace_id, "voice turn enqueued");
+    Ok(twiml(&voice::hold(base, turn)))
+}
+
+/// A round of the hold loop; bounded by [`MAX_HOLD_LOOPS`].
+pub async fn wait(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    call_sid(&hook)?;
+    let turn = query_number(&uri, "turn", TURN_LIMIT)?;
+    let n = query_number(&uri, "n", MAX_HOLD_LOOPS)?;
+    Ok(twiml(&voice::hold_round(&state.config.public_base_url, turn, n)))
+}
