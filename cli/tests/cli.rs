@@ -292,3 +292,48 @@ fn dlq_list_peek_replay_and_purge() {
     assert!(comms(dir.path(), &["dlq", "purge", "--yes"]).status.success());
     assert_eq!(sms_stats(dir.path())["dlq_depth"], 0);
 }
+
+#[test]
+fn serve_answers_a_voice_turn_by_updating_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let call = "CA0123456789abcdef0123456789abcdef";
+    let out = comms(
+        dir.path(),
+        &[
+            "webhook",
+            "voice",
+            "--base-url",
+            &server.base_url,
+            "--from",
+            CUSTOMER,
+            "--to",
+            SHOP,
+            "--speech",
+            "Any slots tomorrow?",
+            "--call-sid",
+            call,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("<Redirect"), "the caller is held: {}", stdout(&out));
+    // Without Twilio, the call update lands in the outbox as TwiML.
+    let updated = wait_for(|| {
+        let out = comms(dir.path(), &["outbox", "--json"]);
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).is_ok_and(|v| v.len() == 1)
+    });
+    assert!(updated, "no call update in the outbox");
+    let outbox: Vec<serde_json::Value> =
+        serde_json::from_slice(&comms(dir.path(), &["outbox", "--json"]).stdout).unwrap();
+    assert!(outbox[0]["provider_id"].as_str().unwrap().starts_with(&format!("CALL-{call}")), "{outbox:?}");
+    let twiml = outbox[0]["body"].as_str().unwrap();
+    assert!(twiml.contains("<Say>") && twiml.contains("gather?turn=2"), "{twiml}");
+    // The call's transcript is in the caller's conversation.
+    let shown: serde_json::Value = serde_json::from_slice(
+        &comms(dir.path(), &["conversation", "show", "demo.repair-shop.tel.14155550123", "--json"]).stdout,
+    )
+    .unwrap();
+    let items = shown["items"].as_array().unwrap();
+    assert_eq!(items[0]["text"], "Any slots tomorrow?");
+    assert_eq!(items.last().unwrap()["type"], "reply");
+}
