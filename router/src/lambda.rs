@@ -3,9 +3,12 @@
 //!
 //! `lambda_http` puts the stage in front of the path (`/prod/twilio/sms`); the routes
 //! and the signature URL want the path the API serves (`/twilio/sms`), so the stage is
-//! taken off again here. `COMMS_PUBLIC_BASE_URL` is the invoke URL including the stage
-//! (`https://{api}.execute-api.{region}.amazonaws.com/prod`) or a custom domain, and
-//! signatures are checked against it plus the path, never against the Host header.
+//! taken off again here. Signatures are checked against the public base URL plus the
+//! path, never against the Host header: `COMMS_PUBLIC_BASE_URL` when set (a custom
+//! domain), else API Gateway's own domain and stage from the request context
+//! (`https://{api}.execute-api.{region}.amazonaws.com/prod`), which API Gateway sets and a
+//! client cannot. (The template cannot pass the invoke URL to the function that serves
+//! it: that would be a circular reference.)
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
 
-use crate::{AppState, RouterConfig, app};
+use crate::{AppState, RequestBaseUrl, RouterConfig, app};
 
 /// How long a webhook's number → tenant lookup is served from memory.
 pub const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -51,9 +54,28 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
     req
 }
 
-/// Answers one API Gateway request with the router.
-pub async fn handle(router: axum::Router, req: lambda_http::Request) -> Response<Body> {
-    let req: Request<Body> = strip_stage(req).map(Body::new);
+/// The public base URL API Gateway reports for a request: `https://{domain}/{stage}`.
+pub fn base_from_context(req: &lambda_http::Request) -> Option<String> {
+    let Some(RequestContext::ApiGatewayV1(ctx)) = req.request_context_ref() else { return None };
+    let domain = ctx.domain_name.as_deref().filter(|d| !d.is_empty())?;
+    Some(match ctx.stage.as_deref() {
+        Some(stage) if !stage.is_empty() && stage != "$default" => format!("https://{domain}/{stage}"),
+        _ => format!("https://{domain}"),
+    })
+}
+
+/// Answers one API Gateway request with the router. With `base_from_request`, the public
+/// base URL of the request comes from its API Gateway context (no configured one).
+pub async fn handle(
+    router: axum::Router,
+    req: lambda_http::Request,
+    base_from_request: bool,
+) -> Response<Body> {
+    let base = if base_from_request { base_from_context(&req) } else { None };
+    let mut req: Request<Body> = strip_stage(req).map(Body::new);
+    if let Some(base) = base {
+        req.extensions_mut().insert(RequestBaseUrl(base));
+    }
     // Invariant: an axum Router's error type is Infallible.
     match router.oneshot(req).await {
         Ok(resp) => resp,
@@ -90,11 +112,9 @@ pub async fn aws_state(
 pub async fn run() -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env(LogFormat::Json));
     let resources = AwsResources::from_env()?;
-    let public_base_url = std::env::var("COMMS_PUBLIC_BASE_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or("COMMS_PUBLIC_BASE_URL is not set (the API's invoke URL with its stage)")?;
-    let mut router_config = RouterConfig::new(&public_base_url);
+    let public_base_url = std::env::var("COMMS_PUBLIC_BASE_URL").ok().filter(|v| !v.trim().is_empty());
+    let base_from_request = public_base_url.is_none();
+    let mut router_config = RouterConfig::new(public_base_url.as_deref().unwrap_or(""));
     if let Some(limit) = std::env::var("COMMS_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()) {
         router_config.max_body_bytes = limit;
     }
@@ -102,7 +122,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let router = app(aws_state(&config, &resources, router_config).await?);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(router, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle(router, req, base_from_request).await) }
     }))
     .await
 }

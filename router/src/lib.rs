@@ -46,6 +46,48 @@ impl RouterConfig {
     }
 }
 
+/// The public base URL of one request, set by the Lambda entry point when it is not
+/// configured: API Gateway's own domain and stage, from the request context (which API
+/// Gateway sets; a client cannot).
+#[derive(Debug, Clone)]
+pub struct RequestBaseUrl(pub String);
+
+/// The URL a request was made to, as the caller (Twilio) saw it: the public base URL
+/// (configured, or [`RequestBaseUrl`]) and the original path and query. Signatures are
+/// checked against [`PublicUrl::full`].
+#[derive(Debug, Clone)]
+pub struct PublicUrl {
+    pub base: String,
+    pub uri: axum::http::Uri,
+}
+
+impl PublicUrl {
+    /// Base, path and query.
+    pub fn full(&self) -> String {
+        let path_and_query = self.uri.path_and_query().map_or(self.uri.path(), |pq| pq.as_str());
+        format!("{}{}", self.base, path_and_query)
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for PublicUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+        let base = parts
+            .extensions
+            .get::<RequestBaseUrl>()
+            .map_or_else(|| state.config.public_base_url.clone(), |b| b.0.clone());
+        Ok(Self { base, uri })
+    }
+}
+
 /// Everything a request handler may use, as ports so tests and backends can swap them.
 #[derive(Clone)]
 pub struct AppState {

@@ -260,7 +260,7 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
         let log = log.clone();
         async move {
             let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-            let resp = comms_router::lambda::handle(router, req).await;
+            let resp = comms_router::lambda::handle(router, req, false).await;
             assert_eq!(resp.status(), 200);
             let router_calls = log.take();
             // What the event source mapping does, outside the function: not counted.

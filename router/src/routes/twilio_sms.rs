@@ -2,15 +2,15 @@
 //! onto the tenant's queue for that channel.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail};
 use comms_shared::ports::{ConsentAction, OutgoingMessage};
 
 use super::twilio_webhook;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, PublicUrl};
 
 /// The answer Twilio gets: do nothing now; the reply is sent later through the REST API.
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
@@ -22,21 +22,21 @@ fn twiml_ok() -> Response {
 /// Inbound SMS.
 pub async fn sms_webhook(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Sms, &uri, &headers, body).await
+    inbound(&state, Channel::Sms, &url, &headers, body).await
 }
 
 /// Inbound WhatsApp (addresses arrive as `whatsapp:+1...`).
 pub async fn whatsapp_webhook(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Whatsapp, &uri, &headers, body).await
+    inbound(&state, Channel::Whatsapp, &url, &headers, body).await
 }
 
 /// Verifies the webhook, handles carrier keywords, and enqueues everything else as an
@@ -44,11 +44,11 @@ pub async fn whatsapp_webhook(
 async fn inbound(
     state: &AppState,
     channel: Channel,
-    uri: &axum::http::Uri,
+    url: &PublicUrl,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(state, channel, uri, headers, body).await?;
+    let hook = twilio_webhook::verify(state, channel, url, headers, body).await?;
     let from = hook.phone("From")?;
     let message_sid = hook.required("MessageSid")?;
     let sid_ok = message_sid.len() == 34

@@ -2,24 +2,24 @@
 //! (the `StatusCallback` of every send). Updates the stored delivery status.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use comms_shared::domain::Channel;
 
 use super::twilio_webhook;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, PublicUrl};
 
 /// Verifies the callback against the tenant that sent the message (`From`) and records
 /// `MessageStatus` (never moving a message back to an earlier state).
 pub async fn status_callback(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify_for(&state, Channel::Sms, "From", &uri, &headers, body).await?;
+    let hook = twilio_webhook::verify_for(&state, Channel::Sms, "From", &url, &headers, body).await?;
     let sid = hook.required("MessageSid")?;
     let status = hook.required("MessageStatus")?;
     if comms_shared::ports::status_rank(status) == 0 {

@@ -10,8 +10,8 @@
 //! - `POST /twilio/voice/wait?turn=N&n=K`: round K of the hold loop for turn N.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use comms_shared::domain::tenant::ProjectStatus;
@@ -21,7 +21,7 @@ use comms_shared::ports::OutgoingMessage;
 use comms_shared::twilio::twiml::Twiml;
 
 use super::twilio_webhook::{self, VerifiedWebhook};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, PublicUrl};
 
 fn twiml(doc: &Twiml) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
@@ -55,11 +55,11 @@ fn query_flag(uri: &Uri, name: &str) -> bool {
 /// The call starts: greeting (aware of the owner's state) inside a speech `<Gather>`.
 pub async fn voice_webhook(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
     let sid = call_sid(&hook)?;
     let from = hook.phone("From")?;
     let tenant = &hook.tenant;
@@ -70,25 +70,25 @@ pub async fn voice_webhook(
     let now = jiff::Timestamp::now();
     let owner = state.owner_state.get(&tenant.tenant).await.map_err(ApiError::unavailable)?;
     let greeting = voice::greeting(&tenant.company_name, &OwnerState::effective(owner, now));
-    Ok(twiml(&voice::welcome(&state.config.public_base_url, &greeting)))
+    Ok(twiml(&voice::welcome(&url.base, &greeting)))
 }
 
 /// What the caller said on a turn: queued for the voice processor, caller held. Silence
 /// gets one reprompt, then a goodbye.
 pub async fn gather(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
     let sid = call_sid(&hook)?;
     let from = hook.phone("From")?;
-    let turn = query_number(&uri, "turn", TURN_LIMIT)?;
-    let base = &state.config.public_base_url;
+    let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
+    let base = &url.base;
     let speech = hook.param("SpeechResult").unwrap_or("").trim();
     if speech.is_empty() {
-        return Ok(twiml(&if query_flag(&uri, "empty") {
+        return Ok(twiml(&if query_flag(&url.uri, "empty") {
             voice::goodbye("Sorry, I still can't hear you. Please call again. Goodbye.")
         } else {
             voice::reprompt(base, turn)
@@ -116,13 +116,13 @@ pub async fn gather(
 /// A round of the hold loop; bounded by [`MAX_HOLD_LOOPS`].
 pub async fn wait(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
+    url: PublicUrl,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &uri, &headers, body).await?;
+    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
     call_sid(&hook)?;
-    let turn = query_number(&uri, "turn", TURN_LIMIT)?;
-    let n = query_number(&uri, "n", MAX_HOLD_LOOPS)?;
-    Ok(twiml(&voice::hold_round(&state.config.public_base_url, turn, n)))
+    let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
+    let n = query_number(&url.uri, "n", MAX_HOLD_LOOPS)?;
+    Ok(twiml(&voice::hold_round(&url.base, turn, n)))
 }

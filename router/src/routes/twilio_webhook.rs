@@ -3,12 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use comms_shared::domain::tenant::TenantConfig;
 use comms_shared::domain::{Channel, PhoneNumber};
 use comms_shared::twilio::{TwilioCredentials, signature};
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, PublicUrl};
 
 /// A webhook whose signature checked out, with the tenant it belongs to.
 pub struct VerifiedWebhook {
@@ -74,11 +74,11 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
 pub async fn verify(
     state: &AppState,
     channel: Channel,
-    uri: &Uri,
+    url: &PublicUrl,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<VerifiedWebhook, ApiError> {
-    verify_for(state, channel, "To", uri, headers, body).await
+    verify_for(state, channel, "To", url, headers, body).await
 }
 
 /// As [`verify`], with the tenant found by the number in `number_param` (`From` for
@@ -87,7 +87,7 @@ pub async fn verify_for(
     state: &AppState,
     channel: Channel,
     number_param: &str,
-    uri: &Uri,
+    url: &PublicUrl,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<VerifiedWebhook, ApiError> {
@@ -126,8 +126,7 @@ pub async fn verify_for(
         ApiError::internal("tenant credentials unavailable")
     })?;
 
-    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    let url = format!("{}{}", state.config.public_base_url, path_and_query);
+    let url = url.full();
     if !signature::validate(credentials.auth_token.expose(), &url, &params, &claimed) {
         tracing::warn!(tenant = %tenant.tenant, url = %url, "Twilio signature mismatch");
         return Err(forbidden("invalid_signature", "X-Twilio-Signature does not match this request"));
