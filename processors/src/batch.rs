@@ -11,7 +11,7 @@ use comms_shared::ports::{Queues, ReceivedMessage};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::turn::{Outcome, TurnError};
+use crate::turn::{Engine, Outcome, TurnError};
 
 /// One record of a batch, shaped like an SQS record.
 #[derive(Debug, Clone)]
@@ -140,10 +140,11 @@ pub struct SettlePolicy {
     /// Delete successful records here (the local poller). On Lambda the event source
     /// mapping deletes every record not reported as failed, so this is false there.
     pub delete_successes: bool,
-    /// First delay before a transiently failed record comes back; doubles per receive.
+    /// First delay before a transiently failed record comes back; doubles per receive,
+    /// capped at `visibility`.
     pub retry_delay: Duration,
-    /// Cap of that delay.
-    pub max_retry_delay: Duration,
+    /// The visibility a heartbeat keeps renewing (every half of it) while a record runs.
+    pub visibility: Duration,
 }
 
 /// Settles one record: success → deleted (if the policy says so); permanent failure →
@@ -176,12 +177,39 @@ pub async fn settle(
             let backoff = policy
                 .retry_delay
                 .saturating_mul(2u32.saturating_pow(rec.receive_count.saturating_sub(1).min(16)))
-                .min(policy.max_retry_delay);
+                .min(policy.visibility);
             (queues.change_visibility(channel, &rec.receipt, backoff).await, true)
         }
     };
     if let Err(e) = outcome {
         tracing::warn!(message_id = %rec.message_id, error = %e, "could not settle record; it will be redelivered");
+    }
+    failed
+}
+
+/// One received batch through the engine, as both the local poller and the Lambda
+/// handler run it: records concurrently (at most `concurrency`), each kept invisible by a
+/// heartbeat renewing `policy.visibility`, then settled by `policy`.
+/// Returns the ids of the records to report as failed.
+pub async fn run_batch(
+    engine: &Arc<Engine>,
+    queues: &Arc<dyn Queues>,
+    records: Vec<Record>,
+    concurrency: usize,
+    policy: &SettlePolicy,
+) -> Vec<String> {
+    let heartbeat =
+        Heartbeat { queues: Arc::clone(queues), channel: policy.channel, visibility: policy.visibility };
+    let results = process_batch(records, concurrency, Some(&heartbeat), |rec| {
+        let engine = Arc::clone(engine);
+        async move { engine.handle(&rec.body).await }
+    })
+    .await;
+    let mut failed = Vec::new();
+    for (rec, result) in results {
+        if settle(queues.as_ref(), policy, &rec, result.map(|_| ())).await {
+            failed.push(rec.message_id);
+        }
     }
     failed
 }

@@ -13,7 +13,7 @@ use comms_shared::ports::{ChatModel, Queues, SecretStore};
 use comms_shared::telemetry::{self, LogFormat};
 use comms_shared::twilio::rest::TwilioRest;
 
-use crate::batch::{Heartbeat, Record, SettlePolicy, process_batch, settle};
+use crate::batch::{Record, SettlePolicy, run_batch};
 use crate::turn::{Engine, EnginePorts, TurnSettings};
 
 /// How a batch is processed.
@@ -76,25 +76,14 @@ impl SqsHandler {
             }
         }
         let s = &self.settings;
-        let heartbeat =
-            Heartbeat { queues: Arc::clone(&self.queues), channel: s.channel, visibility: s.visibility };
-        let results = process_batch(records, s.concurrency, Some(&heartbeat), |rec| {
-            let engine = Arc::clone(&self.engine);
-            async move { engine.handle(&rec.body).await }
-        })
-        .await;
         let policy = SettlePolicy {
             channel: s.channel,
             // The event source mapping deletes every record not reported as failed.
             delete_successes: false,
             retry_delay: s.retry_delay,
-            max_retry_delay: s.visibility,
+            visibility: s.visibility,
         };
-        for (rec, result) in results {
-            if settle(self.queues.as_ref(), &policy, &rec, result.map(|_| ())).await {
-                failed.push(rec.message_id);
-            }
-        }
+        failed.extend(run_batch(&self.engine, &self.queues, records, s.concurrency, &policy).await);
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = failed
             .into_iter()

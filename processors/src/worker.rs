@@ -9,7 +9,7 @@ use comms_shared::domain::Channel;
 use comms_shared::ports::Queues;
 use tokio::sync::watch;
 
-use crate::batch::{Heartbeat, Record, SettlePolicy, process_batch, settle};
+use crate::batch::{Record, SettlePolicy, run_batch};
 use crate::turn::Engine;
 
 /// How a worker polls.
@@ -47,8 +47,12 @@ pub async fn run(
     settings: WorkerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let heartbeat =
-        Heartbeat { queues: Arc::clone(&queues), channel: settings.channel, visibility: settings.visibility };
+    let policy = SettlePolicy {
+        channel: settings.channel,
+        delete_successes: true,
+        retry_delay: settings.retry_delay,
+        visibility: settings.visibility,
+    };
     while !*shutdown.borrow() {
         // A long poll (SQS) may wait many seconds: shutdown does not wait for it. A
         // receive abandoned after SQS handed out messages loses nothing: they reappear
@@ -73,19 +77,7 @@ pub async fn run(
             continue;
         }
         let records: Vec<Record> = received.into_iter().map(Record::from).collect();
-        let results = process_batch(records, settings.concurrency, Some(&heartbeat), |rec| {
-            let engine = Arc::clone(&engine);
-            async move { engine.handle(&rec.body).await }
-        })
-        .await;
-        let policy = SettlePolicy {
-            channel: settings.channel,
-            delete_successes: true,
-            retry_delay: settings.retry_delay,
-            max_retry_delay: settings.visibility,
-        };
-        for (rec, result) in results {
-            settle(queues.as_ref(), &policy, &rec, result.map(|_| ())).await;
-        }
+        // Failed records stay on the queue (hidden for their backoff) for a later poll.
+        run_batch(&engine, &queues, records, settings.concurrency, &policy).await;
     }
 }

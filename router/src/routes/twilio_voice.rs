@@ -27,14 +27,22 @@ fn twiml(doc: &Twiml) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
 }
 
-/// The call's `CallSid` (`CA` + 32 hex digits), or a 400 naming it.
-fn call_sid(hook: &VerifiedWebhook) -> Result<String, ApiError> {
+/// A verified voice webhook and its `CallSid` (`CA` + 32 hex digits; else a 400 naming
+/// it): what every voice route checks first.
+async fn verify_call(
+    state: &AppState,
+    url: &PublicUrl,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(VerifiedWebhook, String), ApiError> {
+    let hook = twilio_webhook::verify(state, Channel::Voice, url, headers, body).await?;
     let sid = hook.required("CallSid")?;
     let ok = sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
     if !ok {
         return Err(ApiError::invalid_field("CallSid", "must be a 34-character Twilio call SID"));
     }
-    Ok(sid.to_owned())
+    let sid = sid.to_owned();
+    Ok((hook, sid))
 }
 
 /// A whole-number query parameter within `1..=max`, or a 400 naming it.
@@ -59,8 +67,7 @@ pub async fn voice_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
-    let sid = call_sid(&hook)?;
+    let (hook, sid) = verify_call(&state, &url, &headers, body).await?;
     let from = hook.phone("From")?;
     let tenant = &hook.tenant;
     tracing::info!(tenant = %tenant.tenant, call_sid = %sid, from = %from.redacted(), "call started");
@@ -81,8 +88,7 @@ pub async fn gather(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
-    let sid = call_sid(&hook)?;
+    let (hook, sid) = verify_call(&state, &url, &headers, body).await?;
     let from = hook.phone("From")?;
     let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
     let base = &url.base;
@@ -120,8 +126,7 @@ pub async fn wait(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(&state, Channel::Voice, &url, &headers, body).await?;
-    call_sid(&hook)?;
+    verify_call(&state, &url, &headers, body).await?;
     let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
     let n = query_number(&url.uri, "n", MAX_HOLD_LOOPS)?;
     Ok(twiml(&voice::hold_round(&url.base, turn, n)))
