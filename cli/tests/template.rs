@@ -17,10 +17,12 @@ fn template() -> String {
     std::fs::read_to_string(root().join("infra/template.yaml")).unwrap()
 }
 
-/// Keys of every `Variables:` block (indentation-based).
+/// Keys of every `Environment: Variables:` block (indentation-based; an API stage's
+/// `Variables:` are stage variables, not environment).
 fn environment_names(t: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut block: Option<usize> = None;
+    let mut previous = "";
     for line in t.lines() {
         let indent = line.len() - line.trim_start().len();
         let trimmed = line.trim();
@@ -35,9 +37,10 @@ fn environment_names(t: &str) -> BTreeSet<String> {
                 continue;
             }
         }
-        if trimmed == "Variables:" {
+        if trimmed == "Variables:" && previous == "Environment:" {
             block = Some(indent);
         }
+        previous = trimmed;
     }
     names
 }

@@ -634,6 +634,7 @@ fn fit_reply(tenant: &TenantConfig, channel: Channel, text: &str) -> String {
             if fitted.is_empty() { fit_to_segments(fallback, budget) } else { fitted }
         }
         _ if text.trim().is_empty() => fallback.to_owned(),
+        Channel::Voice => voice::speech_sized(text, voice::MAX_SPOKEN_CHARS),
         _ => text.trim().to_owned(),
     }
 }

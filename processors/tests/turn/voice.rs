@@ -158,12 +158,15 @@ async fn the_last_allowed_turn_ends_the_call() {
 }
 
 #[tokio::test]
-async fn a_long_answer_is_cut_to_fit_twilios_call_update_limit() {
+async fn a_long_answer_is_cut_to_speech_size_within_twilios_call_update_limit() {
     let long: &'static str = Box::leak("This is a very long answer. ".repeat(400).into_boxed_str());
     let openai = OpenAiStub::start(vec![ModelStep::Text(long)]).await;
     let h = harness(openai).await;
     h.engine.handle(&voice_turn(1, "Tell me everything").to_json()).await.unwrap();
     let twiml = h.twilio.call_updates()[0]["twiml"].as_str().unwrap().to_owned();
     assert!(twiml.chars().count() <= 4000, "{}", twiml.len());
-    assert!(verbs(&twiml).iter().any(|v| v.0 == "Gather"), "the next turn survives the cut");
+    let v = verbs(&twiml);
+    assert!(v[0].2.chars().count() <= comms_shared::domain::voice::MAX_SPOKEN_CHARS, "{}", v[0].2);
+    assert!(v[0].2.ends_with("answer."), "cut at a sentence: {}", v[0].2);
+    assert!(v.iter().any(|v| v.0 == "Gather"), "the next turn survives the cut");
 }

@@ -17,6 +17,39 @@ pub const MAX_TURNS: u32 = 8;
 /// The highest turn number a webhook may carry (anything above is not ours).
 pub const TURN_LIMIT: u32 = 1000;
 
+/// The longest answer spoken in one turn (about 40 seconds of speech).
+pub const MAX_SPOKEN_CHARS: usize = 600;
+
+/// `text` cut to at most `max` characters for speaking: whole sentences while they fit,
+/// else whole words and an ellipsis.
+pub fn speech_sized(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut out = String::new();
+    for sentence in text.split_inclusive(['.', '!', '?']) {
+        if out.chars().count() + sentence.chars().count() > max {
+            break;
+        }
+        out.push_str(sentence);
+    }
+    if !out.trim().is_empty() {
+        return out.trim().to_owned();
+    }
+    let mut words = String::new();
+    for word in text.split(' ') {
+        if words.chars().count() + word.chars().count() + 2 > max {
+            break;
+        }
+        if !words.is_empty() {
+            words.push(' ');
+        }
+        words.push_str(word);
+    }
+    format!("{words}…")
+}
+
 /// What the caller hears first: the business, and what the owner's state means for them.
 pub fn greeting(business: &str, owner: &OwnerState) -> String {
     let middle = match owner.mode {
@@ -129,6 +162,15 @@ mod tests {
         assert!(!greeting("Demo", &owner).contains("gym"));
         owner.mode = OwnerMode::Gym;
         assert!(greeting("Demo", &owner).contains("at the gym"));
+    }
+
+    #[test]
+    fn long_answers_are_cut_at_sentences_then_words() {
+        let text = "First one. Second sentence is here! Third?";
+        assert_eq!(speech_sized(text, 100), text);
+        assert_eq!(speech_sized(text, 40), "First one. Second sentence is here!");
+        let cut = speech_sized(&"word ".repeat(300), 50);
+        assert!(cut.ends_with('…') && cut.chars().count() <= 50, "{cut}");
     }
 
     #[test]
