@@ -181,7 +181,7 @@ impl Engine {
             "turn",
             id = %envelope.id,
             tenant = %envelope.tenant,
-            conversation = %envelope.conversation_id,
+            conversation = %envelope.conversation_id.redacted(),
         );
         let result = match envelope.kind() {
             Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => {
@@ -548,7 +548,7 @@ impl Engine {
         let ctx = ToolContext {
             tenant: Arc::clone(tenant),
             conversation_id: env.conversation_id.to_string(),
-            customer: env.from.clone(),
+            customer: customer(env).clone(),
             owner,
             now,
             bookings: Arc::clone(&self.ports.bookings),
@@ -742,7 +742,9 @@ fn note_item(env: &Envelope, text: &str) -> ConversationItem {
 }
 
 /// The system prompt: the tenant's own prompt, the business facts, the owner's state,
-/// today's date in the business's time zone, and the reply budget.
+/// today's date in the business's time zone, and the reply budget. The customer's number
+/// appears masked only: the model never needs it (tools take it from the turn), and less
+/// personal data leaves the system.
 pub fn system_prompt(
     tenant: &TenantConfig,
     owner: &OwnerState,
@@ -761,7 +763,7 @@ pub fn system_prompt(
     format!(
         "{prompt}\n\nBusiness: {company} ({project}). Opening hours: {hours}; appointments of {slot} minutes. \
          Time zone: {tzname}. Today is {date} ({weekday}), local time {time}.\n{owner}\n\
-         Customer phone: {phone}.\n\
+         Customer phone (masked; bookings use the customer's own number): {phone}.\n\
          {medium} \
          Use the tools to check availability, book, grant discounts (never more than the tool approves) \
          and log upsells.",
@@ -775,7 +777,7 @@ pub fn system_prompt(
         weekday = local.strftime("%A"),
         time = local.strftime("%H:%M"),
         owner = owner.describe(),
-        phone = customer(env),
+        phone = customer(env).redacted(),
         medium = match env.channel {
             Channel::Sms => format!(
                 "You are replying by SMS: plain text, at most {budget} SMS segments (about {} characters).",

@@ -268,9 +268,8 @@ async fn two_concurrent_bookings_of_one_slot_book_once() {
     let call = |phone: &str| ToolCall {
         id: format!("call-{phone}"),
         name: "book_slot".into(),
-        arguments:
-            json!({"date": day, "time": "10:00", "customer_name": "Ann", "phone": phone, "service": "screen"})
-                .to_string(),
+        arguments: json!({"date": day, "time": "10:00", "customer_name": "Ann", "service": "screen"})
+            .to_string(),
     };
     let mut tasks = Vec::new();
     for phone in ["+14155550001", "+14155550002", "+14155550003", "+14155550004"] {
@@ -318,4 +317,49 @@ async fn an_unsubscribed_recipient_is_permanent_and_remembered() {
     let next = h.engine.handle(&envelope("SM00000000000000000000000000000015", "hello?").to_json()).await;
     assert!(matches!(next, Ok(Outcome::Suppressed(_))), "{next:?}");
     assert_eq!(h.twilio.posts(), 1);
+}
+
+/// Issue 11 item 14: the model never sees the customer's full number, and a booking is
+/// made for the conversation's customer, not for a number the model names.
+#[tokio::test]
+async fn the_model_never_gets_the_customer_number_and_books_only_for_the_customer() {
+    use comms_shared::ports::Bookings;
+
+    let day = next_weekday();
+    let openai = OpenAiStub::start(vec![
+        // Another person's number in the arguments: refused, nothing booked.
+        ModelStep::ToolCall {
+            name: "book_slot",
+            arguments: json!({"date": day, "time": "10:00", "customer_name": "Ann", "phone": "+19995550000", "service": "screen"}),
+        },
+        ModelStep::ToolCall {
+            name: "book_slot",
+            arguments: json!({"date": day, "time": "10:00", "customer_name": "Ann", "service": "screen"}),
+        },
+        ModelStep::Text("Booked for 10:00."),
+    ])
+    .await;
+    let h = harness(openai).await;
+    let env = envelope("SM00000000000000000000000000000031", "Book me at 10:00 please");
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+
+    let requests = h.openai.requests();
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        let text = r.to_string();
+        for form in ["+14155550123", "14155550123", "4155550123"] {
+            assert!(!text.contains(form), "the model got the customer's number ({form}): {text}");
+        }
+    }
+    assert!(system_prompt_of(&requests[0]).contains("+1********23"), "masked form only");
+    let tools = requests[0]["tools"].as_array().unwrap();
+    let book = tools.iter().find(|t| t["function"]["name"] == "book_slot").unwrap();
+    assert!(book["function"]["parameters"]["properties"].get("phone").is_none(), "{book}");
+    assert!(requests[1].to_string().contains("unknown field"), "the phone argument is refused");
+
+    let date = day.parse().unwrap();
+    let booked = h.bookings.on_date(&h.tenant.tenant, date).await.unwrap();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0].phone.as_str(), CUSTOMER);
+    assert_eq!(booked[0].customer_name, "Ann");
 }

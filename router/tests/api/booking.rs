@@ -43,7 +43,8 @@ async fn ai_books(app: &TestApp, date: &str, phone: &str) -> Value {
     let call = ToolCall {
         id: "call".into(),
         name: "book_slot".into(),
-        arguments: json!({"date": date, "time": "10:00", "customer_name": "Bo", "phone": phone, "service": "battery"}).to_string(),
+        arguments: json!({"date": date, "time": "10:00", "customer_name": "Bo", "service": "battery"})
+            .to_string(),
     };
     tools::execute(&ctx, &call).await.unwrap()
 }

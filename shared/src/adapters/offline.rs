@@ -179,7 +179,6 @@ impl ChatModel for OfflineRulesModel {
             today.map(|d| schedule::add_days(d, 1))
         };
         let date = date.map(|d| d.to_string()).unwrap_or_default();
-        let phone = after(system, "Customer phone: ").unwrap_or("").trim_end_matches('.').to_owned();
         let has = |words: &[&str]| words.iter().any(|w| said.contains(w));
         let tools = |name: &str| request.tools.iter().any(|t| t.name == name);
         if has(&["discount", "% off", "cheaper"]) && tools("authorize_discount") {
@@ -189,7 +188,7 @@ impl ChatModel for OfflineRulesModel {
         if let (true, Some(time), true) = (has(&["book"]), find_time(&said), tools("book_slot")) {
             return Ok(call(
                 "book_slot",
-                json!({"date": date, "time": time, "customer_name": "SMS customer", "phone": phone, "service": "repair"}),
+                json!({"date": date, "time": time, "customer_name": "SMS customer", "service": "repair"}),
             ));
         }
         if has(&[
@@ -228,7 +227,7 @@ mod tests {
             model: "x".into(),
             messages: vec![
                 ChatMessage::System {
-                    content: "Today is 2026-11-23 (Monday). Customer phone: +14155550123.".into(),
+                    content: "Today is 2026-11-23 (Monday). Customer phone (masked): +1********23.".into(),
                 },
                 ChatMessage::User { content: user.into() },
             ],
@@ -271,9 +270,10 @@ mod tests {
         assert!(r.tool_calls[0].arguments.contains("2026-11-24"));
         let r = m.complete(&req("book today at 14:30 please")).await.unwrap();
         assert_eq!(r.tool_calls[0].name, "book_slot");
-        assert!(
-            r.tool_calls[0].arguments.contains("14:30") && r.tool_calls[0].arguments.contains("+14155550123")
-        );
+        // The booking is for the conversation's customer: the call names no number.
+        let args: Value = serde_json::from_str(&r.tool_calls[0].arguments).unwrap();
+        assert_eq!(args["time"], "14:30");
+        assert!(args.get("phone").is_none(), "{args}");
         let r = m.complete(&req("can I get 50% discount?")).await.unwrap();
         assert!(r.tool_calls[0].arguments.contains("50"));
         let r = m.complete(&req("hello")).await.unwrap();

@@ -36,6 +36,20 @@ impl ConversationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A form safe for logs: tenant and family kept, the customer's number cut to its last
+    /// four digits (`acme.shop.tel.*******0123`). The full id holds the full number, so it
+    /// is never logged ([`fmt::Display`] prints it whole: it is the stored key).
+    pub fn redacted(&self) -> String {
+        match self.0.rsplit_once('.') {
+            Some((head, address)) if address.len() > 4 && address.bytes().all(|b| b.is_ascii_digit()) => {
+                let tail = &address[address.len() - 4..];
+                format!("{head}.{}{tail}", "*".repeat(address.len() - 4))
+            }
+            Some((head, _)) => format!("{head}.****"),
+            None => "****".to_owned(),
+        }
+    }
 }
 
 impl fmt::Display for ConversationId {
@@ -56,5 +70,16 @@ mod tests {
         assert_eq!(sms.as_str(), "acme.shop.tel.14155550123");
         assert_eq!(sms, ConversationId::derive(&t, Channel::Voice, &p));
         assert_ne!(sms, ConversationId::derive(&t, Channel::Whatsapp, &p));
+    }
+
+    #[test]
+    fn redacted_keeps_the_tenant_and_hides_the_number() {
+        let t = TenantRef::new("acme", "shop").unwrap();
+        let p = PhoneNumber::parse("+14155550123").unwrap();
+        let id = ConversationId::derive(&t, Channel::Whatsapp, &p);
+        assert_eq!(id.redacted(), "acme.shop.wa.*******0123");
+        assert!(!id.redacted().contains("4155550"));
+        assert_eq!(ConversationId::from_stored("odd".into()).redacted(), "****");
+        assert_eq!(ConversationId::from_stored("a.b.tel.12".into()).redacted(), "a.b.tel.****");
     }
 }

@@ -21,6 +21,8 @@ use crate::ports::{Booking, Bookings, Ledger, LedgerEntry, Reservation, StoreErr
 pub struct ToolContext {
     pub tenant: Arc<TenantConfig>,
     pub conversation_id: String,
+    /// The conversation's customer: bookings are made for this number (the model is not
+    /// given it, and cannot name another).
     pub customer: PhoneNumber,
     pub owner: OwnerState,
     pub now: jiff::Timestamp,
@@ -131,13 +133,13 @@ fn spec(tool: ToolName) -> ToolSpec {
                 "time": {"type": "string", "description": "HH:MM, to check one time"}}}),
         ),
         ToolName::BookSlot => (
-            "Book an open slot for the customer; creates a lead.",
+            "Book an open slot for the customer of this conversation (their own number is used); \
+             creates a lead.",
             json!({"type": "object", "additionalProperties": false,
-                "required": ["date", "time", "customer_name", "phone", "service"], "properties": {
+                "required": ["date", "time", "customer_name", "service"], "properties": {
                 "date": {"type": "string", "description": "YYYY-MM-DD"},
                 "time": {"type": "string", "description": "HH:MM, one of the open slots"},
                 "customer_name": {"type": "string"},
-                "phone": {"type": "string", "description": "E.164, e.g. +14155550123"},
                 "service": {"type": "string"}}}),
         ),
         ToolName::AuthorizeDiscount => (
@@ -170,7 +172,6 @@ struct BookArgs {
     date: String,
     time: String,
     customer_name: String,
-    phone: String,
     service: String,
 }
 
@@ -264,10 +265,6 @@ async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> 
     let (Some(date), Some(time)) = (schedule::parse_date(&a.date), schedule::parse_time(&a.time)) else {
         return Ok(tool_error("date must be YYYY-MM-DD and time HH:MM"));
     };
-    let phone = match PhoneNumber::parse(a.phone.trim()) {
-        Ok(p) => p,
-        Err(e) => return Ok(tool_error(format!("phone: {e}"))),
-    };
     if a.customer_name.trim().is_empty() || a.service.trim().is_empty() {
         return Ok(tool_error("customer_name and service must not be empty"));
     }
@@ -275,7 +272,8 @@ async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> 
         date,
         time,
         customer_name: a.customer_name.trim().to_owned(),
-        phone,
+        // The conversation's customer, never a number from the model's arguments.
+        phone: ctx.customer.clone(),
         service: a.service.trim().to_owned(),
         conversation_id: Some(ctx.conversation_id.clone()),
     };
