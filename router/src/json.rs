@@ -45,10 +45,36 @@ pub fn object<'a>(
     }
 }
 
-/// A required non-empty string field.
+/// Whether `s` holds a control character (or a Unicode line or paragraph separator):
+/// none belongs in a name, id or note, and a raw one could break or forge a log line.
+fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+}
+
+fn control_error(full: &str) -> ApiError {
+    ApiError::invalid_field(full, "must not contain control characters (newline, tab, NUL...)")
+}
+
+/// A 400 naming the first string inside `value` (at `path`, nested keys joined with `.`)
+/// that holds a control character; for free-form objects such as `project_data`.
+pub fn no_control_chars(value: &Value, path: &str) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) if has_control(s) => Err(control_error(path)),
+        Value::Array(items) => items.iter().try_for_each(|v| no_control_chars(v, path)),
+        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+            let full = join(path, k);
+            if has_control(k) { Err(control_error(&full)) } else { no_control_chars(v, &full) }
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A required non-empty string field, without control characters (the API's string
+/// fields are names, ids and notes, never message bodies).
 pub fn string<'a>(obj: &'a Map<String, Value>, path: &str, name: &str) -> Result<&'a str, ApiError> {
     let full = join(path, name);
     match obj.get(name) {
+        Some(Value::String(s)) if has_control(s) => Err(control_error(&full)),
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
         Some(Value::String(_)) => Err(ApiError::invalid_field(&full, "must not be empty")),
         Some(_) => Err(ApiError::invalid_field(&full, "must be a string")),
@@ -56,7 +82,7 @@ pub fn string<'a>(obj: &'a Map<String, Value>, path: &str, name: &str) -> Result
     }
 }
 
-/// An optional string field (absent or null is `None`).
+/// An optional string field (absent or null is `None`), without control characters.
 pub fn opt_string<'a>(
     obj: &'a Map<String, Value>,
     path: &str,
@@ -64,6 +90,7 @@ pub fn opt_string<'a>(
 ) -> Result<Option<&'a str>, ApiError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if has_control(s) => Err(control_error(&join(path, name))),
         Some(Value::String(s)) => Ok(Some(s.trim()).filter(|s| !s.is_empty())),
         Some(_) => Err(ApiError::invalid_field(&join(path, name), "must be a string")),
     }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{KeyKind, authorize};
-use crate::json::{object, object_body, opt_string, string};
+use crate::json::{no_control_chars, object, object_body, opt_string, string};
 use crate::{ApiError, AppState};
 
 /// How long a `request_id` is remembered for replays.
@@ -74,7 +74,10 @@ pub async fn initiate_conversation(
     }
     let project_data = match body.get("project_data") {
         None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => v.clone(),
+        Some(v @ Value::Object(_)) => {
+            no_control_chars(v, "project_data")?;
+            v.clone()
+        }
         Some(_) => return Err(ApiError::invalid_field("project_data", "must be an object")),
     };
 

@@ -65,34 +65,40 @@ async fn inbound(
     let tenant = &hook.tenant.tenant;
     let span =
         tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid, from = %from.redacted());
-    let _guard = span.enter();
+    // Instrumented, not entered: a guard held across `.await` would leave this span
+    // entered on the thread while other requests run there (their lines attributed to
+    // this message, spans nested).
+    let to = hook.to.clone();
+    let work = async move {
+        // Carrier keywords change consent and are never shown to the assistant.
+        if let Some(action) = ConsentAction::from_keyword(text) {
+            let keyword = text.trim().to_ascii_uppercase();
+            state
+                .consent
+                .record(tenant, &from, action, &keyword, jiff::Timestamp::now())
+                .await
+                .map_err(ApiError::unavailable)?;
+            tracing::info!(action = action.as_str(), "consent keyword recorded");
+            return Ok(twiml_ok());
+        }
 
-    // Carrier keywords change consent and are never shown to the assistant.
-    if let Some(action) = ConsentAction::from_keyword(text) {
-        let keyword = text.trim().to_ascii_uppercase();
-        state
-            .consent
-            .record(tenant, &from, action, &keyword, jiff::Timestamp::now())
-            .await
-            .map_err(ApiError::unavailable)?;
-        tracing::info!(action = action.as_str(), "consent keyword recorded");
-        return Ok(twiml_ok());
-    }
-
-    let envelope = Envelope {
-        id: message_sid.to_owned(),
-        tenant: tenant.clone(),
-        channel,
-        conversation_id: ConversationId::derive(tenant, channel, &from),
-        from,
-        to: hook.to.clone(),
-        body: text.to_owned(),
-        received_at: jiff::Timestamp::now(),
-        detail: KindDetail::Inbound { num_media },
+        let envelope = Envelope {
+            id: message_sid.to_owned(),
+            tenant: tenant.clone(),
+            channel,
+            conversation_id: ConversationId::derive(tenant, channel, &from),
+            from,
+            to,
+            body: text.to_owned(),
+            received_at: jiff::Timestamp::now(),
+            detail: KindDetail::Inbound { num_media },
+        };
+        let trace_id = uuid::Uuid::new_v4().to_string();
+        let message =
+            OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
+        let queue_id = state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
+        tracing::info!(queue_message_id = %queue_id, trace_id, "inbound message enqueued");
+        Ok(twiml_ok())
     };
-    let trace_id = uuid::Uuid::new_v4().to_string();
-    let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
-    let queue_id = state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
-    tracing::info!(queue_message_id = %queue_id, trace_id, "inbound message enqueued");
-    Ok(twiml_ok())
+    tracing::Instrument::instrument(work, span).await
 }

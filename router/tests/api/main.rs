@@ -7,6 +7,7 @@ mod booking;
 mod helpers;
 mod initiate;
 mod lambda;
+mod logs;
 mod openapi;
 mod sms_webhook;
 mod status_callback;

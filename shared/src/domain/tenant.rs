@@ -295,7 +295,19 @@ impl Walker {
 
     fn string(&mut self, obj: &Map<String, Value>, path: &str, field: &str) -> Option<String> {
         let v = self.required(obj, path, field)?;
+        // No control characters in names, ids and settings (they end up in logs and
+        // prompts); the system prompt, a text, may have line breaks and tabs.
+        let multiline = path == "ai" && field == "system_prompt";
+        let bad = |c: char| {
+            (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+                || c == '\u{2028}'
+                || c == '\u{2029}'
+        };
         match v.as_str() {
+            Some(s) if s.chars().any(bad) => {
+                self.err(join(path, field), "must not contain control characters");
+                None
+            }
             Some(s) if !s.trim().is_empty() => Some(s.to_owned()),
             Some(_) => {
                 self.err(join(path, field), "must not be empty");
@@ -627,7 +639,8 @@ impl Walker {
         let vars = self.required(obj, "whatsapp", "template_variables").and_then(|v| {
             let arr = self.array("whatsapp.template_variables", v)?;
             let names: Vec<String> = arr.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect();
-            if names.len() != arr.len() || names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+            let blank_or_control = |n: &String| n.trim().is_empty() || n.chars().any(char::is_control);
+            if names.len() != arr.len() || names.is_empty() || names.iter().any(blank_or_control) {
                 self.err("whatsapp.template_variables", "must be a non-empty list of variable names");
                 return None;
             }
@@ -745,6 +758,33 @@ mod tests {
         ] {
             assert!(paths.contains(expected), "missing {expected} in {errors:#?}");
         }
+    }
+
+    #[test]
+    fn free_text_fields_refuse_control_characters() {
+        let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+        v["company_name"] = "Demo\n2026-01-01T00:00:00Z ERROR forged".into();
+        v["project_name"] = "Main\u{0}Street".into();
+        v["ai"]["model"] = "gpt\t4".into();
+        v["ai"]["system_prompt"] = "Be brief.\u{1b}[2J".into();
+        v["scheduling"]["timezone"] = "America/New_York\r".into();
+        v["whatsapp"]["template_variables"] = serde_json::json!(["1", "2\n"]);
+        let errors = TenantConfig::from_json(&v.to_string()).unwrap_err().0;
+        let paths: BTreeSet<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        for expected in [
+            "company_name",
+            "project_name",
+            "ai.model",
+            "ai.system_prompt",
+            "scheduling.timezone",
+            "whatsapp.template_variables",
+        ] {
+            assert!(paths.contains(expected), "missing {expected} in {errors:#?}");
+        }
+        // The system prompt is a text: line breaks and tabs are fine there.
+        let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+        v["ai"]["system_prompt"] = "Be brief.\n\tAnd warm.\r\n".into();
+        assert!(TenantConfig::from_json(&v.to_string()).is_ok());
     }
 
     #[test]
