@@ -164,13 +164,13 @@ pub async fn settle(
         Ok(()) if policy.delete_successes => (queues.delete(channel, &rec.receipt).await, false),
         Ok(()) => (Ok(()), false),
         Err(TurnError::Permanent(reason)) => {
-            tracing::warn!(message_id = %rec.message_id, reason, "permanent failure: dead-lettered");
+            tracing::warn!(message_id = %rec.message_id, reason = %comms_shared::telemetry::redact_digit_runs(&reason), "permanent failure: dead-lettered");
             let moved = queues.dead_letter(channel, &ReceivedMessage::from(rec), &reason).await;
             let failed = moved.is_err();
             (moved, failed)
         }
         Err(TurnError::Transient(reason)) => {
-            tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason, "transient failure: will retry");
+            tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason = %comms_shared::telemetry::redact_digit_runs(&reason), "transient failure: will retry");
             if let Err(e) = queues.record_failure(channel, &rec.message_id, &reason).await {
                 tracing::warn!(message_id = %rec.message_id, error = %e, "could not record the failure reason");
             }

@@ -191,7 +191,9 @@ impl Engine {
         let _guard = span.enter();
         match &result {
             Ok(outcome) => tracing::info!(?outcome, "turn finished"),
-            Err(e) => tracing::warn!(error = %e, "turn failed"),
+            Err(e) => {
+                tracing::warn!(error = %comms_shared::telemetry::redact_digit_runs(&e.to_string()), "turn failed")
+            }
         }
         result
     }
