@@ -124,6 +124,8 @@ pub enum TwilioMode {
     Throttle,
     /// 400 with code 21610: the recipient unsubscribed.
     Unsubscribed,
+    /// 400 with code 21211, the message quoting the `To` number (as Twilio's does).
+    InvalidTo,
 }
 
 #[derive(Default)]
@@ -175,6 +177,11 @@ async fn twilio_create(
                 json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}),
             ),
         )
+            .into_response();
+    }
+    if mode == TwilioMode::InvalidTo {
+        let message = format!("The 'To' number {} is not a valid phone number.", get("To"));
+        return (StatusCode::BAD_REQUEST, Json(json!({"code": 21211, "message": message, "status": 400})))
             .into_response();
     }
     let msg = json!({"sid": format!("SM{:032x}", s.created.len() + 1), "status": "queued", "to": get("To"), "from": get("From"),

@@ -363,3 +363,40 @@ async fn the_model_never_gets_the_customer_number_and_books_only_for_the_custome
     assert_eq!(booked[0].phone.as_str(), CUSTOMER);
     assert_eq!(booked[0].customer_name, "Ann");
 }
+
+#[derive(Clone, Default)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue 11 item 3: a provider error quoting the customer's number (Twilio's 21211) is
+/// logged with the number masked, in the turn's and the batch's lines; the conversation
+/// id in the turn span is the redacted form.
+#[tokio::test]
+async fn a_provider_error_quoting_the_number_is_logged_masked() {
+    use comms_shared::telemetry::{LogFormat, subscriber};
+
+    let capture = LogCapture::default();
+    let writer = capture.clone();
+    let _default = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || writer.clone()));
+    let h = harness(OpenAiStub::start(vec![ModelStep::Text("Hello!")]).await).await;
+    h.twilio.next(&[TwilioMode::InvalidTo]);
+    h.enqueue(&envelope("SM00000000000000000000000000000032", "hi")).await;
+    h.drain(fast_worker(), Duration::from_secs(10)).await;
+    assert_eq!(h.queues.stats(Channel::Sms).await.unwrap().dlq_depth, 1, "a permanent failure");
+
+    let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(out.contains("\"turn failed\"") && out.contains("permanent failure: dead-lettered"), "{out}");
+    assert!(out.contains("21211") && out.contains("demo.repair-shop.tel.*******0123"), "{out}");
+    for form in ["+14155550123", "14155550123", "4155550123"] {
+        assert!(!out.contains(form), "{form} in the logs: {out}");
+    }
+}
