@@ -189,3 +189,51 @@ fn no_function_variable_is_set_to_an_empty_value() {
         );
     }
 }
+
+/// A Python with cfn-lint and aws-sam-translator (`COMMS_TEMPLATE_PYTHON`, the worktree's
+/// `.venv`, or `python3`), as scripts/test uses for scripts/check-template.py.
+fn lint_python() -> Option<String> {
+    let mut candidates: Vec<String> = std::env::var("COMMS_TEMPLATE_PYTHON").into_iter().collect();
+    candidates.push(root().join(".venv/bin/python").display().to_string());
+    candidates.push("python3".into());
+    let found = candidates.into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import cfnlint, samtranslator"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if found.is_none() {
+        assert!(!matches!(std::env::var("CI").as_deref(), Ok("true")), "no Python with cfn-lint and CI=true");
+        eprintln!("SKIPPED: no Python with cfn-lint and aws-sam-translator");
+    }
+    found
+}
+
+#[test]
+fn the_template_check_fails_on_lint_warnings_and_the_template_has_none() {
+    let Some(py) = lint_python() else { return };
+    let check = |template: &Path, out: &Path| {
+        std::process::Command::new(&py)
+            .arg(root().join("scripts/check-template.py"))
+            .arg(template)
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // W3005: a DependsOn a Ref already implies (what SAM's usage plan generated).
+    let warning = dir.path().join("warning.yaml");
+    std::fs::write(
+        &warning,
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n  \
+         Policy:\n    Type: AWS::SQS::QueuePolicy\n    DependsOn: Queue\n    Properties:\n      Queues: [!Ref Queue]\n      \
+         PolicyDocument:\n        Statement:\n          - Effect: Deny\n            Principal: \"*\"\n            \
+         Action: sqs:SendMessage\n            Resource: \"*\"\n",
+    )
+    .unwrap();
+    assert!(!check(&warning, &dir.path().join("w")).success(), "a warning must fail the check");
+    assert!(check(&root().join("infra/template.yaml"), &dir.path().join("t")).success());
+}
