@@ -578,7 +578,7 @@ async fn with_the_default_parameters_the_processor_calls_openais_own_endpoint() 
 }
 
 #[test]
-fn the_translated_template_scopes_queue_access_to_each_functions_own_queue() {
+fn the_translated_template_has_one_stage_and_scopes_queue_access_to_each_functions_own_queue() {
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (_, template) = translated(&py, dir.path());
@@ -596,6 +596,12 @@ fn the_translated_template_scopes_queue_access_to_each_functions_own_queue() {
                 }
             }
         }
+    }
+    // One API stage: one Stage resource, and no Deployment making another ("Stage").
+    let stages = resources.values().filter(|r| r["Type"] == "AWS::ApiGateway::Stage").count();
+    assert_eq!(stages, 1);
+    for r in resources.values().filter(|r| r["Type"] == "AWS::ApiGateway::Deployment") {
+        assert!(r["Properties"]["StageName"].is_null(), "{r}");
     }
     // The alarm topic's key is one CloudWatch may use (the AWS-managed SNS key is not).
     let key = &template["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"];
