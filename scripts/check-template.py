@@ -9,7 +9,8 @@
 3. Every checkov waiver (Metadata: checkov: skip) carries a reason.
 
 Usage: check-template.py TEMPLATE [OUT_DIR]   (run with a Python that has cfn-lint)
-Exit status 1 on any error.
+       check-template.py --translate TEMPLATE OUT_JSON   (step 2's translation only)
+Exit status 1 on any error or warning.
 """
 
 import json
@@ -69,16 +70,22 @@ def waivers_have_reasons(template):
 
 def cfn_lint(path):
     """cfn-lint's exit status is a bit field: 2 errors, 4 warnings, 8 informational; 1
-    means cfn-lint itself failed. Errors fail the check; warnings are shown (the
-    translated template's include SAM's own generated DependsOn)."""
+    means cfn-lint itself failed. Errors and warnings fail the check."""
     code = "import sys; from cfnlint.runner import main; sys.argv = ['cfn-lint'] + sys.argv[1:]; sys.exit(main())"
-    return subprocess.run([sys.executable, "-c", code, path]).returncode & 3
+    return subprocess.run([sys.executable, "-c", code, path]).returncode & 7
 
 
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
+    if sys.argv[1] == "--translate":
+        if len(sys.argv) != 4:
+            print(__doc__, file=sys.stderr)
+            return 2
+        with open(sys.argv[3], "w") as f:
+            json.dump(translate(plain(load(sys.argv[2]))), f, indent=1)
+        return 0
     path = sys.argv[1]
     out_dir = sys.argv[2] if len(sys.argv) > 2 else "target/template-check"
     os.makedirs(out_dir, exist_ok=True)

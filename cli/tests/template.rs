@@ -118,3 +118,122 @@ fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor
     }
     assert!(binaries.contains("router"));
 }
+
+#[test]
+fn processors_may_read_their_tenants_model_keys_and_the_router_may_not() {
+    let t = template();
+    // `{credential_type}/{company_id}/{project_id}/openai`; Secrets Manager adds "-" and
+    // six characters to the name in the ARN.
+    let tenant_keys = "secret:*/*/*/openai-??????\"";
+    assert_eq!(t.matches(tenant_keys).count(), 3, "one grant per processor");
+    let router =
+        t.split("  RouterFunction:\n").nth(1).unwrap().split("\n  SmsProcessorFunction:\n").next().unwrap();
+    assert!(!router.contains("openai"), "the router reads no model key");
+}
+
+#[test]
+fn the_functions_architecture_is_one_parameter_the_packaging_script_sets() {
+    let t = template();
+    assert!(t.contains("    Architectures: [!Ref Architecture]\n"));
+    assert_eq!(t.matches("Architectures:").count(), 1, "set once, in Globals");
+    assert!(
+        std::fs::read_to_string(root().join("scripts/build-lambdas"))
+            .unwrap()
+            .contains("\"$OUT/architecture\"")
+    );
+    for arch in ["x86_64", "arm64"] {
+        let dir = tempfile::tempdir().unwrap();
+        // What scripts/build-lambdas records next to the zips.
+        std::fs::write(dir.path().join("architecture"), format!("{arch}\n")).unwrap();
+        let out = dir.path().join("template.yaml");
+        let status = std::process::Command::new("python3")
+            .arg(root().join("scripts/package-template.py"))
+            .arg(root().join("infra/template.yaml"))
+            .arg(&out)
+            .status();
+        let Ok(status) = status else {
+            eprintln!("SKIPPED: no python3");
+            return;
+        };
+        assert!(status.success());
+        let packaged = std::fs::read_to_string(&out).unwrap();
+        let parameter = packaged.split("\n  Architecture:\n").nth(1).unwrap();
+        let default = parameter.lines().find_map(|l| l.trim().strip_prefix("Default: ")).unwrap();
+        assert_eq!(default, arch);
+        assert!(packaged.contains("CodeUri: sms-processor.zip"), "{packaged}");
+    }
+}
+
+#[test]
+fn alarms_publish_to_a_topic_whose_key_cloudwatch_may_use() {
+    let t = template();
+    // CloudWatch cannot use the AWS-managed SNS key: alarms would never be delivered.
+    assert!(!t.contains("KmsMasterKeyId: alias/aws/sns"));
+    assert!(t.contains("KmsMasterKeyId: !Ref AlarmTopicKey"));
+    let key = t.split("  AlarmTopicKey:\n").nth(1).unwrap().split("\n  AlarmTopic:\n").next().unwrap();
+    assert!(key.contains("Principal: { Service: cloudwatch.amazonaws.com }"), "{key}");
+    assert!(key.contains("kms:GenerateDataKey*") && key.contains("kms:Decrypt"), "{key}");
+}
+
+#[test]
+fn no_function_variable_is_set_to_an_empty_value() {
+    let t = template();
+    // An empty OPENAI_BASE_URL reached async-openai and broke every model call: an
+    // unset parameter leaves the variable out (AWS::NoValue), never "".
+    for line in t.lines() {
+        let l = line.trim();
+        assert!(!(l.contains(": !If [") && l.ends_with(", \"\"]")), "empty value: {l}");
+        assert!(
+            !(l.contains(": !Ref ") && (l.starts_with("OPENAI_") || l.starts_with("COMMS_PUBLIC"))),
+            "{l}"
+        );
+    }
+}
+
+/// A Python with cfn-lint and aws-sam-translator (`COMMS_TEMPLATE_PYTHON`, the worktree's
+/// `.venv`, or `python3`), as scripts/test uses for scripts/check-template.py.
+fn lint_python() -> Option<String> {
+    let mut candidates: Vec<String> = std::env::var("COMMS_TEMPLATE_PYTHON").into_iter().collect();
+    candidates.push(root().join(".venv/bin/python").display().to_string());
+    candidates.push("python3".into());
+    let found = candidates.into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import cfnlint, samtranslator"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if found.is_none() {
+        assert!(!matches!(std::env::var("CI").as_deref(), Ok("true")), "no Python with cfn-lint and CI=true");
+        eprintln!("SKIPPED: no Python with cfn-lint and aws-sam-translator");
+    }
+    found
+}
+
+#[test]
+fn the_template_check_fails_on_lint_warnings_and_the_template_has_none() {
+    let Some(py) = lint_python() else { return };
+    let check = |template: &Path, out: &Path| {
+        std::process::Command::new(&py)
+            .arg(root().join("scripts/check-template.py"))
+            .arg(template)
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // W3005: a DependsOn a Ref already implies (what SAM's usage plan generated).
+    let warning = dir.path().join("warning.yaml");
+    std::fs::write(
+        &warning,
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n  \
+         Policy:\n    Type: AWS::SQS::QueuePolicy\n    DependsOn: Queue\n    Properties:\n      Queues: [!Ref Queue]\n      \
+         PolicyDocument:\n        Statement:\n          - Effect: Deny\n            Principal: \"*\"\n            \
+         Action: sqs:SendMessage\n            Resource: \"*\"\n",
+    )
+    .unwrap();
+    assert!(!check(&warning, &dir.path().join("w")).success(), "a warning must fail the check");
+    assert!(check(&root().join("infra/template.yaml"), &dir.path().join("t")).success());
+}

@@ -18,11 +18,15 @@ use async_trait::async_trait;
 
 use crate::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
 
+/// OpenAI's own endpoint: the base URL when none is configured.
+pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// Where and how to reach the model.
 #[derive(Clone)]
 pub struct OpenAiSettings {
     pub api_key: String,
-    /// `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1` or a local compatible server.
+    /// `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1` or a local compatible server;
+    /// `None` (or empty) is [`OPENAI_DEFAULT_BASE_URL`].
     pub base_url: Option<String>,
     /// `OPENAI_MODEL`: overrides the tenant's model when set.
     pub model_override: Option<String>,
@@ -46,13 +50,33 @@ pub struct OpenAiChat {
     settings: OpenAiSettings,
 }
 
+impl OpenAiSettings {
+    /// The base URL calls go to.
+    pub fn effective_base_url(&self) -> &str {
+        match self.base_url.as_deref().map(str::trim) {
+            Some(base) if !base.is_empty() => base.trim_end_matches('/'),
+            _ => OPENAI_DEFAULT_BASE_URL,
+        }
+    }
+
+    /// The client configuration, every field set from these settings. async-openai's
+    /// `OpenAIConfig::new()` fills them from the process environment (`OPENAI_BASE_URL`,
+    /// `OPENAI_API_KEY`, `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`): an empty
+    /// `OPENAI_BASE_URL` there made every call fail with "builder error", so nothing is
+    /// left to it.
+    fn client_config(&self) -> OpenAIConfig {
+        OpenAIConfig::new()
+            .with_api_base(self.effective_base_url())
+            .with_api_key(self.api_key.clone())
+            .with_org_id("")
+            .with_project_id("")
+    }
+}
+
 impl OpenAiChat {
     /// A client with its own HTTP connection pool and the per-call timeout.
     pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
-        let mut config = OpenAIConfig::new().with_api_key(settings.api_key.clone());
-        if let Some(base) = &settings.base_url {
-            config = config.with_api_base(base.trim_end_matches('/'));
-        }
+        let config = settings.client_config();
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()
@@ -173,7 +197,7 @@ impl ChatModel for OpenAiChat {
 
     fn describe(&self) -> String {
         let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
-        let base = self.settings.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+        let base = self.settings.effective_base_url();
         format!("openai ({model} at {base})")
     }
 }
@@ -239,7 +263,70 @@ impl ChatModel for SecretKeyedOpenAi {
 
     fn describe(&self) -> String {
         let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
-        let base = self.settings.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+        let base = self.settings.effective_base_url();
         format!("openai ({model} at {base}, key from secret {})", self.secret_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use async_openai::config::Config;
+
+    use super::*;
+
+    const CHILD: &str = "COMMS_OPENAI_AMBIENT_ENV_CHILD";
+
+    fn settings(base_url: Option<&str>) -> OpenAiSettings {
+        OpenAiSettings {
+            api_key: "sk-ours".into(),
+            base_url: base_url.map(str::to_owned),
+            model_override: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The environment is process-wide (and `unsafe` to change): the check runs in a
+    /// child process of this test binary started with async-openai's variables set, as
+    /// the SAM template once set `OPENAI_BASE_URL=""` on every processor.
+    #[test]
+    fn the_client_ignores_async_openais_environment_variables() {
+        if std::env::var_os(CHILD).is_some() {
+            for (base, expected) in [
+                (None, OPENAI_DEFAULT_BASE_URL),
+                (Some(""), OPENAI_DEFAULT_BASE_URL),
+                (Some("http://h/v1/"), "http://h/v1"),
+            ] {
+                let chat = OpenAiChat::new(settings(base)).unwrap();
+                let config = chat.client.config();
+                assert_eq!(config.api_base(), expected);
+                let headers = config.headers();
+                assert_eq!(headers["authorization"], "Bearer sk-ours");
+                assert!(!headers.contains_key("openai-organization"), "{headers:?}");
+                assert!(!headers.contains_key("openai-project"), "{headers:?}");
+            }
+            println!("child checked the client configuration");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "adapters::openai::tests::the_client_ignores_async_openais_environment_variables",
+            ])
+            .arg("--nocapture")
+            .env(CHILD, "1")
+            .env("OPENAI_BASE_URL", "")
+            .env("OPENAI_API_KEY", "sk-ambient")
+            .env("OPENAI_ORG_ID", "org-ambient")
+            .env("OPENAI_PROJECT_ID", "proj-ambient")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("child checked the client configuration"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
