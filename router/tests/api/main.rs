@@ -10,4 +10,5 @@ mod lambda;
 mod openapi;
 mod sms_webhook;
 mod status_callback;
+mod token_rotation;
 mod voice;
