@@ -6,7 +6,7 @@ use clap::Subcommand;
 use comms_shared::domain::TenantRef;
 use comms_shared::domain::tenant::TenantConfig;
 
-use crate::backend::{Backend, ports};
+use crate::backend::{Backend, store_ports};
 use crate::{CliResult, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +27,7 @@ pub enum TenantCommand {
 }
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: TenantCommand) -> CliResult {
-    let tenants = ports(data_dir, backend).await?.tenants;
+    let tenants = store_ports(data_dir, backend).await?.tenants;
     match cmd {
         TenantCommand::Put { file } => {
             let text =
