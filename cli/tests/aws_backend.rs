@@ -352,3 +352,53 @@ async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
         assert!(listening, "serve --create-resources on a scratch prefix did not start");
     }
 }
+
+/// `key issue` on AWS creates the API Gateway key with the printed value, adds it to the
+/// usage plan found by the template's name (`{prefix}-usage`) and stores the hash;
+/// `key revoke` deletes the gateway key and the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_issue_creates_the_gateway_key_on_the_usage_plan_and_revoke_deletes_it() {
+    let Some(moto) = Moto::start().await else { return };
+    let openai = OpenAiStub::start(vec![]).await;
+    let twilio = TwilioStub::start().await;
+    let env = Env::new(&moto, &openai, &twilio);
+    let prefix = env.vars.iter().find(|(k, _)| *k == "COMMS_QUEUE_PREFIX").unwrap().1.clone();
+    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
+    comms_shared::adapters::aws::DynamoStore::provision(&config, &format!("{prefix}-data")).await.unwrap();
+    let gateway = aws_sdk_apigateway::Client::new(&config);
+    gateway.create_usage_plan().name("another-plan").send().await.unwrap();
+    let plan = gateway.create_usage_plan().name(format!("{prefix}-usage")).send().await.unwrap();
+    let plan_id = plan.id().unwrap().to_owned();
+    let put = env.comms(&["tenant", "put", SAMPLE_TENANT]);
+    assert!(put.status.success(), "{put:?}");
+
+    let issued = env.json(&[
+        "key",
+        "issue",
+        "--tenant",
+        "demo/repair-shop",
+        "--kind",
+        "api",
+        "--id",
+        "backend",
+        "--json",
+    ]);
+    let key = issued["key"].as_str().unwrap();
+    let key_id = issued["api_gateway_key_id"].as_str().unwrap();
+    let stored = gateway.get_api_key().api_key(key_id).include_value(true).send().await.unwrap();
+    assert_eq!(stored.value(), Some(key));
+    assert!(stored.enabled(), "the gateway key is enabled");
+    let on_plan = gateway.get_usage_plan_keys().usage_plan_id(&plan_id).send().await.unwrap();
+    assert!(on_plan.items().iter().any(|k| k.id() == Some(key_id)), "{on_plan:?}");
+    let tenant = env.json(&["tenant", "show", "demo", "repair-shop", "--json"]);
+    let hashes: Vec<&str> =
+        tenant["api_keys"].as_array().unwrap().iter().map(|k| k["sha256"].as_str().unwrap()).collect();
+    assert!(hashes.contains(&comms_shared::domain::tenant::hash_key(key).as_str()), "{tenant}");
+
+    let revoke =
+        env.comms(&["key", "revoke", "--tenant", "demo/repair-shop", "--kind", "api", "--id", "backend"]);
+    assert!(revoke.status.success(), "{revoke:?}");
+    assert!(gateway.get_api_key().api_key(key_id).send().await.is_err(), "the gateway key is deleted");
+    let tenant = env.json(&["tenant", "show", "demo", "repair-shop", "--json"]);
+    assert!(tenant["api_keys"].as_array().unwrap().iter().all(|k| k["id"] != "backend"), "{tenant}");
+}
