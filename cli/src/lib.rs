@@ -31,8 +31,9 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// Storage and queues: the embedded SQLite file, or AWS (SQS, DynamoDB, Secrets
-    /// Manager from the usual AWS environment; COMMS_TABLE and COMMS_QUEUE_PREFIX name
-    /// the resources, default "comms"). The outbox is always local.
+    /// Manager from the usual AWS environment; COMMS_QUEUE_PREFIX is the stack name,
+    /// default "comms", and the table is COMMS_TABLE or {prefix}-data). The outbox is
+    /// always local.
     #[arg(long, global = true, env = "COMMS_BACKEND", value_enum, default_value = "embedded")]
     pub backend: backend::Backend,
 
