@@ -249,6 +249,6 @@ impl ChatModel for SecretKeyedOpenAi {
     fn describe(&self) -> String {
         let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
         let base = self.settings.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
-        format!("openai ({model} at {base}, key from the tenant's secret or {})", self.secret_name)
+        format!("openai ({model} at {base}, key from secret {})", self.secret_name)
     }
 }
