@@ -6,9 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use comms_shared::adapters::aws::{
-    AwsResources, DynamoStore, ENV_QUEUE_PREFIX, ENV_TABLE, SecretsManagerStore, SqsQueues,
-};
+use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
 use comms_shared::adapters::sqlite::{
     QueueSettings, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteSecrets, SqliteTenants,
 };
@@ -25,17 +23,40 @@ pub enum Backend {
     Aws,
 }
 
-/// Default table and queue prefix when `COMMS_TABLE` / `COMMS_QUEUE_PREFIX` are unset.
-pub const DEFAULT_AWS_NAME: &str = "comms";
-
-/// The AWS resource names, with the CLI's defaults for the two names.
+/// The AWS resource names, with the CLI's defaults: prefix `comms` (`COMMS_QUEUE_PREFIX`,
+/// the stack name) and table `{prefix}-data` (`COMMS_TABLE`), as the template names them.
 pub fn aws_resources() -> CliResult<AwsResources> {
-    Ok(AwsResources::from_lookup(|name| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or_else(|| [ENV_TABLE, ENV_QUEUE_PREFIX].contains(&name).then(|| DEFAULT_AWS_NAME.to_owned()))
-    })?)
+    Ok(AwsResources::with_defaults(|name| std::env::var(name).ok())?)
+}
+
+/// Whether the DynamoDB table exists; any other failure (credentials, network) is an
+/// error naming the table.
+pub async fn table_exists(config: &aws_config::SdkConfig, table: &str) -> CliResult<bool> {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match aws_sdk_dynamodb::Client::new(config).describe_table().table_name(table).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => Err(format!(
+            "DynamoDB table {table}: {} {}",
+            e.code().unwrap_or(""),
+            e.message().map(str::to_owned).unwrap_or_else(|| format!("{e:?}"))
+        )
+        .into()),
+    }
+}
+
+/// Refuses a missing table with its name and where the name came from (the SDK's
+/// ResourceNotFoundException does not say which table).
+pub async fn require_table(config: &aws_config::SdkConfig, table: &str) -> CliResult {
+    if table_exists(config, table).await? {
+        return Ok(());
+    }
+    Err(format!(
+        "DynamoDB table {table} does not exist in this account and region (it is COMMS_TABLE, \
+         else {{COMMS_QUEUE_PREFIX}}-data with the prefix defaulting to \"comms\"; a deployed \
+         stack's name is its DataTableName output)"
+    )
+    .into())
 }
 
 /// The AWS SDK configuration from the environment.
@@ -52,6 +73,15 @@ pub struct Ports {
     pub owner_state: Arc<dyn OwnerStateStore>,
     /// The SQS adapter itself, for SQS-only operations (native DLQ redrive).
     pub sqs: Option<SqsQueues>,
+}
+
+/// As [`ports`], for commands that use the DynamoDB table (tenants, conversations, the
+/// owner's state): on AWS a missing table is refused up front, by name.
+pub async fn store_ports(data_dir: &Path, backend: Backend) -> CliResult<Ports> {
+    if backend == Backend::Aws {
+        require_table(&aws_config().await, &aws_resources()?.table).await?;
+    }
+    ports(data_dir, backend).await
 }
 
 /// Connects to `backend`'s stores and queues.

@@ -5,10 +5,10 @@ use std::path::Path;
 use clap::Subcommand;
 use comms_shared::adapters::sqlite::SqliteOutbox;
 use comms_shared::domain::{Channel, ConversationId, TenantRef};
-use comms_shared::ports::{ItemContent, Queues};
+use comms_shared::ports::{DlqFilter, ItemContent, Queues};
 use serde_json::json;
 
-use crate::backend::{Backend, ports};
+use crate::backend::{Backend, ports, store_ports};
 use crate::{CliResult, open_db, print_json};
 
 /// `comms outbox [--json]`: replies stored instead of sent (no Twilio configured).
@@ -53,7 +53,7 @@ pub fn parse_tenant(s: &str) -> CliResult<TenantRef> {
 }
 
 pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCommand) -> CliResult {
-    let log = ports(data_dir, backend).await?.conversations;
+    let log = store_ports(data_dir, backend).await?.conversations;
     match cmd {
         ConversationCommand::List { tenant, limit, json } => {
             let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
@@ -129,6 +129,13 @@ pub enum DlqCommand {
         /// Only show what would be replayed.
         #[arg(long)]
         dry_run: bool,
+        /// Only messages whose recorded failure reason contains this text (leave
+        /// unreadable poison messages behind, e.g. `--reason "temporarily unavailable"`).
+        #[arg(long, conflicts_with = "native")]
+        reason: Option<String>,
+        /// Only the message with this id (as `dlq list` shows it).
+        #[arg(long, conflicts_with = "native")]
+        id: Option<String>,
         /// With --backend aws: let SQS move every message itself (StartMessageMoveTask,
         /// real AWS only; --limit does not apply). Without it, messages are received,
         /// sent to the source queue and then deleted, which works everywhere.
@@ -169,6 +176,9 @@ fn print_dead_letters(dead: &[comms_shared::ports::DeadLetter], with_body: bool)
     }
 }
 
+/// How many dead letters a filtered dry run looks through at most.
+const DRY_RUN_SCAN_MAX: usize = 1000;
+
 /// Reads a yes from standard input; anything else (or no input) is a no.
 fn confirmed(question: &str) -> bool {
     use std::io::{BufRead, Write};
@@ -180,7 +190,14 @@ fn confirmed(question: &str) -> bool {
 
 pub async fn dlq(data_dir: &Path, backend: Backend, cmd: DlqCommand) -> CliResult {
     let ports = ports(data_dir, backend).await?;
-    if let DlqCommand::Replay { target, dry_run: false, native: true } = &cmd {
+    if backend == Backend::Aws && !matches!(cmd, DlqCommand::Purge { .. }) {
+        // Said on stderr, so --json output stays parseable.
+        eprintln!(
+            "note: SQS cannot peek; looking at a dead letter receives it and makes it visible again \
+             at once. SQS counts that receive; the counts shown discount it (kept in the failures table)."
+        );
+    }
+    if let DlqCommand::Replay { target, dry_run: false, native: true, .. } = &cmd {
         let sqs = ports.sqs.as_ref().ok_or("--native needs --backend aws (it is SQS's own redrive)")?;
         let handle = sqs.dlq_native_redrive(target.channel, None).await?;
         println!("started an SQS move task from the {} dead-letter queue to its queue", target.channel);
@@ -211,13 +228,21 @@ pub async fn dlq_on(queues: &dyn Queues, cmd: DlqCommand) -> CliResult {
             }
             print_dead_letters(&dead, true);
         }
-        DlqCommand::Replay { target, dry_run, native: _ } => {
+        DlqCommand::Replay { target, dry_run, native: _, reason, id } => {
+            let filter = DlqFilter { message_id: id, reason_contains: reason };
             if dry_run {
-                let dead = queues.dlq_list(target.channel, target.limit).await?;
+                let scan = if filter.is_all() { target.limit } else { DRY_RUN_SCAN_MAX.max(target.limit) };
+                let dead: Vec<_> = queues
+                    .dlq_list(target.channel, scan)
+                    .await?
+                    .into_iter()
+                    .filter(|d| filter.matches(&d.message_id, d.reason.as_deref()))
+                    .take(target.limit)
+                    .collect();
                 println!("would replay {} message(s) to the {} queue:", dead.len(), target.channel);
                 print_dead_letters(&dead, false);
             } else {
-                let n = queues.dlq_replay(target.channel, target.limit).await?;
+                let n = queues.dlq_replay_matching(target.channel, target.limit, &filter).await?;
                 println!("replayed {n} message(s) to the {} queue", target.channel);
             }
         }

@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod engine;
 mod inspect;
+mod keys;
 mod queue;
 mod secrets;
 mod serve;
@@ -30,8 +31,9 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// Storage and queues: the embedded SQLite file, or AWS (SQS, DynamoDB, Secrets
-    /// Manager from the usual AWS environment; COMMS_TABLE and COMMS_QUEUE_PREFIX name
-    /// the resources, default "comms"). The outbox is always local.
+    /// Manager from the usual AWS environment; COMMS_QUEUE_PREFIX is the stack name,
+    /// default "comms", and the table is COMMS_TABLE or {prefix}-data). The outbox is
+    /// always local.
     #[arg(long, global = true, env = "COMMS_BACKEND", value_enum, default_value = "embedded")]
     pub backend: backend::Backend,
 
@@ -49,6 +51,9 @@ pub enum Command {
     /// Local secrets (production uses AWS Secrets Manager).
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// A tenant's API and admin keys (hash in the tenant; on AWS also the API Gateway key).
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
     /// Queue depths.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
@@ -87,6 +92,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Tenant(cmd) => tenant::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Secrets(cmd) => secrets::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Queue(cmd) => queue::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::Key(cmd) => keys::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Webhook(cmd) => webhook::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Outbox { json } => inspect::outbox(&cli.data_dir, json).await,
         Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cli.backend, cmd).await,

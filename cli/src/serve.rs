@@ -9,7 +9,9 @@ use clap::Args;
 use comms_processors::turn::EnginePorts;
 use comms_processors::worker::{self, WorkerSettings};
 use comms_router::{AppState, RouterConfig};
-use comms_shared::adapters::aws::{DynamoStore, SecretsManagerStore, SqsQueues};
+use comms_shared::adapters::aws::{
+    AwsResources, DynamoStore, PROVISIONED_BY, PROVISIONED_TAG, SecretsManagerStore, SqsQueues,
+};
 use comms_shared::adapters::sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
     SqliteRequests, SqliteSecrets, SqliteTenants,
@@ -54,6 +56,8 @@ pub struct ServeArgs {
     pub retry_budget_secs: u64,
     /// With --backend aws: create the queues, DLQs and tables if missing and seed the
     /// demo tenant (for an emulator or a scratch account; deployments use the template).
+    /// Refused, before anything is created or received, when a table or queue of that
+    /// name exists that an earlier --create-resources did not make (a deployed stack's).
     #[arg(long)]
     pub create_resources: bool,
 }
@@ -129,6 +133,7 @@ async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
     let names = resources.queue_names();
     let mut demo = None;
     if args.create_resources {
+        refuse_foreign_resources(&sdk, &resources).await?;
         SqsQueues::provision(&sdk, &names, &WORKER_CHANNELS, args.max_receive_count).await?;
         let store = DynamoStore::provision(&sdk, &resources.table).await?;
         let secrets = SecretsManagerStore::new(&sdk, 10, Duration::ZERO)?;
@@ -150,6 +155,52 @@ async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
     let store = DynamoStore::new(&sdk, &resources.table);
     let secrets = Arc::clone(&state.secrets);
     Ok(Wiring { state, worker_queues, engine_stores: EngineStores::Dynamo(store), secrets, demo })
+}
+
+/// Refuses `--create-resources` where a table or queue of the names it would use exists
+/// without the tag `provision` puts on what it creates: those belong to someone else
+/// (usually a deployed stack), and polling its queues would consume real messages.
+async fn refuse_foreign_resources(sdk: &aws_config::SdkConfig, resources: &AwsResources) -> CliResult {
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
+    let names = resources.queue_names();
+    let mut foreign = Vec::new();
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    for table in [resources.table.clone(), names.failures_table()] {
+        let Ok(found) = dynamo.describe_table().table_name(&table).send().await else {
+            continue; // missing (or unreadable: creating it will say why)
+        };
+        let arn = found.table().and_then(|t| t.table_arn()).unwrap_or_default().to_owned();
+        let tags = dynamo.list_tags_of_resource().resource_arn(&arn).send().await.map_err(|e| {
+            format!("cannot read the tags of table {table}: {}", e.message().unwrap_or(&format!("{e:?}")))
+        })?;
+        if !tags.tags().iter().any(|t| t.key() == PROVISIONED_TAG && t.value() == PROVISIONED_BY) {
+            foreign.push(format!("table {table}"));
+        }
+    }
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for channel in WORKER_CHANNELS {
+        for queue in [names.queue(channel), names.dlq(channel)] {
+            let Ok(found) = sqs.get_queue_url().queue_name(&queue).send().await else { continue };
+            let url = found.queue_url().unwrap_or_default();
+            let tags = sqs.list_queue_tags().queue_url(url).send().await.map_err(|e| {
+                format!("cannot read the tags of queue {queue}: {}", e.message().unwrap_or(&format!("{e:?}")))
+            })?;
+            if tags.tags().and_then(|t| t.get(PROVISIONED_TAG)).map(String::as_str) != Some(PROVISIONED_BY) {
+                foreign.push(format!("queue {queue}"));
+            }
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "--create-resources refused: {} already exist(s) and were not made by --create-resources \
+         (a deployed stack's?); nothing was created or received. Use another COMMS_QUEUE_PREFIX \
+         (and COMMS_TABLE) for a scratch set, or run without --create-resources to serve \
+         against the existing resources on purpose",
+        foreign.join(", ")
+    )
+    .into())
 }
 
 /// The channels `serve` runs a worker for.

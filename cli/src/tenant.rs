@@ -6,7 +6,7 @@ use clap::Subcommand;
 use comms_shared::domain::TenantRef;
 use comms_shared::domain::tenant::TenantConfig;
 
-use crate::backend::{Backend, ports};
+use crate::backend::{Backend, store_ports};
 use crate::{CliResult, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -26,12 +26,34 @@ pub enum TenantCommand {
     },
 }
 
+/// Accepts key hashes pasted from `sha256sum` (`<hex>  -` or `<hex>  FILE`): the hash is
+/// the first word. Anything else is left for the validation to judge.
+fn tidy_key_hashes(text: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(text) else { return text.to_owned() };
+    let mut changed = false;
+    for list in ["api_keys", "admin_keys"] {
+        for key in doc.get_mut(list).and_then(|v| v.as_array_mut()).into_iter().flatten() {
+            if let Some(hash) = key.get_mut("sha256")
+                && let Some(s) = hash.as_str()
+                && let Some(first) = s.split_whitespace().next()
+                && first != s
+                && first.len() == 64
+            {
+                *hash = first.to_ascii_lowercase().into();
+                changed = true;
+            }
+        }
+    }
+    if changed { doc.to_string() } else { text.to_owned() }
+}
+
 pub async fn run(data_dir: &Path, backend: Backend, cmd: TenantCommand) -> CliResult {
-    let tenants = ports(data_dir, backend).await?.tenants;
+    let tenants = store_ports(data_dir, backend).await?.tenants;
     match cmd {
         TenantCommand::Put { file } => {
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let text = tidy_key_hashes(&text);
             // The error lists every bad field by path.
             let config = TenantConfig::from_json(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             tenants.put(&config).await?;

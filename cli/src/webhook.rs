@@ -8,7 +8,7 @@ use comms_shared::domain::{Channel, PhoneNumber};
 use comms_shared::twilio::{TwilioCredentials, signature};
 
 use crate::CliResult;
-use crate::backend::{Backend, ports};
+use crate::backend::{Backend, store_ports};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -168,7 +168,7 @@ async fn stored_auth_token(
     channel: Channel,
     to: &PhoneNumber,
 ) -> CliResult<String> {
-    let ports = ports(data_dir, backend).await?;
+    let ports = store_ports(data_dir, backend).await?;
     let tenant = ports.tenants.by_number(channel, to).await?.ok_or_else(|| {
         format!("no tenant ({backend:?} backend) receives {channel} on {to}; pass --auth-token")
     })?;

@@ -235,3 +235,170 @@ async fn dlq_replay_native_starts_an_sqs_move_task_from_the_dlq_to_its_queue() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--native needs --backend aws"), "{out:?}");
 }
+
+/// The environment of an operator who set only the AWS variables: no COMMS_TABLE, no
+/// COMMS_QUEUE_PREFIX (the documented commands).
+fn bare_aws(moto: &Moto, data_dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir").arg(data_dir).arg("--backend").arg("aws");
+    c.env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("COMMS_TABLE")
+        .env_remove("COMMS_QUEUE_PREFIX")
+        .env_remove("COMMS_BACKEND");
+    c
+}
+
+const SAMPLE_TENANT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/tenants/demo-repair-shop.json");
+
+/// The CLI's default names are the stack's: prefix `comms`, table `comms-data` (the
+/// template's `${AWS::StackName}-data`), and a missing table is named in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_table_is_the_stacks_and_a_missing_one_is_named() {
+    let Some(moto) = Moto::start().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare_aws(&moto, dir.path()).args(["tenant", "put", SAMPLE_TENANT]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("comms-data"), "the error names the table: {err}");
+    let out = bare_aws(&moto, dir.path())
+        .env("COMMS_QUEUE_PREFIX", "shop")
+        .args(["tenant", "show", "demo", "repair-shop"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shop-data"), "{out:?}");
+
+    // The stack's table (as the template names it for stack "comms").
+    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
+    comms_shared::adapters::aws::DynamoStore::provision(&config, "comms-data").await.unwrap();
+    let out = bare_aws(&moto, dir.path()).args(["tenant", "put", SAMPLE_TENANT]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bare_aws(&moto, dir.path()).args(["tenant", "show", "demo", "repair-shop"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Demo Phone Repair"), "{out:?}");
+}
+
+/// `serve --create-resources` where a deployed stack's table and queues exist: refused
+/// before anything is created or received; the stack's queued message is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
+    let Some(moto) = Moto::start().await else { return };
+    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
+    // What the stack made (untagged by comms): the table and the SMS queue with a message.
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
+    dynamo
+        .create_table()
+        .table_name("comms-data")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url =
+        sqs.create_queue().queue_name("comms-sms").send().await.unwrap().queue_url().unwrap().to_owned();
+    sqs.send_message().queue_url(&url).message_body("a real customer's message").send().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare_aws(&moto, dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--create-resources"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve ran against the stack's resources");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused") && err.contains("comms-data") && err.contains("comms-sms"), "{err}");
+    assert!(err.contains("COMMS_QUEUE_PREFIX"), "says how to proceed: {err}");
+
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let count = |a: A| attrs.attributes().unwrap()[&a].clone();
+    assert_eq!(count(A::ApproximateNumberOfMessages), "1", "the message is still waiting");
+    assert_eq!(count(A::ApproximateNumberOfMessagesNotVisible), "0", "nobody received it");
+    let queues = sqs.list_queues().send().await.unwrap();
+    assert_eq!(queues.queue_urls().len(), 1, "nothing created: {queues:?}");
+    let tables = dynamo.list_tables().send().await.unwrap();
+    assert_eq!(tables.table_names(), ["comms-data"], "nothing created");
+
+    // A scratch prefix next to the stack works, and a second run on it is allowed.
+    for _ in 0..2 {
+        let out = bare_aws(&moto, dir.path())
+            .env("COMMS_QUEUE_PREFIX", "scratch")
+            .args(["serve", "--listen", "127.0.0.1:0", "--create-resources", "--no-workers"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = out;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let listening = lines.any(|l| l.unwrap().starts_with("listening on "));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(listening, "serve --create-resources on a scratch prefix did not start");
+    }
+}
+
+/// `key issue` on AWS creates the API Gateway key with the printed value, adds it to the
+/// usage plan found by the template's name (`{prefix}-usage`) and stores the hash;
+/// `key revoke` deletes the gateway key and the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_issue_creates_the_gateway_key_on_the_usage_plan_and_revoke_deletes_it() {
+    let Some(moto) = Moto::start().await else { return };
+    let openai = OpenAiStub::start(vec![]).await;
+    let twilio = TwilioStub::start().await;
+    let env = Env::new(&moto, &openai, &twilio);
+    let prefix = env.vars.iter().find(|(k, _)| *k == "COMMS_QUEUE_PREFIX").unwrap().1.clone();
+    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
+    comms_shared::adapters::aws::DynamoStore::provision(&config, &format!("{prefix}-data")).await.unwrap();
+    let gateway = aws_sdk_apigateway::Client::new(&config);
+    gateway.create_usage_plan().name("another-plan").send().await.unwrap();
+    let plan = gateway.create_usage_plan().name(format!("{prefix}-usage")).send().await.unwrap();
+    let plan_id = plan.id().unwrap().to_owned();
+    let put = env.comms(&["tenant", "put", SAMPLE_TENANT]);
+    assert!(put.status.success(), "{put:?}");
+
+    let issued = env.json(&[
+        "key",
+        "issue",
+        "--tenant",
+        "demo/repair-shop",
+        "--kind",
+        "api",
+        "--id",
+        "backend",
+        "--json",
+    ]);
+    let key = issued["key"].as_str().unwrap();
+    let key_id = issued["api_gateway_key_id"].as_str().unwrap();
+    let stored = gateway.get_api_key().api_key(key_id).include_value(true).send().await.unwrap();
+    assert_eq!(stored.value(), Some(key));
+    assert!(stored.enabled(), "the gateway key is enabled");
+    let on_plan = gateway.get_usage_plan_keys().usage_plan_id(&plan_id).send().await.unwrap();
+    assert!(on_plan.items().iter().any(|k| k.id() == Some(key_id)), "{on_plan:?}");
+    let tenant = env.json(&["tenant", "show", "demo", "repair-shop", "--json"]);
+    let hashes: Vec<&str> =
+        tenant["api_keys"].as_array().unwrap().iter().map(|k| k["sha256"].as_str().unwrap()).collect();
+    assert!(hashes.contains(&comms_shared::domain::tenant::hash_key(key).as_str()), "{tenant}");
+
+    let revoke =
+        env.comms(&["key", "revoke", "--tenant", "demo/repair-shop", "--kind", "api", "--id", "backend"]);
+    assert!(revoke.status.success(), "{revoke:?}");
+    assert!(gateway.get_api_key().api_key(key_id).send().await.is_err(), "the gateway key is deleted");
+    let tenant = env.json(&["tenant", "show", "demo", "repair-shop", "--json"]);
+    assert!(tenant["api_keys"].as_array().unwrap().iter().all(|k| k["id"] != "backend"), "{tenant}");
+}

@@ -337,3 +337,93 @@ fn serve_answers_a_voice_turn_by_updating_the_call() {
     assert_eq!(items[0]["text"], "Any slots tomorrow?");
     assert_eq!(items.last().unwrap()["type"], "reply");
 }
+
+const SAMPLE_TENANT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/tenants/demo-repair-shop.json");
+
+fn shown_tenant(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&comms(dir, &["tenant", "show", "demo", "repair-shop", "--json"]).stdout).unwrap()
+}
+
+/// `tenant put` takes a hash pasted as `sha256sum` prints it (`<hex>  -`), as documented.
+#[test]
+fn tenant_put_accepts_sha256sum_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = comms_shared::domain::tenant::hash_key("the-backend-key");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SAMPLE_TENANT).unwrap()).unwrap();
+    doc["api_keys"] = serde_json::json!([{"id": "backend", "sha256": format!("{hash}  -")}]);
+    let file = dir.path().join("t.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let put = comms(dir.path(), &["tenant", "put", file.to_str().unwrap()]);
+    assert!(put.status.success(), "{put:?}");
+    assert_eq!(shown_tenant(dir.path())["api_keys"][0]["sha256"], hash.as_str());
+}
+
+/// `key issue` stores the hash of the key it prints (once); `key revoke` removes it.
+#[test]
+fn key_issue_and_revoke_on_the_embedded_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(comms(dir.path(), &["tenant", "put", SAMPLE_TENANT]).status.success());
+    let out = comms(
+        dir.path(),
+        &["key", "issue", "--tenant", "demo/repair-shop", "--kind", "admin", "--id", "owner-phone", "--json"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let issued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = issued["key"].as_str().unwrap();
+    assert!(key.len() >= 40, "{issued}");
+    let admin = shown_tenant(dir.path())["admin_keys"].clone();
+    let entry = admin.as_array().unwrap().iter().find(|k| k["id"] == "owner-phone").unwrap().clone();
+    assert_eq!(entry["sha256"], comms_shared::domain::tenant::hash_key(key).as_str());
+
+    let again = comms(
+        dir.path(),
+        &["key", "issue", "--tenant", "demo/repair-shop", "--kind", "admin", "--id", "owner-phone"],
+    );
+    assert!(!again.status.success(), "a second key with the same id");
+    let bad = comms(
+        dir.path(),
+        &["key", "issue", "--tenant", "demo/repair-shop", "--kind", "api", "--id", "Bad Id"],
+    );
+    assert!(!bad.status.success());
+
+    let revoke = comms(
+        dir.path(),
+        &["key", "revoke", "--tenant", "demo/repair-shop", "--kind", "admin", "--id", "owner-phone"],
+    );
+    assert!(revoke.status.success(), "{revoke:?}");
+    let admin = shown_tenant(dir.path())["admin_keys"].clone();
+    assert!(admin.as_array().unwrap().iter().all(|k| k["id"] != "owner-phone"), "{admin}");
+    let twice = comms(
+        dir.path(),
+        &["key", "revoke", "--tenant", "demo/repair-shop", "--kind", "admin", "--id", "owner-phone"],
+    );
+    assert!(!twice.status.success());
+}
+
+/// `dlq replay --reason` / `--id` move only what matches; listing changes nothing.
+#[test]
+fn dlq_replay_filters_by_reason_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    dead_letter_one(dir.path(), "a message that failed");
+    let list = |dir: &Path| -> Vec<serde_json::Value> {
+        serde_json::from_slice(&comms(dir, &["dlq", "list", "--channel", "sms", "--json"]).stdout).unwrap()
+    };
+    let first = list(dir.path());
+    assert_eq!(list(dir.path()), first, "listing changed the DLQ");
+
+    let dry = stdout(&comms(dir.path(), &["dlq", "replay", "--dry-run", "--reason", "unreadable"]));
+    assert!(dry.contains("would replay 0"), "{dry}");
+    let none = stdout(&comms(dir.path(), &["dlq", "replay", "--reason", "unreadable"]));
+    assert!(none.contains("replayed 0"), "{none}");
+    let none = stdout(&comms(dir.path(), &["dlq", "replay", "--id", "not-an-id"]));
+    assert!(none.contains("replayed 0"), "{none}");
+    assert_eq!(sms_stats(dir.path())["dlq_depth"], 1);
+
+    let id = first[0]["message_id"].as_str().unwrap();
+    let dry = stdout(&comms(dir.path(), &["dlq", "replay", "--dry-run", "--reason", "500", "--id", id]));
+    assert!(dry.contains("would replay 1"), "{dry}");
+    let moved = stdout(&comms(dir.path(), &["dlq", "replay", "--reason", "500", "--id", id]));
+    assert!(moved.contains("replayed 1"), "{moved}");
+    assert_eq!(sms_stats(dir.path())["dlq_depth"], 0);
+}

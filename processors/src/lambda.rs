@@ -152,8 +152,9 @@ impl ProcessorEnv {
     }
 }
 
-/// The model of a channel's processor on AWS: OpenAI with the key in the secret
-/// `openai-api-key/{channel}` (read through the cache, so rotation needs no redeploy).
+/// The model of a channel's processor on AWS: OpenAI with the key in the tenant's
+/// `credentials.openai` secret, else `openai-api-key/{channel}` (read through the cache,
+/// so rotation needs no redeploy).
 pub fn secret_keyed_model(
     channel: Channel,
     secrets: Arc<dyn SecretStore>,

@@ -565,6 +565,7 @@ impl Engine {
                 model: tenant.ai.model.clone(),
                 messages: messages.clone(),
                 tools: if round < max_rounds { specs.clone() } else { Vec::new() },
+                key_secret: tenant.credentials.openai.clone(),
             };
             let reply = self.ask_model(&request).await?;
             if reply.tool_calls.is_empty() || round == max_rounds {
@@ -685,6 +686,7 @@ impl Engine {
                 ChatMessage::User { content: ask },
             ],
             tools: Vec::new(),
+            key_secret: tenant.credentials.openai.clone(),
         };
         let reply = self.ask_model(&request).await?;
         let text = reply.content.unwrap_or_default();

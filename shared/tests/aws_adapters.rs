@@ -43,6 +43,8 @@ sqs_conformance!(
     repeated_receives_dead_letter,
     dlq_replay_and_purge,
     dead_letter_moves_at_once,
+    dlq_listing_does_not_change_it,
+    dlq_replay_filters,
     // Not `concurrent_receivers_never_share`: SQS standard queues (and moto under
     // load) may deliver a message twice; see the queue port's documentation.
     concurrent_receivers_get_every_message,

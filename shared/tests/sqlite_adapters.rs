@@ -32,6 +32,8 @@ queue_conformance!(
     repeated_receives_dead_letter,
     dlq_replay_and_purge,
     dead_letter_moves_at_once,
+    dlq_listing_does_not_change_it,
+    dlq_replay_filters,
     concurrent_receivers_never_share,
     concurrent_receivers_get_every_message,
     reopen_after_crash_loses_nothing,

@@ -40,6 +40,8 @@ struct OpenAiState {
     fallback: Option<ModelStep>,
     delay: Duration,
     requests: Vec<Value>,
+    /// The Authorization header of each request, in order.
+    authorizations: Vec<String>,
 }
 
 /// A fake OpenAI server: answers from a script, records every request body.
@@ -65,6 +67,7 @@ async fn openai_handler(
     let (step, delay) = {
         let mut s = state.lock().unwrap();
         s.requests.push(body);
+        s.authorizations.push(headers["authorization"].to_str().unwrap().to_owned());
         let step =
             s.script.pop_front().or_else(|| s.fallback.clone()).unwrap_or(ModelStep::Text("(script ended)"));
         (step, s.delay)
@@ -111,6 +114,11 @@ impl OpenAiStub {
 
     pub fn requests(&self) -> Vec<Value> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The Authorization header of every request so far (`Bearer <key>`).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.state.lock().unwrap().authorizations.clone()
     }
 }
 

@@ -293,3 +293,30 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
         "secrets are cached"
     );
 }
+
+/// A tenant with its own model key (`credentials.openai`) is answered with that key, read
+/// from Secrets Manager; a tenant without one uses the channel's `openai-api-key/sms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_with_its_own_openai_key_is_answered_with_it() {
+    let Some(world) = aws_world().await else { return };
+    world.openai.always(ModelStep::Text("We can fix it today."));
+    let handler = world.handler(&world.config).await;
+    world.enqueue(&envelope("SM000000000000000000000000000000b1", "channel key?")).await;
+    world.drain(&handler, |waiting, _| waiting == 0).await;
+    assert_eq!(world.openai.authorizations(), ["Bearer sk-test"]);
+
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+    let own = "openai-credentials/demo/repair-shop/openai";
+    json["credentials"]["openai"] = own.into();
+    world.store.put(&TenantConfig::from_json(&json.to_string()).unwrap()).await.unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&world.config);
+    sm.create_secret().name(own).secret_string("sk-tenant-own").send().await.unwrap();
+
+    // A fresh handler (the tenant is cached for a minute in a warm one).
+    let handler = world.handler(&world.config).await;
+    world.enqueue(&envelope("SM000000000000000000000000000000b2", "own key?")).await;
+    world.drain(&handler, |waiting, _| waiting == 0).await;
+    assert_eq!(world.openai.authorizations(), ["Bearer sk-test", "Bearer sk-tenant-own"]);
+    assert_eq!(world.twilio.created().len(), 2);
+}

@@ -6,7 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use comms_shared::domain::tenant::TenantConfig;
 use comms_shared::domain::{Channel, PhoneNumber};
-use comms_shared::twilio::{TwilioCredentials, signature};
+use comms_shared::twilio::{WebhookTokens, signature};
 
 use crate::{ApiError, AppState, PublicUrl};
 
@@ -121,13 +121,16 @@ pub async fn verify_for(
         tracing::error!(tenant = %tenant.tenant, "tenant has no Twilio credentials reference");
         ApiError::internal("tenant misconfigured")
     })?;
-    let credentials = TwilioCredentials::load(state.secrets.as_ref(), secret_name).await.map_err(|e| {
-        tracing::error!(tenant = %tenant.tenant, error = %e, "cannot read Twilio credentials");
-        ApiError::internal("tenant credentials unavailable")
-    })?;
+    // The current token and, during a rotation, the previous one (docs/operations.md).
+    let tokens = WebhookTokens::load(state.secrets.as_ref(), secret_name, jiff::Timestamp::now())
+        .await
+        .map_err(|e| {
+            tracing::error!(tenant = %tenant.tenant, error = %e, "cannot read Twilio credentials");
+            ApiError::internal("tenant credentials unavailable")
+        })?;
 
     let url = url.full();
-    if !signature::validate(credentials.auth_token.expose(), &url, &params, &claimed) {
+    if !tokens.all().any(|token| signature::validate(token.expose(), &url, &params, &claimed)) {
         tracing::warn!(tenant = %tenant.tenant, url = %url, "Twilio signature mismatch");
         return Err(forbidden("invalid_signature", "X-Twilio-Signature does not match this request"));
     }

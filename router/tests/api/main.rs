@@ -11,4 +11,5 @@ mod logs;
 mod openapi;
 mod sms_webhook;
 mod status_callback;
+mod token_rotation;
 mod voice;

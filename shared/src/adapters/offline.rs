@@ -232,6 +232,7 @@ mod tests {
                 ChatMessage::User { content: user.into() },
             ],
             tools: crate::tools::specs(&crate::domain::tenant::ToolName::ALL),
+            key_secret: None,
         }
     }
 

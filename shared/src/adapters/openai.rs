@@ -202,17 +202,22 @@ impl ChatModel for OpenAiChat {
     }
 }
 
-/// OpenAI with its API key read from the secret store (`openai-api-key/{channel}` on
-/// AWS) on every call. The store caches (Secrets Manager: for its TTL), so a warm process
-/// makes no extra call, and a rotated key is picked up when its cache entry expires; the
-/// client is rebuilt only when the key changed.
+/// OpenAI with its API key read from the secret store on every call: the request's
+/// `key_secret` (the tenant's `credentials.openai`) when set, else the default secret
+/// (`openai-api-key/{channel}` on AWS). The store caches (Secrets Manager: for its TTL),
+/// so a warm process makes no extra call, and a rotated key is picked up when its cache
+/// entry expires; a client is rebuilt only when its key changed.
 pub struct SecretKeyedOpenAi {
     secrets: std::sync::Arc<dyn crate::ports::SecretStore>,
     secret_name: String,
     /// Settings without the key (`api_key` is ignored and filled from the secret).
     settings: OpenAiSettings,
-    current: tokio::sync::Mutex<Option<(String, std::sync::Arc<OpenAiChat>)>>,
+    /// Per secret name: the key last read and the client built with it.
+    current: tokio::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<OpenAiChat>)>>,
 }
+
+/// How many per-secret clients are kept before the map is cleared (tenant keys).
+const KEYED_CLIENTS_MAX: usize = 1000;
 
 impl SecretKeyedOpenAi {
     /// A model whose key is the secret `secret_name`.
@@ -225,12 +230,12 @@ impl SecretKeyedOpenAi {
             secrets,
             secret_name: secret_name.to_owned(),
             settings,
-            current: tokio::sync::Mutex::new(None),
+            current: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    async fn client(&self) -> Result<std::sync::Arc<OpenAiChat>, ChatError> {
-        let key = self.secrets.get(&self.secret_name).await.map_err(|e| match e {
+    async fn client(&self, secret_name: &str) -> Result<std::sync::Arc<OpenAiChat>, ChatError> {
+        let key = self.secrets.get(secret_name).await.map_err(|e| match e {
             crate::ports::SecretError::NotFound(name) => {
                 ChatError::Permanent(format!("model key secret '{name}' does not exist"))
             }
@@ -241,7 +246,7 @@ impl SecretKeyedOpenAi {
         })?;
         let key = key.expose().trim().to_owned();
         let mut current = self.current.lock().await;
-        if let Some((k, chat)) = current.as_ref()
+        if let Some((k, chat)) = current.get(secret_name)
             && *k == key
         {
             return Ok(std::sync::Arc::clone(chat));
@@ -250,7 +255,10 @@ impl SecretKeyedOpenAi {
             api_key: key.clone(),
             ..self.settings.clone()
         })?);
-        *current = Some((key, std::sync::Arc::clone(&chat)));
+        if current.len() >= KEYED_CLIENTS_MAX {
+            current.clear();
+        }
+        current.insert(secret_name.to_owned(), (key, std::sync::Arc::clone(&chat)));
         Ok(chat)
     }
 }
@@ -258,7 +266,8 @@ impl SecretKeyedOpenAi {
 #[async_trait]
 impl ChatModel for SecretKeyedOpenAi {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
-        self.client().await?.complete(request).await
+        let secret_name = request.key_secret.as_deref().unwrap_or(&self.secret_name);
+        self.client(secret_name).await?.complete(request).await
     }
 
     fn describe(&self) -> String {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::Channel;
-use crate::ports::{OutgoingMessage, Queues};
+use crate::ports::{DlqFilter, OutgoingMessage, Queues};
 
 /// Opens a handle onto the store under test.
 pub type Open<'a> = &'a (dyn Fn() -> Arc<dyn Queues> + Sync);
@@ -140,6 +140,74 @@ pub async fn dead_letter_moves_at_once(open: Open<'_>) {
     assert_eq!(dead[0].body, "v9 envelope");
     assert_eq!(dead[0].attributes, msg("v9 envelope").attributes, "internal attributes leaked or lost");
     assert_eq!(q.stats(CH).await.expect("stats").in_flight, 0);
+}
+
+/// Listing the DLQ (as `dlq list`, `peek` and `replay --dry-run` do) changes nothing it
+/// reports: the receive count and first receive stay those of the failed deliveries.
+pub async fn dlq_listing_does_not_change_it(open: Open<'_>) {
+    let q = open();
+    q.send(CH, msg("poison")).await.expect("send");
+    for _ in 0..3 {
+        let got = q.receive(CH, 1, Duration::ZERO).await.expect("receive");
+        q.record_failure(CH, &got[0].message_id, "model returned 500").await.expect("record");
+    }
+    assert!(q.receive(CH, 10, Duration::ZERO).await.expect("receive").is_empty());
+    let first = q.dlq_list(CH, 10).await.expect("list");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].receive_count, 3, "the three failed deliveries, not the listing");
+    for n in 2..=4 {
+        let again = q.dlq_list(CH, 10).await.expect("list");
+        assert_eq!(again.len(), 1, "listing {n}");
+        assert_eq!(again[0].receive_count, first[0].receive_count, "listing {n} changed the receive count");
+        assert_eq!(again[0].first_received_at, first[0].first_received_at, "listing {n} reset first seen");
+        assert_eq!(again[0].reason, first[0].reason);
+    }
+    assert_eq!(q.stats(CH).await.expect("stats").dlq_depth, 1);
+}
+
+/// Replay takes a filter: by reason (substring) or by message id; what does not match
+/// stays dead-lettered with its reason, and listings still show it unchanged.
+pub async fn dlq_replay_filters(open: Open<'_>) {
+    let q = open();
+    for body in ["poison", "outage", "other"] {
+        q.send(CH, msg(body)).await.expect("send");
+    }
+    let got = q.receive(CH, 10, 30 * SEC).await.expect("receive");
+    assert_eq!(got.len(), 3);
+    for m in &got {
+        let reason = match m.body.as_str() {
+            "poison" => "unreadable envelope: expected value",
+            "outage" => "model temporarily unavailable: 503",
+            _ => "model temporarily unavailable: timeout",
+        };
+        q.dead_letter(CH, m, reason).await.expect("dead letter");
+    }
+    let before = q.dlq_list(CH, 10).await.expect("list");
+    assert_eq!(before.len(), 3);
+
+    let nothing = DlqFilter { reason_contains: Some("no such reason".into()), ..Default::default() };
+    assert_eq!(q.dlq_replay_matching(CH, 10, &nothing).await.expect("replay"), 0);
+    let by_reason =
+        DlqFilter { reason_contains: Some("temporarily unavailable".into()), ..Default::default() };
+    assert_eq!(q.dlq_replay_matching(CH, 1, &by_reason).await.expect("replay"), 1, "--limit applies");
+    assert_eq!(q.dlq_replay_matching(CH, 10, &by_reason).await.expect("replay"), 1);
+    let back = q.receive(CH, 10, 30 * SEC).await.expect("receive");
+    let mut bodies: Vec<&str> = back.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, ["other", "outage"]);
+
+    let left = q.dlq_list(CH, 10).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body, "poison");
+    assert_eq!(left[0].reason.as_deref(), Some("unreadable envelope: expected value"));
+    let poison = before.iter().find(|d| d.body == "poison").expect("poison listed");
+    assert_eq!(left[0].receive_count, poison.receive_count, "passing it over changed its count");
+
+    let wrong_id = DlqFilter { message_id: Some("not-an-id".into()), ..Default::default() };
+    assert_eq!(q.dlq_replay_matching(CH, 10, &wrong_id).await.expect("replay"), 0);
+    let by_id = DlqFilter { message_id: Some(left[0].message_id.clone()), ..Default::default() };
+    assert_eq!(q.dlq_replay_matching(CH, 10, &by_id).await.expect("replay"), 1);
+    assert_eq!(q.stats(CH).await.expect("stats").dlq_depth, 0);
 }
 
 async fn race_receivers(open: Open<'_>, total: usize) -> Vec<String> {

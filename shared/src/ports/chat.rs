@@ -36,6 +36,10 @@ pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
     pub tools: Vec<ToolSpec>,
+    /// The secret holding the API key to call with: the tenant's `credentials.openai`.
+    /// `None` uses the model's own key (on AWS, `openai-api-key/{channel}`); models
+    /// without per-call keys ignore it.
+    pub key_secret: Option<String>,
 }
 
 /// The model's answer: text, tool calls, or both.

@@ -39,6 +39,30 @@ pub struct DeadLetter {
     pub reason: Option<String>,
 }
 
+/// Which dead letters a replay moves: all (the default), or those matching every given
+/// condition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DlqFilter {
+    /// Only the message with this id.
+    pub message_id: Option<String>,
+    /// Only messages whose recorded reason contains this text (a message with no
+    /// recorded reason never matches).
+    pub reason_contains: Option<String>,
+}
+
+impl DlqFilter {
+    /// Whether the filter lets every message through.
+    pub fn is_all(&self) -> bool {
+        self.message_id.is_none() && self.reason_contains.is_none()
+    }
+
+    /// Whether a dead letter with this id and reason matches.
+    pub fn matches(&self, message_id: &str, reason: Option<&str>) -> bool {
+        self.message_id.as_deref().is_none_or(|id| id == message_id)
+            && self.reason_contains.as_deref().is_none_or(|r| reason.is_some_and(|reason| reason.contains(r)))
+    }
+}
+
 /// Depths of one channel's queue and its dead-letter queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct QueueStats {
@@ -121,12 +145,26 @@ pub trait Queues: Send + Sync {
     /// Depths of the channel's queue and dead-letter queue.
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError>;
 
-    /// Up to `limit` dead-lettered messages, oldest first, without receiving them.
+    /// Up to `limit` dead-lettered messages, oldest first. Listing must not change what
+    /// it lists: the receive count and first receive reported stay the same from one
+    /// listing to the next (SQS cannot peek, so its adapter receives and discounts its
+    /// own receives; the embedded adapter only reads).
     async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError>;
 
     /// Moves up to `limit` dead-lettered messages back to the source queue, body and
     /// attributes intact; returns how many moved.
-    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError>;
+    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError> {
+        self.dlq_replay_matching(channel, limit, &DlqFilter::default()).await
+    }
+
+    /// As [`Queues::dlq_replay`], moving only the messages `filter` matches; the others
+    /// stay dead-lettered as they were.
+    async fn dlq_replay_matching(
+        &self,
+        channel: Channel,
+        limit: usize,
+        filter: &DlqFilter,
+    ) -> Result<usize, QueueError>;
 
     /// Deletes every dead-lettered message of the channel; returns how many.
     async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError>;

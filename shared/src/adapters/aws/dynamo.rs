@@ -126,6 +126,7 @@ impl DynamoStore {
             .key_schema(key_element("sk", KeyType::Range)?)
             .global_secondary_indexes(gsi)
             .billing_mode(BillingMode::PayPerRequest)
+            .tags(super::sqs::provisioned_tag().map_err(invalid)?)
             .send()
             .await;
         if let Err(e) = created

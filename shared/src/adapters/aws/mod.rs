@@ -14,8 +14,11 @@ use std::time::Duration;
 pub use calls::CallLog;
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerStore;
-pub use settings::{AwsResources, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE, ENV_SECRETS_TTL, ENV_TABLE};
-pub use sqs::{QueueNames, SqsQueues};
+pub use settings::{
+    AwsResources, DEFAULT_PREFIX, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE, ENV_SECRETS_TTL, ENV_TABLE,
+    table_for_prefix,
+};
+pub use sqs::{PROVISIONED_BY, PROVISIONED_TAG, QueueNames, SqsQueues};
 
 /// Loads the AWS configuration from the environment (region, credentials, endpoint).
 pub async fn load_config() -> aws_config::SdkConfig {

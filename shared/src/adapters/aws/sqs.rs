@@ -15,12 +15,39 @@ use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
 use crate::domain::Channel;
-use crate::ports::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+use crate::ports::{DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 
 /// Attribute carrying the reason of a message dead-lettered by code.
 const REASON_ATTRIBUTE: &str = "comms_failure_reason";
+/// Tag on the queues and tables `provision` creates, so `comms serve --create-resources`
+/// can tell them from a deployed stack's (which it must not touch).
+pub const PROVISIONED_TAG: &str = "comms:provisioned-by";
+/// The tag's value.
+pub const PROVISIONED_BY: &str = "comms-serve-create-resources";
+
+/// The DynamoDB tag marking a table `provision` created.
+pub fn provisioned_tag() -> Result<aws_sdk_dynamodb::types::Tag, String> {
+    aws_sdk_dynamodb::types::Tag::builder()
+        .key(PROVISIONED_TAG)
+        .value(PROVISIONED_BY)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// How long failure reasons are kept (the SQS maximum retention).
 const REASON_TTL_SECS: i64 = 14 * 24 * 3600;
+
+/// How many dead letters a filtered replay looks through at most.
+const REPLAY_SCAN_MAX: usize = 1000;
+
+/// What a look at a dead letter reports.
+struct Inspection {
+    /// Receives that were not looks.
+    receive_count: u32,
+    first_received_at: Option<jiff::Timestamp>,
+    /// The reason recorded in the failure table.
+    reason: Option<String>,
+}
 
 /// Names of the queues and the failure table: `{prefix}-{channel}`,
 /// `{prefix}-{channel}-dlq`, `{prefix}-failures`.
@@ -54,6 +81,8 @@ pub struct SqsQueues {
     table: String,
     /// Queue and DLQ URL per channel that has queues.
     urls: HashMap<Channel, (String, String)>,
+    /// The names, for errors about a channel without queues.
+    names: QueueNames,
     /// How long `receive` waits for a message when none is visible (SQS long polling);
     /// zero answers at once.
     wait: Duration,
@@ -157,6 +186,7 @@ impl SqsQueues {
             dynamo: aws_sdk_dynamodb::Client::new(config),
             table: names.failures_table(),
             urls,
+            names: names.clone(),
             wait: Duration::ZERO,
         })
     }
@@ -224,6 +254,7 @@ impl SqsQueues {
                 .create_queue()
                 .queue_name(names.dlq(channel))
                 .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+                .tags(PROVISIONED_TAG, PROVISIONED_BY)
                 .send()
                 .await
                 .map_err(backend)?
@@ -246,6 +277,7 @@ impl SqsQueues {
             sqs.create_queue()
                 .queue_name(names.queue(channel))
                 .attributes(QueueAttributeName::RedrivePolicy, redrive)
+                .tags(PROVISIONED_TAG, PROVISIONED_BY)
                 .send()
                 .await
                 .map_err(backend)?;
@@ -269,6 +301,7 @@ impl SqsQueues {
             .attribute_definitions(def)
             .key_schema(key("message_id")?)
             .billing_mode(BillingMode::PayPerRequest)
+            .tags(provisioned_tag().map_err(|message| QueueError::Backend { message, transient: false })?)
             .send()
             .await;
         if let Err(e) = created
@@ -281,7 +314,13 @@ impl SqsQueues {
 
     fn urls(&self, channel: Channel) -> Result<&(String, String), QueueError> {
         self.urls.get(&channel).ok_or_else(|| QueueError::Backend {
-            message: format!("no SQS queue for channel {channel}"),
+            message: format!(
+                "no SQS queues {} / {} for channel {channel} in this account and region \
+                 (names from COMMS_QUEUE_PREFIX '{}')",
+                self.names.queue(channel),
+                self.names.dlq(channel),
+                self.names.prefix
+            ),
             transient: false,
         })
     }
@@ -387,8 +426,78 @@ impl SqsQueues {
             .key("message_id", AttributeValue::S(message_id.to_owned()))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.table_error(e))?;
         Ok(item.item().and_then(|i| i.get("reason")).and_then(|v| v.as_s().ok()).cloned())
+    }
+
+    /// A failure-table error, naming the table (DynamoDB's ResourceNotFoundException
+    /// does not).
+    fn table_error<E: ProvideErrorMetadata + std::fmt::Debug>(&self, e: E) -> QueueError {
+        match backend(e) {
+            QueueError::Backend { message, transient } => QueueError::Backend {
+                message: format!("DynamoDB table {}: {message}", self.table),
+                transient,
+            },
+            other => other,
+        }
+    }
+
+    /// Makes a received message visible again at once.
+    async fn release(&self, url: &str, receipt: &str) -> Result<(), QueueError> {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Counts one receive made only to look at a dead letter (listing, or passing it over
+    /// in a filtered replay) in the failure table, keeping the first receive time seen by
+    /// the first look; returns what to report: the receives that were not looks.
+    async fn note_inspection(
+        &self,
+        message_id: &str,
+        receive_count: u32,
+        first: Option<jiff::Timestamp>,
+    ) -> Result<Inspection, QueueError> {
+        let expires = jiff::Timestamp::now().as_second() + REASON_TTL_SECS;
+        let first_ms = first.map(|t| t.as_millisecond()).unwrap_or(0);
+        let resp = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("message_id", AttributeValue::S(message_id.to_owned()))
+            .update_expression(
+                "SET inspections = if_not_exists(inspections, :zero) + :one, \
+                 first_seen_ms = if_not_exists(first_seen_ms, :first), \
+                 expires_at = if_not_exists(expires_at, :expires)",
+            )
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":first", AttributeValue::N(first_ms.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| self.table_error(e))?;
+        let item = resp.attributes();
+        let number = |k: &str| {
+            item.and_then(|i| i.get(k)).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok())
+        };
+        let inspections = u32::try_from(number("inspections").unwrap_or(1)).unwrap_or(u32::MAX);
+        let receive_count = receive_count.saturating_sub(inspections);
+        // A message first received by a look (dead-lettered by code) has no first receive
+        // of its own.
+        let first_received_at = number("first_seen_ms")
+            .filter(|_| receive_count > 0)
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .filter(|t| t.as_millisecond() > 0);
+        let reason = item.and_then(|i| i.get("reason")).and_then(|v| v.as_s().ok()).cloned();
+        Ok(Inspection { receive_count, first_received_at, reason })
     }
 
     async fn count(&self, url: &str, name: QueueAttributeName) -> Result<u64, QueueError> {
@@ -460,7 +569,7 @@ impl Queues for SqsQueues {
             .item("expires_at", AttributeValue::N(expires.to_string()))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.table_error(e))?;
         Ok(())
     }
 
@@ -491,50 +600,65 @@ impl Queues for SqsQueues {
 
     async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let (_, dlq) = self.urls(channel)?;
-        // SQS cannot peek: receive (hidden briefly), then make each visible again.
+        // SQS cannot peek: receive (hidden briefly), make each visible again at once, and
+        // discount the receives listings made (counted in the failure table), so the
+        // count and first receive shown do not change from one listing to the next.
         let got = self.receive_from(dlq, limit, Duration::from_secs(30), Duration::ZERO).await?;
         let mut out = Vec::new();
         for (m, first) in got {
-            self.sqs
-                .change_message_visibility()
-                .queue_url(dlq)
-                .receipt_handle(&m.receipt)
-                .visibility_timeout(0)
-                .send()
-                .await
-                .map_err(backend)?;
+            self.release(dlq, &m.receipt).await?;
             let mut attributes = m.attributes;
-            let reason = match attributes.remove(REASON_ATTRIBUTE) {
-                Some(r) => Some(r),
-                None => self.reason_of(&m.message_id).await?,
-            };
+            let note = self.note_inspection(&m.message_id, m.receive_count, first).await?;
+            let reason = attributes.remove(REASON_ATTRIBUTE).or(note.reason);
             out.push(DeadLetter {
                 message_id: m.message_id,
                 body: m.body,
                 attributes,
-                // Not counting this listing's own receive; a message never received
-                // before (dead-lettered by code) was first seen by this listing.
-                receive_count: m.receive_count.saturating_sub(1),
+                receive_count: note.receive_count,
                 sent_at: m.sent_at,
-                first_received_at: first.filter(|_| m.receive_count > 1),
+                first_received_at: note.first_received_at,
                 reason,
             });
         }
         Ok(out)
     }
 
-    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError> {
+    async fn dlq_replay_matching(
+        &self,
+        channel: Channel,
+        limit: usize,
+        filter: &DlqFilter,
+    ) -> Result<usize, QueueError> {
         let (url, dlq) = self.urls(channel)?;
-        let got = self.receive_from(dlq, limit, Duration::from_secs(60), Duration::ZERO).await?;
-        for (m, _) in &got {
+        // With a filter, look through the whole DLQ (each message hidden until this run
+        // is done with it, so none is seen twice); without one, `limit` is enough.
+        let look_at = if filter.is_all() { limit } else { limit.max(REPLAY_SCAN_MAX) };
+        let got = self.receive_from(dlq, look_at, Duration::from_secs(60), Duration::ZERO).await?;
+        let mut moved = 0;
+        for (m, first) in &got {
+            let wanted = moved < limit
+                && (filter.is_all() || {
+                    let reason = match m.attributes.get(REASON_ATTRIBUTE) {
+                        Some(r) => Some(r.clone()),
+                        None => self.reason_of(&m.message_id).await?,
+                    };
+                    filter.matches(&m.message_id, reason.as_deref())
+                });
+            if !wanted {
+                // Left where it was, its receive not counted against it.
+                self.release(dlq, &m.receipt).await?;
+                self.note_inspection(&m.message_id, m.receive_count, *first).await?;
+                continue;
+            }
             let mut attributes = m.attributes.clone();
             attributes.remove(REASON_ATTRIBUTE);
             // Send, then delete: a crash in between duplicates (idempotency makes that
             // harmless), never loses.
             self.send_to(url, &m.body, &attributes).await?;
             self.delete_from(dlq, &m.receipt).await?;
+            moved += 1;
         }
-        Ok(got.len())
+        Ok(moved)
     }
 
     async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError> {

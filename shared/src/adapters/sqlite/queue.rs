@@ -6,7 +6,7 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::{Db, now_ms, queue_backend, ts_from_ms};
 use crate::domain::Channel;
-use crate::ports::{DeadLetter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+use crate::ports::{DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
 
 /// Behaviour shared by every channel queue.
 #[derive(Debug, Clone, Copy)]
@@ -262,7 +262,14 @@ impl Queues for SqliteQueues {
             .map_err(queue_backend)
     }
 
-    async fn dlq_replay(&self, channel: Channel, limit: usize) -> Result<usize, QueueError> {
+    async fn dlq_replay_matching(
+        &self,
+        channel: Channel,
+        limit: usize,
+        filter: &DlqFilter,
+    ) -> Result<usize, QueueError> {
+        let id = filter.message_id.clone();
+        let reason = filter.reason_contains.clone();
         self.db
             .call(move |c| {
                 // One statement: a message is either still dead or back on the queue with a
@@ -272,8 +279,10 @@ impl Queues for SqliteQueues {
                      SET dead_at_ms = NULL, receive_count = 0, receipt = NULL, visible_at_ms = ?3,
                          first_received_at_ms = NULL, last_error = NULL
                      WHERE seq IN (SELECT seq FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL
+                                     AND (?4 IS NULL OR message_id = ?4)
+                                     AND (?5 IS NULL OR instr(last_error, ?5) > 0)
                                    ORDER BY dead_at_ms, seq LIMIT ?2)",
-                    params![channel.as_str(), limit as i64, now_ms()],
+                    params![channel.as_str(), limit as i64, now_ms(), id, reason],
                 )
             })
             .await
