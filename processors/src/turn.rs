@@ -442,12 +442,13 @@ impl Engine {
                 }
                 Err(e @ SendError::Permanent { .. }) => {
                     if matches!(&e, SendError::Permanent { code, .. } if code == "21610") {
-                        // The carrier says the customer unsubscribed: remember it, so no
-                        // later turn tries again.
+                        // The carrier says the customer unsubscribed: remember it (the
+                        // customer: the sender of an inbound, the recipient of an
+                        // initiate), so no later turn tries again.
                         let now = jiff::Timestamp::now();
                         self.ports
                             .consent
-                            .record(&env.tenant, &env.from, ConsentAction::OptOut, "twilio:21610", now)
+                            .record(&env.tenant, customer(env), ConsentAction::OptOut, "twilio:21610", now)
                             .await?;
                     }
                     self.advance(key, &TurnStep::Done { outcome: format!("send refused: {e}") }).await?;
