@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use comms_shared::adapters::sqlite::{Db, SqliteSecrets};
+use comms_shared::conformance::moto::Moto;
 use comms_shared::domain::tenant::hash_key;
 use comms_shared::ports::{Secret, SecretStore};
 use comms_shared::twilio::{TwilioCredentials, signature};
@@ -44,7 +45,24 @@ impl Server {
     }
 }
 
-fn command(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) -> Command {
+/// Environment of the AWS backend on moto (empty: the embedded backend).
+type BackendEnv = Vec<(&'static str, String)>;
+
+fn aws_env(moto: &Moto) -> BackendEnv {
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    vec![
+        ("COMMS_BACKEND", "aws".to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("COMMS_TABLE", format!("{prefix}-data")),
+        ("COMMS_QUEUE_PREFIX", prefix),
+    ]
+}
+
+fn command(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &BackendEnv) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--data-dir")
         .arg(dir)
@@ -58,16 +76,17 @@ fn command(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) -> Command {
         .env_remove("COMMS_LISTEN")
         .env_remove("OPENAI_MODEL")
         .env_remove("TWILIO_AUTH_TOKEN");
+    c.envs(backend.iter().map(|(k, v)| (*k, v.as_str())));
     c
 }
 
-fn serve(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) -> Server {
-    let mut child = command(dir, openai, twilio)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+fn serve(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &BackendEnv) -> Server {
+    let mut cmd = command(dir, openai, twilio, backend);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    if !backend.is_empty() {
+        cmd.arg("--create-resources");
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base_url = loop {
         let line = lines.next().expect("serve exited before listening").unwrap();
@@ -79,8 +98,14 @@ fn serve(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) -> Server {
     Server { child, base_url }
 }
 
-fn comms_json(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, args: &[&str]) -> serde_json::Value {
-    let out = command(dir, openai, twilio).args(args).output().unwrap();
+fn comms_json(
+    dir: &Path,
+    openai: &OpenAiStub,
+    twilio: &TwilioStub,
+    backend: &BackendEnv,
+    args: &[&str],
+) -> serde_json::Value {
+    let out = command(dir, openai, twilio, backend).args(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -96,6 +121,14 @@ async fn auth_token(dir: &Path, name: &str) -> String {
         .auth_token
         .expose()
         .to_owned()
+}
+
+/// The tenant's Twilio auth token from the backend's secret store (`comms secrets get`).
+fn backend_auth_token(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &BackendEnv) -> String {
+    let out = command(dir, openai, twilio, backend).args(["secrets", "get", DEMO_TWILIO]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    creds["auth_token"].as_str().unwrap().to_owned()
 }
 
 /// Posts an inbound SMS webhook signed with `token`, as Twilio would.
@@ -144,12 +177,12 @@ fn customer(i: usize) -> String {
 }
 
 /// The SMS queue and its DLQ are empty and nothing is dead-lettered.
-fn assert_queues_empty(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) {
-    let stats = comms_json(dir, openai, twilio, &["queue", "stats", "--json"]);
+fn assert_queues_empty(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &BackendEnv) {
+    let stats = comms_json(dir, openai, twilio, backend, &["queue", "stats", "--json"]);
     let sms = stats.as_array().unwrap().iter().find(|r| r["channel"] == "sms").unwrap().clone();
     let counts = (sms["depth"].as_u64(), sms["in_flight"].as_u64(), sms["dlq_depth"].as_u64());
     assert_eq!(counts, (Some(0), Some(0), Some(0)), "{stats}");
-    let dead = comms_json(dir, openai, twilio, &["dlq", "list", "--channel", "sms", "--json"]);
+    let dead = comms_json(dir, openai, twilio, backend, &["dlq", "list", "--channel", "sms", "--json"]);
     assert_eq!(dead.as_array().map(Vec::len), Some(0), "{dead}");
 }
 
@@ -157,6 +190,7 @@ fn assert_queues_empty(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) {
 /// when `kill_now` says so and restarted on the same data folder: every customer is
 /// answered exactly once and nothing ends in the DLQ.
 async fn killed_mid_turn_answers_everyone_once(
+    backend: BackendEnv,
     twilio_delay: Duration,
     kill_now: impl Fn(&OpenAiStub, &TwilioStub) -> bool,
 ) {
@@ -168,8 +202,8 @@ async fn killed_mid_turn_answers_everyone_once(
     twilio.delay(twilio_delay);
     let dir = tempfile::tempdir().unwrap();
 
-    let server = serve(dir.path(), &openai, &twilio);
-    let token = auth_token(dir.path(), DEMO_TWILIO).await;
+    let server = serve(dir.path(), &openai, &twilio, &backend);
+    let token = backend_auth_token(dir.path(), &openai, &twilio, &backend);
     for i in 0..CUSTOMERS {
         let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
         post_sms(&server, &token, &customer(i), SHOP, &sid, "Can you fix a cracked screen?").await;
@@ -177,12 +211,12 @@ async fn killed_mid_turn_answers_everyone_once(
     wait_for("the moment to kill", Duration::from_secs(60), || kill_now(&openai, &twilio)).await;
     server.kill_9();
 
-    let _again = serve(dir.path(), &openai, &twilio);
+    let _again = serve(dir.path(), &openai, &twilio, &backend);
     let limit = Duration::from_secs(30 * VISIBILITY_SECS);
     wait_for("an answer to every customer", limit, || sent_per_recipient(&twilio).len() == CUSTOMERS).await;
     // Nothing waiting and nothing in flight: every record was deleted or dead-lettered.
     wait_for("the queue to settle", limit, || {
-        let stats = comms_json(dir.path(), &openai, &twilio, &["queue", "stats", "--json"]);
+        let stats = comms_json(dir.path(), &openai, &twilio, &backend, &["queue", "stats", "--json"]);
         stats
             .as_array()
             .unwrap()
@@ -195,13 +229,23 @@ async fn killed_mid_turn_answers_everyone_once(
     let per = sent_per_recipient(&twilio);
     assert_eq!(per.len(), CUSTOMERS, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "a customer was answered twice: {per:?}");
-    assert_queues_empty(dir.path(), &openai, &twilio);
+    assert_queues_empty(dir.path(), &openai, &twilio, &backend);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_model_call_loses_nothing() {
     // The first records are in the model call (2 s), nothing sent yet.
-    killed_mid_turn_answers_everyone_once(Duration::ZERO, |openai, twilio| {
+    killed_mid_turn_answers_everyone_once(Vec::new(), Duration::ZERO, |openai, twilio| {
+        !openai.requests().is_empty() && twilio.posts() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_on_the_aws_backend_loses_and_repeats_nothing() {
+    // The same engine on SQS and DynamoDB (moto): killed during the model call.
+    let Some(moto) = Moto::start().await else { return };
+    killed_mid_turn_answers_everyone_once(aws_env(&moto), Duration::ZERO, |openai, twilio| {
         !openai.requests().is_empty() && twilio.posts() == 0
     })
     .await;
@@ -209,7 +253,7 @@ async fn kill_9_during_the_model_call_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_sends_loses_and_repeats_nothing() {
-    killed_mid_turn_answers_everyone_once(Duration::from_millis(200), |_, twilio| {
+    killed_mid_turn_answers_everyone_once(Vec::new(), Duration::from_millis(200), |_, twilio| {
         twilio.created().len() >= 3
     })
     .await;
@@ -218,8 +262,10 @@ async fn kill_9_during_the_sends_loses_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_send_and_store_repeats_nothing() {
     // Twilio holds its answer: the message exists at Twilio, the server never learns it.
-    killed_mid_turn_answers_everyone_once(Duration::from_secs(3), |_, twilio| !twilio.created().is_empty())
-        .await;
+    killed_mid_turn_answers_everyone_once(Vec::new(), Duration::from_secs(3), |_, twilio| {
+        !twilio.created().is_empty()
+    })
+    .await;
 }
 
 /// A second tenant, `other/shop`, on its own number, with its own Twilio credentials
@@ -273,7 +319,7 @@ async fn the_same_request_id_or_message_sid_in_two_tenants_answers_both() {
     let dir = tempfile::tempdir().unwrap();
     let other_key = "other-api-key-0123456789";
     let other_token = put_other_tenant(dir.path(), other_key).await;
-    let server = serve(dir.path(), &openai, &twilio);
+    let server = serve(dir.path(), &openai, &twilio, &Vec::new());
     let demo_key = secrets(dir.path()).get("local-demo/api-key").await.unwrap().expose().to_owned();
     let demo_token = auth_token(dir.path(), DEMO_TWILIO).await;
 
@@ -309,8 +355,8 @@ async fn the_same_request_id_or_message_sid_in_two_tenants_answers_both() {
         "other.shop.tel.14155550203",
         "demo.repair-shop.tel.14155550203",
     ] {
-        let shown =
-            comms_json(dir.path(), &openai, &twilio, &["conversation", "show", conversation, "--json"]);
+        let args = ["conversation", "show", conversation, "--json"];
+        let shown = comms_json(dir.path(), &openai, &twilio, &Vec::new(), &args);
         let kinds: Vec<&str> =
             shown["items"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap_or("")).collect();
         assert_eq!(kinds.last(), Some(&"reply"), "{conversation}: {shown}");
