@@ -51,13 +51,20 @@ pub fn twilio(
     })
 }
 
-/// The engine on the given ports, with status callbacks to `public_base_url`.
-pub fn build(ports: EnginePorts, public_base_url: &str, retry_budget: Duration) -> Engine {
+/// The engine on the given ports, with status callbacks to `public_base_url`; its turn
+/// lease is the workers' visibility timeout (see `TurnSettings::lease`).
+pub fn build(
+    ports: EnginePorts,
+    public_base_url: &str,
+    retry_budget: Duration,
+    visibility: Duration,
+) -> Engine {
     Engine::new(
         ports,
         TurnSettings {
             status_callback_base: Some(public_base_url.to_owned()),
             retry_budget,
+            lease: visibility,
             ..Default::default()
         },
     )

@@ -47,7 +47,9 @@ pub struct ServeArgs {
     /// processors run elsewhere).
     #[arg(long)]
     pub no_workers: bool,
-    /// Visibility timeout of received records, in seconds (kept alive by a heartbeat).
+    /// Visibility timeout of received records, in seconds (kept alive by a heartbeat);
+    /// also the lease of a turn's claim (renewed the same way), so after a crash every
+    /// message is taken over within about one timeout. Minimum 2.
     #[arg(long, env = "COMMS_VISIBILITY_SECS", default_value_t = 30)]
     pub visibility_secs: u64,
     /// How long one model or Twilio call is retried inside a record before the record
@@ -236,10 +238,12 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         if std::env::var("TWILIO_API_BASE").is_err() {
             tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
         }
+        let visibility = Duration::from_secs(args.visibility_secs.max(2));
         let engine = Arc::new(engine::build(
             wiring.engine_stores.ports(chat, messenger, calls),
             &public_base_url,
             Duration::from_secs(args.retry_budget_secs),
+            visibility,
         ));
         // One worker per channel the engine handles, each on its own queue.
         for channel in WORKER_CHANNELS {
@@ -249,7 +253,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
                 WorkerSettings {
                     channel,
                     concurrency: args.worker_concurrency,
-                    visibility: Duration::from_secs(args.visibility_secs.max(2)),
+                    visibility,
                     ..Default::default()
                 },
                 stop_rx.clone(),

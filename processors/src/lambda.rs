@@ -191,6 +191,10 @@ pub async fn aws_handler(
         TurnSettings {
             status_callback_base: env.public_base_url.clone(),
             retry_budget: env.retry_budget,
+            // The lease is the visibility the heartbeat renews: a record whose Lambda
+            // timed out or crashed reappears with at most half a lease left on its claim,
+            // which the next invocation waits out (docs/decisions.md, "Crash safety").
+            lease: env.visibility,
             ..Default::default()
         },
     );

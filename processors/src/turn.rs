@@ -21,7 +21,7 @@ use comms_shared::ports::{
     Bookings, CallControl, CallError, CallUpdate, ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest,
     Claim, ConsentAction, ConsentStore, ConversationItem, ConversationKey, ConversationLog, ItemContent,
     Ledger, Messenger, OutboundText, OwnerStateStore, SendError, SentText, StoreError, TemplateContent,
-    TenantDirectory, TurnStep, TurnStore,
+    TenantDirectory, TurnStep, TurnStore, turn_key,
 };
 use comms_shared::retry::with_backoff;
 use comms_shared::tools::{self, ToolContext};
@@ -62,7 +62,11 @@ pub struct TurnSettings {
     pub history_items: usize,
     /// Waiting budget for retries of one model or send call.
     pub retry_budget: Duration,
-    /// How long a claim holds before another delivery may take over.
+    /// How long a claim holds before another delivery may take over. Set it to the
+    /// queue's visibility timeout: the turn renews it every half lease while it runs (as
+    /// the heartbeat renews the visibility), so a holder that died leaves at most about
+    /// half a lease when its record reappears, and the redelivery waits that out in
+    /// process instead of spending a receive (docs/decisions.md, "Crash safety").
     pub lease: Duration,
     /// Public base URL for Twilio status callbacks (`{base}/twilio/status`).
     pub status_callback_base: Option<String>,
@@ -75,7 +79,7 @@ impl Default for TurnSettings {
         Self {
             history_items: 20,
             retry_budget: Duration::from_secs(20),
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
             status_callback_base: None,
             tenant_cache_ttl: Duration::from_secs(60),
         }
@@ -237,17 +241,41 @@ impl Engine {
         Ok(self.ports.turns.advance(key, step, self.settings.lease).await?)
     }
 
+    /// Claims the turn. A busy claim whose lease ends within three quarters of a lease is
+    /// the claim of a holder that stopped renewing it (it died, or a Lambda timed out):
+    /// this delivery waits it out, kept invisible by its heartbeat, and takes over, so a
+    /// crash never costs a receive. A lease further off belongs to a live holder (just
+    /// claimed or renewed): that is a real overlap, retried later.
+    async fn claim(&self, key: &str) -> Result<Option<comms_shared::ports::TurnRecord>, TurnError> {
+        let lease = self.settings.lease;
+        let mut waited = false;
+        loop {
+            match self.ports.turns.claim(key, lease).await? {
+                Claim::Acquired(r) => return Ok(Some(r)),
+                Claim::Done(_) => return Ok(None),
+                Claim::Busy { lease_left } if !waited && lease_left <= lease * 3 / 4 => {
+                    tracing::info!(?lease_left, "turn claimed by an attempt that stopped renewing: waiting");
+                    tokio::time::sleep(lease_left + BUSY_MARGIN).await;
+                    waited = true;
+                }
+                Claim::Busy { .. } => {
+                    return Err(TurnError::Transient(
+                        "another delivery of this message is in progress".into(),
+                    ));
+                }
+            }
+        }
+    }
+
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
-        let key = format!("turn:{}:{}", env.channel, env.id);
-        let record = match self.ports.turns.claim(&key, self.settings.lease).await? {
-            Claim::Acquired(r) => r,
-            Claim::Busy => {
-                return Err(TurnError::Transient("another delivery of this message is in progress".into()));
-            }
-            Claim::Done(_) => return Ok(Outcome::AlreadyDone),
-        };
+        let key = turn_key(&env.tenant, env.channel, &env.id);
+        let Some(record) = self.claim(&key).await? else { return Ok(Outcome::AlreadyDone) };
+        // Renew the lease while the turn runs; stops when the turn ends (or the process
+        // dies, after which the lease runs out within one lease).
+        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), key.clone(), self.settings.lease);
         let result = self.resume(&tenant, env, &key, record.step).await;
+        drop(renewal);
         if result.is_err() {
             // This attempt gave up: let the next delivery resume without waiting out
             // the lease. (A permanent failure has already recorded its Done step.)
@@ -444,12 +472,13 @@ impl Engine {
                 }
                 Err(e @ SendError::Permanent { .. }) => {
                     if matches!(&e, SendError::Permanent { code, .. } if code == "21610") {
-                        // The carrier says the customer unsubscribed: remember it, so no
-                        // later turn tries again.
+                        // The carrier says the customer unsubscribed: remember it (the
+                        // customer: the sender of an inbound, the recipient of an
+                        // initiate), so no later turn tries again.
                         let now = jiff::Timestamp::now();
                         self.ports
                             .consent
-                            .record(&env.tenant, &env.from, ConsentAction::OptOut, "twilio:21610", now)
+                            .record(&env.tenant, customer(env), ConsentAction::OptOut, "twilio:21610", now)
                             .await?;
                     }
                     self.advance(key, &TurnStep::Done { outcome: format!("send refused: {e}") }).await?;
@@ -611,6 +640,33 @@ impl Engine {
             }
         }
         unreachable!("the last round always returns")
+    }
+}
+
+/// Slack added to a dead holder's remaining lease before claiming again.
+const BUSY_MARGIN: Duration = Duration::from_millis(100);
+
+/// Renews a turn's lease every half lease until dropped.
+struct LeaseRenewal(tokio::task::JoinHandle<()>);
+
+impl LeaseRenewal {
+    fn start(turns: Arc<dyn TurnStore>, key: String, lease: Duration) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 2).await;
+                if let Err(e) = turns.renew(&key, lease).await {
+                    // The turn may still finish; if the lease runs out meanwhile, the
+                    // steps recorded so far make a takeover safe.
+                    tracing::warn!(error = %e, "could not renew the turn lease");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

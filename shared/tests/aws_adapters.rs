@@ -108,6 +108,24 @@ mod dynamo {
         stores::turn_claims_are_atomic_and_resumable(&store(&moto.endpoint).await).await;
     }
 
+    #[tokio::test]
+    async fn turn_leases_are_renewed_until_released() {
+        let Some(moto) = start_moto().await else { return };
+        stores::turn_leases_are_renewed_until_released(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn turn_keys_are_scoped_by_tenant() {
+        let Some(moto) = start_moto().await else { return };
+        stores::turn_keys_are_scoped_by_tenant(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn delivery_status_is_scoped_by_tenant() {
+        let Some(moto) = start_moto().await else { return };
+        stores::delivery_status_is_scoped_by_tenant(&store(&moto.endpoint).await).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_turn_claims_have_one_winner() {
         let Some(moto) = start_moto().await else { return };

@@ -155,6 +155,24 @@ mod stores {
         stores::turn_claims_are_atomic_and_resumable(&SqliteTurns::new(db)).await;
     }
 
+    #[tokio::test]
+    async fn turn_leases_are_renewed_until_released() {
+        let (_dir, db) = fresh_db();
+        stores::turn_leases_are_renewed_until_released(&SqliteTurns::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn turn_keys_are_scoped_by_tenant() {
+        let (_dir, db) = fresh_db();
+        stores::turn_keys_are_scoped_by_tenant(&SqliteTurns::new(db)).await;
+    }
+
+    #[tokio::test]
+    async fn delivery_status_is_scoped_by_tenant() {
+        let (_dir, db) = fresh_db();
+        stores::delivery_status_is_scoped_by_tenant(&SqliteConversations::new(db)).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_turn_claims_have_one_winner() {
         let (_dir, db) = fresh_db();

@@ -145,6 +145,9 @@ struct TwilioState {
     call_updates: Vec<Value>,
     /// Calls that have ended: updating them answers Twilio's 21220.
     ended_calls: Vec<String>,
+    /// Wait this long after recording a create before answering it (a crash "between
+    /// send and store" can then be staged).
+    delay: Duration,
 }
 
 /// A fake Twilio REST API: `Messages.json` create and list.
@@ -164,6 +167,13 @@ async fn twilio_create(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let (response, delay) = create_message(&state, &headers, &body);
+    tokio::time::sleep(delay).await;
+    response
+}
+
+/// Records a create; returns the answer and how long to wait before giving it.
+fn create_message(state: &Mutex<TwilioState>, headers: &HeaderMap, body: &str) -> (Response, Duration) {
     assert!(headers.get("authorization").is_some_and(|v| v.to_str().unwrap().starts_with("Basic ")));
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -171,35 +181,36 @@ async fn twilio_create(
     s.posts += 1;
     let mode = s.modes.pop_front().unwrap_or(TwilioMode::Ok);
     if mode == TwilioMode::Throttle {
-        return (
+        let r = (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "0")],
             Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429})),
-        )
-            .into_response();
+        );
+        return (r.into_response(), Duration::ZERO);
     }
     if mode == TwilioMode::Unsubscribed {
-        return (
+        let r = (
             StatusCode::BAD_REQUEST,
             Json(
                 json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient", "status": 400}),
             ),
-        )
-            .into_response();
+        );
+        return (r.into_response(), Duration::ZERO);
     }
     if mode == TwilioMode::InvalidTo {
         let message = format!("The 'To' number {} is not a valid phone number.", get("To"));
-        return (StatusCode::BAD_REQUEST, Json(json!({"code": 21211, "message": message, "status": 400})))
-            .into_response();
+        let r = (StatusCode::BAD_REQUEST, Json(json!({"code": 21211, "message": message, "status": 400})));
+        return (r.into_response(), Duration::ZERO);
     }
     let msg = json!({"sid": format!("SM{:032x}", s.created.len() + 1), "status": "queued", "to": get("To"), "from": get("From"),
         "body": get("Body"), "date_created": rfc2822_now(), "status_callback": get("StatusCallback"),
         "content_sid": get("ContentSid"), "content_variables": get("ContentVariables")});
     s.created.push(msg.clone());
-    match mode {
+    let response = match mode {
         TwilioMode::CreateThen500 => (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response(),
         _ => (StatusCode::CREATED, Json(msg)).into_response(),
-    }
+    };
+    (response, s.delay)
 }
 
 async fn twilio_call_update(
@@ -226,9 +237,19 @@ async fn twilio_call_update(
     Json(json!({"sid": call_sid, "status": "in-progress"})).into_response()
 }
 
-async fn twilio_list(State(state): State<Arc<Mutex<TwilioState>>>) -> Json<Value> {
+/// Lists created messages, newest first, filtered by `To` and `From` as Twilio does.
+async fn twilio_list(
+    State(state): State<Arc<Mutex<TwilioState>>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<Value> {
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let wanted = |field: &str, m: &Value| {
+        query.iter().filter(|(k, _)| k == field).all(|(_, v)| m[field.to_lowercase()].as_str() == Some(v))
+    };
     let s = state.lock().unwrap();
-    let mut messages = s.created.clone();
+    let mut messages: Vec<Value> =
+        s.created.iter().filter(|m| wanted("To", m) && wanted("From", m)).cloned().collect();
     messages.reverse();
     Json(json!({"messages": messages, "page": 0, "page_size": 50}))
 }
@@ -251,6 +272,11 @@ impl TwilioStub {
     /// Messages Twilio holds (created), oldest first.
     pub fn created(&self) -> Vec<Value> {
         self.state.lock().unwrap().created.clone()
+    }
+
+    /// Answer each create this long after recording it.
+    pub fn delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
     }
 
     pub fn posts(&self) -> usize {

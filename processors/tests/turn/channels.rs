@@ -10,7 +10,7 @@ use comms_shared::adapters::sqlite::{
 };
 use comms_shared::domain::Channel;
 use comms_shared::domain::tenant::{KeyHash, hash_key};
-use comms_shared::ports::{ConversationLog, ItemContent, TenantDirectory};
+use comms_shared::ports::{ConsentStore, ConversationLog, ItemContent, TenantDirectory};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -132,4 +132,24 @@ async fn a_state_change_through_the_admin_api_reaches_the_next_prompt() {
     h.engine.handle(&envelope("SM00000000000000000000000000000033", "open today?").to_json()).await.unwrap();
     let prompt = h.openai.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
     assert!(prompt.contains("Owner's current state: OFF") && prompt.contains("family day"), "{prompt}");
+}
+
+#[tokio::test]
+async fn an_unsubscribed_initiate_recipient_is_the_customer_opted_out_not_the_tenant() {
+    let openai = OpenAiStub::start(vec![]).await;
+    openai.always(ModelStep::Text("Hi Ann, your repair is ready."));
+    let h = harness(openai).await;
+    h.twilio.next(&[crate::stubs::TwilioMode::Unsubscribed]);
+    let first = initiate_envelope("5b0c7a1e-2d3f-4e5a-9b6c-7d8e9f0a1b2c", Channel::Sms);
+    let out = h.engine.handle(&first.to_json()).await;
+    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("21610")), "{out:?}");
+    // The recipient of an initiate is the customer (`to`), not the tenant's number.
+    assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
+    let shop = comms_shared::domain::PhoneNumber::parse(SHOP).unwrap();
+    assert!(!h.consent.is_opted_out(&h.tenant.tenant, &shop).await.unwrap());
+    // The next initiate to that customer is not sent.
+    let second = initiate_envelope("6c1d8b2f-3e4a-4f5b-8c7d-8e9f0a1b2c3d", Channel::Sms);
+    let next = h.engine.handle(&second.to_json()).await;
+    assert!(matches!(next, Ok(Outcome::Suppressed(_))), "{next:?}");
+    assert_eq!(h.twilio.posts(), 1);
 }

@@ -28,7 +28,7 @@ pub async fn status_callback(
     let error_code = hook.param("ErrorCode").filter(|c| !c.is_empty());
     let stored = state
         .deliveries
-        .record_status(sid, status, error_code, jiff::Timestamp::now())
+        .record_status(&hook.tenant.tenant, sid, status, error_code, jiff::Timestamp::now())
         .await
         .map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %hook.tenant.tenant, message_sid = sid, status, stored, "delivery status");

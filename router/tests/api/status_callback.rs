@@ -25,7 +25,10 @@ async fn status_callbacks_update_the_delivery_status_forward_only() {
         assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{status}");
     }
     // The late "sending" did not move the message back.
-    assert_eq!(app.deliveries.status(sid).await.unwrap(), Some(("delivered".into(), None)));
+    assert_eq!(
+        app.deliveries.status(&app.tenant.tenant, sid).await.unwrap(),
+        Some(("delivered".into(), None))
+    );
 }
 
 #[tokio::test]
@@ -34,7 +37,7 @@ async fn status_callbacks_are_signature_checked() {
     let sid = "SM22222222222222222222222222222222";
     let resp = app.post_twilio("/twilio/status", &status_params(sid, "failed"), Some("wrong")).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.deliveries.status(sid).await.unwrap(), None);
+    assert_eq!(app.deliveries.status(&app.tenant.tenant, sid).await.unwrap(), None);
     let resp = app.post_twilio("/twilio/status", &status_params(sid, "exploded"), Some(AUTH_TOKEN)).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_of(resp).await.1.as_deref(), Some("MessageStatus"));

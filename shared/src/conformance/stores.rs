@@ -26,7 +26,10 @@ pub async fn turn_claims_are_atomic_and_resumable(store: &dyn TurnStore) {
         panic!("a new key must be acquired");
     };
     assert_eq!(first.step, TurnStep::Started);
-    assert_eq!(store.claim("turn:sms:SM1", lease).await.expect("claim"), Claim::Busy);
+    match store.claim("turn:sms:SM1", lease).await.expect("claim") {
+        Claim::Busy { lease_left } => assert!(lease_left <= lease && !lease_left.is_zero(), "{lease_left:?}"),
+        other => panic!("a live lease must be busy: {other:?}"),
+    }
 
     let ready = TurnStep::ReplyReady { reply: "hi".into(), template: None };
     store.advance("turn:sms:SM1", &ready, lease).await.expect("advance");
@@ -46,6 +49,39 @@ pub async fn turn_claims_are_atomic_and_resumable(store: &dyn TurnStore) {
     assert!(matches!(store.claim("turn:sms:SM2", Duration::ZERO).await.expect("claim"), Claim::Acquired(_)));
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(matches!(store.claim("turn:sms:SM2", lease).await.expect("claim"), Claim::Acquired(_)));
+}
+
+/// The holder's renewal moves the lease forward; a released lease is not renewed back
+/// into a live one.
+pub async fn turn_leases_are_renewed_until_released(store: &dyn TurnStore) {
+    let short = Duration::from_millis(300);
+    assert!(matches!(store.claim("turn:sms:SMrenew", short).await.expect("claim"), Claim::Acquired(_)));
+    store.renew("turn:sms:SMrenew", Duration::from_secs(60)).await.expect("renew");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    match store.claim("turn:sms:SMrenew", short).await.expect("claim") {
+        Claim::Busy { lease_left } => assert!(lease_left > Duration::from_secs(30), "{lease_left:?}"),
+        other => panic!("a renewed lease must still be busy: {other:?}"),
+    }
+    store.release("turn:sms:SMrenew").await.expect("release");
+    store.renew("turn:sms:SMrenew", Duration::from_secs(60)).await.expect("renew");
+    assert!(matches!(store.claim("turn:sms:SMrenew", short).await.expect("claim"), Claim::Acquired(_)));
+    // Renewing a key nobody claimed creates nothing.
+    store.renew("turn:sms:SMnobody", Duration::from_secs(60)).await.expect("renew");
+    assert!(
+        matches!(store.claim("turn:sms:SMnobody", short).await.expect("claim"), Claim::Acquired(r) if r.attempts == 1)
+    );
+}
+
+/// Turn keys carry the tenant: the same message id in two tenants is two turns.
+pub async fn turn_keys_are_scoped_by_tenant(store: &dyn TurnStore) {
+    let other = TenantRef::new("other", "shop").expect("ids");
+    let a = crate::ports::turn_key(&tenant(), Channel::Sms, "SMsame");
+    let b = crate::ports::turn_key(&other, Channel::Sms, "SMsame");
+    assert_ne!(a, b);
+    let lease = Duration::from_secs(60);
+    assert!(matches!(store.claim(&a, lease).await.expect("claim"), Claim::Acquired(_)));
+    store.advance(&a, &TurnStep::Done { outcome: "replied".into() }, lease).await.expect("advance");
+    assert!(matches!(store.claim(&b, lease).await.expect("claim"), Claim::Acquired(_)));
 }
 
 /// Of many concurrent claims of one key, exactly one acquires it.
@@ -168,14 +204,27 @@ pub async fn request_keys_remember_body_and_answer(log: &dyn RequestLog) {
 /// Delivery status moves forward only.
 pub async fn delivery_status_moves_forward_only(store: &dyn DeliveryStatusStore) {
     let now = jiff::Timestamp::now();
-    assert!(store.record_status("SM1", "sent", None, now).await.expect("record"));
-    assert!(store.record_status("SM1", "undelivered", Some("30003"), now).await.expect("record"));
-    assert!(!store.record_status("SM1", "sending", None, now).await.expect("record"));
+    let t = tenant();
+    assert!(store.record_status(&t, "SM1", "sent", None, now).await.expect("record"));
+    assert!(store.record_status(&t, "SM1", "undelivered", Some("30003"), now).await.expect("record"));
+    assert!(!store.record_status(&t, "SM1", "sending", None, now).await.expect("record"));
     assert_eq!(
-        store.status("SM1").await.expect("status"),
+        store.status(&t, "SM1").await.expect("status"),
         Some(("undelivered".into(), Some("30003".into())))
     );
-    assert_eq!(store.status("SM2").await.expect("status"), None);
+    assert_eq!(store.status(&t, "SM2").await.expect("status"), None);
+}
+
+/// The same provider id in two tenants is two records: one tenant's callback neither
+/// moves nor blocks the other's.
+pub async fn delivery_status_is_scoped_by_tenant(store: &dyn DeliveryStatusStore) {
+    let now = jiff::Timestamp::now();
+    let (a, b) = (tenant(), TenantRef::new("other", "shop").expect("ids"));
+    assert!(store.record_status(&a, "SMsame", "delivered", None, now).await.expect("record"));
+    assert_eq!(store.status(&b, "SMsame").await.expect("status"), None);
+    assert!(store.record_status(&b, "SMsame", "sent", None, now).await.expect("record"));
+    assert_eq!(store.status(&b, "SMsame").await.expect("status"), Some(("sent".into(), None)));
+    assert_eq!(store.status(&a, "SMsame").await.expect("status"), Some(("delivered".into(), None)));
 }
 
 /// Ledger entries come back newest first, per tenant.

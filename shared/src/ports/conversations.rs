@@ -76,18 +76,25 @@ pub trait ConversationLog: Send + Sync {
 /// Delivery state of sent messages, from provider status callbacks.
 #[async_trait]
 pub trait DeliveryStatusStore: Send + Sync {
-    /// Records `status` for a sent message unless a later state is already known
-    /// (callbacks can arrive out of order). Returns whether it was stored.
+    /// Records `status` for a message `tenant` sent unless a later state is already
+    /// known (callbacks can arrive out of order). Returns whether it was stored. Keyed by
+    /// (tenant, provider id): a provider id is only an id a caller gave us, so one
+    /// tenant's callbacks never touch another tenant's record.
     async fn record_status(
         &self,
+        tenant: &TenantRef,
         provider_id: &str,
         status: &str,
         error_code: Option<&str>,
         at: jiff::Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// The last known status of a sent message, with its error code.
-    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// The last known status of a message `tenant` sent, with its error code.
+    async fn status(
+        &self,
+        tenant: &TenantRef,
+        provider_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError>;
 }
 
 /// Order of Twilio message states; a callback never moves a message backwards.

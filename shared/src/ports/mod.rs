@@ -29,7 +29,7 @@ pub use queue::{DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, 
 pub use requests::{RequestBegin, RequestLog};
 pub use secrets::{Secret, SecretError, SecretStore, SecretWriter};
 pub use tenants::TenantDirectory;
-pub use turns::{Claim, TurnRecord, TurnStep, TurnStore};
+pub use turns::{Claim, TurnRecord, TurnStep, TurnStore, turn_key};
 
 /// Failure of a storage port (tenants, consent, and the tables later issues add).
 #[derive(Debug, thiserror::Error)]

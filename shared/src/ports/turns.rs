@@ -5,6 +5,16 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::domain::{Channel, TenantRef};
+
+/// The idempotency key of the turn answering message `id` (a Twilio `MessageSid`, a
+/// `request_id`, a `CallSid`+turn) of `tenant` on `channel`. The tenant is part of it:
+/// ids come from callers and providers, and one tenant's id must never finish (or block)
+/// another tenant's turn. Ids of tenants are `[a-z0-9_-]`, so the parts cannot run
+/// together.
+pub fn turn_key(tenant: &TenantRef, channel: Channel, id: &str) -> String {
+    format!("turn:{}:{}:{channel}:{id}", tenant.company_id, tenant.project_id)
+}
 
 /// How far the handling of one inbound message got. Stored with the idempotency key, so
 /// a redelivery resumes where the last attempt stopped.
@@ -46,8 +56,9 @@ pub struct TurnRecord {
 pub enum Claim {
     /// Ours: new, or an earlier attempt's lease expired (resume from `step`).
     Acquired(TurnRecord),
-    /// Another worker holds an unexpired lease; try again later.
-    Busy,
+    /// Another attempt holds an unexpired lease, for `lease_left` more; try again
+    /// after that (a holder that died stops renewing, so its lease then ends).
+    Busy { lease_left: Duration },
     /// Already finished.
     Done(TurnRecord),
 }
@@ -62,6 +73,10 @@ pub trait TurnStore: Send + Sync {
 
     /// Records progress and extends the lease.
     async fn advance(&self, key: &str, step: &TurnStep, lease: Duration) -> Result<(), StoreError>;
+
+    /// Extends the lease of a claimed key to `lease` from now (the holder's renewal,
+    /// every half lease while the turn runs). A released or unknown key is left alone.
+    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError>;
 
     /// Gives the lease up (this attempt failed), so the next delivery may resume at once.
     async fn release(&self, key: &str) -> Result<(), StoreError>;

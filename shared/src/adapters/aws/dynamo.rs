@@ -189,7 +189,8 @@ impl TurnStore for DynamoStore {
         }
         let lease_until = get_n(&item, "lease_until_ms")?;
         if lease_until > now {
-            return Ok(Claim::Busy);
+            let lease_left = Duration::from_millis(lease_until.saturating_sub(now).unsigned_abs());
+            return Ok(Claim::Busy { lease_left });
         }
         // Take over an expired lease, conditionally on it still being that lease.
         let taken = self
@@ -207,8 +208,9 @@ impl TurnStore for DynamoStore {
             .await;
         match taken {
             Ok(_) => Ok(Claim::Acquired(TurnRecord { key: key.to_owned(), step, attempts: attempts + 1 })),
+            // Another attempt took it over just now: its lease is a whole one.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Ok(Claim::Busy)
+                Ok(Claim::Busy { lease_left: lease })
             }
             Err(e) => Err(backend(e)),
         }
@@ -227,6 +229,27 @@ impl TurnStore for DynamoStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError> {
+        let renewed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("TURN#{key}")))
+            .key("sk", s("TURN"))
+            .update_expression("SET lease_until_ms = :lease")
+            // A released lease (0) stays released; an unknown key is not created.
+            .condition_expression("attribute_exists(pk) AND lease_until_ms > :zero")
+            .expression_attribute_values(":lease", n(now_ms() + lease_ms(lease)))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match renewed {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn release(&self, key: &str) -> Result<(), StoreError> {
@@ -339,6 +362,12 @@ fn history_key() -> String {
 
 fn tenant_pk(t: &TenantRef) -> String {
     format!("TENANT#{}#{}", t.company_id, t.project_id)
+}
+
+/// The delivery status item of a message `tenant` sent (provider ids come from callers,
+/// so the tenant is part of the key).
+fn msg_pk(tenant: &TenantRef, provider_id: &str) -> String {
+    format!("MSG#{}#{}#{provider_id}", tenant.company_id, tenant.project_id)
 }
 
 fn conditional_failed<E: ProvideErrorMetadata>(e: &E) -> bool {
@@ -543,6 +572,7 @@ impl crate::ports::RequestLog for DynamoStore {
 impl crate::ports::DeliveryStatusStore for DynamoStore {
     async fn record_status(
         &self,
+        tenant: &TenantRef,
         provider_id: &str,
         status: &str,
         error_code: Option<&str>,
@@ -553,7 +583,7 @@ impl crate::ports::DeliveryStatusStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("MSG#{provider_id}")))
+            .item("pk", s(msg_pk(tenant, provider_id)))
             .item("sk", s("STATUS"))
             .item("msg_status", s(status))
             .item("status_rank", n(rank))
@@ -570,8 +600,12 @@ impl crate::ports::DeliveryStatusStore for DynamoStore {
         }
     }
 
-    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let Some(item) = self.get(&format!("MSG#{provider_id}"), "STATUS").await? else { return Ok(None) };
+    async fn status(
+        &self,
+        tenant: &TenantRef,
+        provider_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let Some(item) = self.get(&msg_pk(tenant, provider_id), "STATUS").await? else { return Ok(None) };
         let code = item.get("error_code").and_then(|v| v.as_s().ok()).cloned();
         Ok(Some((get_s(&item, "msg_status")?.clone(), code)))
     }

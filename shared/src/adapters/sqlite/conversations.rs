@@ -154,21 +154,24 @@ impl ConversationLog for SqliteConversations {
 impl DeliveryStatusStore for SqliteConversations {
     async fn record_status(
         &self,
+        tenant: &TenantRef,
         provider_id: &str,
         status: &str,
         error_code: Option<&str>,
         at: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
         let (id, st, code) = (provider_id.to_owned(), status.to_owned(), error_code.map(str::to_owned));
+        let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
         let rank = i64::from(status_rank(status));
         self.db
             .call(move |c| {
                 c.execute(
-                    "INSERT INTO delivery_status (provider_id, status, rank, error_code, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (provider_id) DO UPDATE SET status = excluded.status, rank = excluded.rank,
-                       error_code = excluded.error_code, updated_at = excluded.updated_at
+                    "INSERT INTO delivery_status (company_id, project_id, provider_id, status, rank, error_code, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (company_id, project_id, provider_id) DO UPDATE SET status = excluded.status,
+                       rank = excluded.rank, error_code = excluded.error_code, updated_at = excluded.updated_at
                      WHERE excluded.rank >= delivery_status.rank",
-                    params![id, st, rank, code, ts_sortable(at)],
+                    params![company, project, id, st, rank, code, ts_sortable(at)],
                 )
                 .map(|n| n == 1)
             })
@@ -176,13 +179,19 @@ impl DeliveryStatusStore for SqliteConversations {
             .map_err(backend)
     }
 
-    async fn status(&self, provider_id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+    async fn status(
+        &self,
+        tenant: &TenantRef,
+        provider_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
         let id = provider_id.to_owned();
+        let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
         self.db
             .call(move |c| {
                 c.query_row(
-                    "SELECT status, error_code FROM delivery_status WHERE provider_id = ?1",
-                    params![id],
+                    "SELECT status, error_code FROM delivery_status
+                     WHERE company_id = ?1 AND project_id = ?2 AND provider_id = ?3",
+                    params![company, project, id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()

@@ -165,6 +165,23 @@ const MIGRATIONS: &[&str] = &[
         response TEXT,
         expires_at TEXT NOT NULL
      );",
+    // 5: delivery status keyed by tenant (a provider id comes from a caller). Rows from
+    // before carry no tenant: they are kept under company_id = '' (no tenant's lookups
+    // reach them).
+    "CREATE TABLE delivery_status_v5 (
+        company_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        error_code TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (company_id, project_id, provider_id)
+     );
+     INSERT INTO delivery_status_v5 (company_id, project_id, provider_id, status, rank, error_code, updated_at)
+       SELECT '', '', provider_id, status, rank, error_code, updated_at FROM delivery_status;
+     DROP TABLE delivery_status;
+     ALTER TABLE delivery_status_v5 RENAME TO delivery_status;",
 ];
 
 /// A handle on the SQLite file shared by every embedded adapter. Cheap to clone.

@@ -23,6 +23,11 @@ fn lease_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
+/// What is left of a lease ending at `until_ms` (epoch milliseconds).
+fn left(until_ms: i64, now_ms: i64) -> Duration {
+    Duration::from_millis(until_ms.saturating_sub(now_ms).max(0).unsigned_abs())
+}
+
 #[async_trait]
 impl TurnStore for SqliteTurns {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
@@ -53,7 +58,7 @@ impl TurnStore for SqliteTurns {
                     return Ok(Claim::Done(TurnRecord { key, step, attempts }));
                 }
                 if lease_until > now {
-                    return Ok(Claim::Busy);
+                    return Ok(Claim::Busy { lease_left: left(lease_until, now) });
                 }
                 // The earlier holder's lease ran out (it died or gave up): take over,
                 // conditionally on the lease still being the expired one.
@@ -65,7 +70,9 @@ impl TurnStore for SqliteTurns {
                 Ok(if taken == 1 {
                     Claim::Acquired(TurnRecord { key, step, attempts: attempts + 1 })
                 } else {
-                    Claim::Busy
+                    // Unreachable inside the IMMEDIATE transaction; a whole lease is the
+                    // safe answer.
+                    Claim::Busy { lease_left: Duration::from_millis(lease.unsigned_abs()) }
                 })
             })
             .await
@@ -80,6 +87,22 @@ impl TurnStore for SqliteTurns {
                 c.execute(
                     "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1",
                     params![key, step, now_ms() + lease, jiff::Timestamp::now().to_string()],
+                )
+            })
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let lease = lease_ms(lease);
+        self.db
+            .call(move |c| {
+                // `> 0`: a released lease stays released (a renewal racing the release).
+                c.execute(
+                    "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND lease_until_ms > 0",
+                    params![key, now_ms() + lease],
                 )
             })
             .await
