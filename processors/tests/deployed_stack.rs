@@ -612,3 +612,37 @@ fn the_translated_template_has_one_stage_and_scopes_queue_access_to_each_functio
         "{policy}"
     );
 }
+
+/// API Gateway asks for its own key on the key routes, but not on `/availability`, which
+/// the router answers to anyone when the tenant made availability public (else it wants
+/// the admin key), nor on the signed Twilio webhooks.
+#[test]
+fn the_gateway_wants_a_key_on_the_key_routes_only() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, template) = translated(&py, dir.path());
+    let api = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::ApiGateway::RestApi")
+        .expect("a REST API");
+    let paths = &api["Properties"]["Body"]["paths"];
+    let wants_key = |path: &str, method: &str| {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} is not in the API");
+        op["security"].to_string().contains("api_key")
+    };
+    for (path, method) in [
+        ("/initiate-conversation", "post"),
+        ("/admin/state", "get"),
+        ("/admin/state", "put"),
+        ("/bookings", "post"),
+        ("/leads", "get"),
+    ] {
+        assert!(wants_key(path, method), "{method} {path} must need an API Gateway key");
+    }
+    for (path, method) in [("/availability", "get"), ("/twilio/sms", "post"), ("/healthz", "get")] {
+        assert!(!wants_key(path, method), "{method} {path} must not need an API Gateway key");
+    }
+}

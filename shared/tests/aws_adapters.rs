@@ -186,3 +186,19 @@ mod dynamo {
         conformance::tenants::numbers_have_one_owner(&store(&moto.endpoint).await).await;
     }
 }
+
+/// A store pointed at a table that does not exist says which table (DynamoDB's own error
+/// does not), and the error is permanent: retrying cannot create it.
+#[tokio::test]
+async fn a_missing_table_is_named_in_the_error() {
+    use comms_shared::adapters::aws::DynamoStore;
+    use comms_shared::domain::TenantRef;
+    use comms_shared::ports::{StoreError, TenantDirectory};
+    let Some(moto) = start_moto().await else { return };
+    let config = emulator_config(&moto.endpoint).await;
+    let store = DynamoStore::new(&config, "no-such-table-data");
+    let err = store.get(&TenantRef::new("demo", "shop").unwrap()).await.unwrap_err();
+    let StoreError::Backend { message, transient } = err else { panic!("{err:?}") };
+    assert!(message.contains("no-such-table-data"), "{message}");
+    assert!(!transient, "{message}");
+}

@@ -26,6 +26,21 @@ pub struct DynamoStore {
     table: String,
 }
 
+impl DynamoStore {
+    /// A storage error from an SDK call on this store's table; a missing table is named
+    /// (DynamoDB's ResourceNotFoundException does not say which), so an operator pointing
+    /// at the wrong table (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`) sees it at once.
+    fn err<E: ProvideErrorMetadata + std::fmt::Debug>(&self, e: E) -> StoreError {
+        if e.code() == Some("ResourceNotFoundException") {
+            return StoreError::Backend {
+                message: format!("DynamoDB table {} not found (ResourceNotFoundException)", self.table),
+                transient: false,
+            };
+        }
+        backend(e)
+    }
+}
+
 fn backend<E: ProvideErrorMetadata + std::fmt::Debug>(e: E) -> StoreError {
     let code = e.code().unwrap_or("");
     let transient = code.is_empty()
@@ -132,7 +147,7 @@ impl DynamoStore {
         if let Err(e) = created
             && e.code() != Some("ResourceInUseException")
         {
-            return Err(backend(e));
+            return Err(store.err(e));
         }
         Ok(store)
     }
@@ -147,7 +162,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(out.item().cloned())
     }
 }
@@ -179,7 +194,7 @@ impl TurnStore for DynamoStore {
                 }));
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(backend(e)),
+            Err(e) => return Err(self.err(e)),
         }
         let item = self.turn_item(key).await?.ok_or_else(|| invalid("turn record vanished"))?;
         let step: TurnStep = parse(get_s(&item, "step")?)?;
@@ -212,7 +227,7 @@ impl TurnStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                 Ok(Claim::Busy { lease_left: lease })
             }
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(self.err(e)),
         }
     }
 
@@ -227,7 +242,7 @@ impl TurnStore for DynamoStore {
             .expression_attribute_values(":lease", n(now_ms() + lease_ms(lease)))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -248,7 +263,7 @@ impl TurnStore for DynamoStore {
         match renewed {
             Ok(_) => Ok(()),
             Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(self.err(e)),
         }
     }
 
@@ -263,7 +278,7 @@ impl TurnStore for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -308,7 +323,7 @@ impl Bookings for DynamoStore {
         match written {
             Ok(_) => return Ok(Reservation::Created(booking.clone())),
             Err(e) if e.code() == Some("TransactionCanceledException") => {}
-            Err(e) => return Err(backend(e)),
+            Err(e) => return Err(self.err(e)),
         }
         let out = self
             .client
@@ -319,7 +334,7 @@ impl Bookings for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         let Some(item) = out.item() else {
             // Cancelled for another reason (a conflicting transaction): retry later.
             return Err(StoreError::Backend {
@@ -345,7 +360,7 @@ impl Bookings for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         out.items().iter().map(|i| parse(get_s(i, "booking")?)).collect()
     }
 }
@@ -446,7 +461,7 @@ impl DynamoStore {
                         .iter()
                         .map(|r| r.code() == Some("ConditionalCheckFailed"))
                         .collect(),
-                    _ => return Err(backend(e)),
+                    _ => return Err(self.err(e)),
                 },
             };
             // reasons[2i] is item i's marker; the last one is the header.
@@ -492,7 +507,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(out.item().cloned())
     }
 
@@ -515,7 +530,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(out.items().to_vec())
     }
 }
@@ -545,7 +560,7 @@ impl crate::ports::RequestLog for DynamoStore {
         match put {
             Ok(_) => return Ok(crate::ports::RequestBegin::New),
             Err(e) if conditional_failed(&e) => {}
-            Err(e) => return Err(backend(e)),
+            Err(e) => return Err(self.err(e)),
         }
         let item = self.get(&pk, "REQ").await?.ok_or_else(|| invalid("request record vanished"))?;
         let response = item.get("response").and_then(|v| v.as_s().ok()).map(|r| parse(r)).transpose()?;
@@ -563,7 +578,7 @@ impl crate::ports::RequestLog for DynamoStore {
             .expression_attribute_values(":r", s(response.to_string()))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -596,7 +611,7 @@ impl crate::ports::DeliveryStatusStore for DynamoStore {
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(self.err(e)),
         }
     }
 
@@ -631,7 +646,7 @@ impl crate::ports::OwnerStateStore for DynamoStore {
             )
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -654,7 +669,7 @@ impl crate::ports::OwnerStateStore for DynamoStore {
             )
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -693,7 +708,7 @@ impl crate::ports::Ledger for DynamoStore {
             .item("entry", s(json(entry)))
             .send()
             .await
-            .map_err(backend)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -740,7 +755,7 @@ impl crate::ports::ConsentStore for DynamoStore {
                 None,
             )?);
         }
-        tx.send().await.map_err(backend)?;
+        tx.send().await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -809,7 +824,7 @@ impl crate::ports::TenantDirectory for DynamoStore {
             Err(e) if e.code() == Some("TransactionCanceledException") => {
                 Err(StoreError::Conflict("a number already routes to another tenant".into()))
             }
-            Err(e) => Err(backend(e)),
+            Err(e) => Err(self.err(e)),
         }
     }
 
@@ -911,7 +926,7 @@ impl crate::ports::ConversationLog for DynamoStore {
                 .limit(limit_i32)
                 .send()
                 .await
-                .map_err(backend)?
+                .map_err(|e| self.err(e))?
                 .items()
                 .to_vec(),
             // Every tenant: an operator's listing, not a hot path; a scan of headers.
@@ -923,7 +938,7 @@ impl crate::ports::ConversationLog for DynamoStore {
                 .expression_attribute_values(":meta", s("META"))
                 .send()
                 .await
-                .map_err(backend)?
+                .map_err(|e| self.err(e))?
                 .items()
                 .to_vec(),
         };
