@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod demo;
 mod engine;
+mod http_errors;
 mod inspect;
 mod keys;
 mod queue;

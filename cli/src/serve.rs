@@ -290,6 +290,8 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         );
     }
 
+    // hyper's own error answers (414, 400, 431) in the JSON error shape.
+    let listener = crate::http_errors::JsonErrors(listener);
     axum::serve(listener, comms_router::app(wiring.state)).with_graceful_shutdown(signals.recv()).await?;
     // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);

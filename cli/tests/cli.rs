@@ -427,3 +427,38 @@ fn dlq_replay_filters_by_reason_and_id() {
     assert!(moved.contains("replayed 1"), "{moved}");
     assert_eq!(sms_stats(dir.path())["dlq_depth"], 0);
 }
+
+/// One raw HTTP/1.1 exchange (the server closes after an error it answers itself).
+fn raw_http(server: &Server, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = server.base_url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn errors_the_http_server_answers_itself_have_the_json_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--no-workers"]);
+    let long =
+        format!("GET /admin/state?q={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(79_000));
+    for (request, status, code) in [
+        (long.into_bytes(), "414", "uri_too_long"),
+        (b"NOT HTTP AT ALL\r\n\r\n".to_vec(), "400", "malformed_request"),
+    ] {
+        let answer = raw_http(&server, &request);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert_eq!(json["error"]["code"], code, "{body}");
+        assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+    // The server still answers normally afterwards.
+    let ok = raw_http(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+}

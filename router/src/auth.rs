@@ -29,6 +29,20 @@ pub async fn load_tenant(state: &AppState, tenant: &TenantRef) -> Result<Option<
     state.tenants.get(tenant).await.map_err(ApiError::unavailable)
 }
 
+/// 401 unless the request carries a (non-empty) key of `kind`. Routes call this before
+/// reading anything else of the request, so a caller without a key learns nothing but
+/// that one is needed. (With a key, the tenant named by the request is read next: the
+/// key can only be checked against it.)
+pub fn require_key(headers: &HeaderMap, kind: KeyKind) -> Result<&str, ApiError> {
+    headers.get(kind.header()).and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_api_key",
+            format!("{} header is required", kind.header()),
+        )
+    })
+}
+
 /// The tenant, if the request carries one of its keys of `kind`: 401 without a key, 403
 /// with a key that is not this tenant's (or for a tenant that does not exist: the answer
 /// does not reveal which).
@@ -38,15 +52,7 @@ pub async fn authorize(
     tenant: &TenantRef,
     kind: KeyKind,
 ) -> Result<TenantConfig, ApiError> {
-    let key = headers.get(kind.header()).and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).ok_or_else(
-        || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_api_key",
-                format!("{} header is required", kind.header()),
-            )
-        },
-    )?;
+    let key = require_key(headers, kind)?;
     let forbidden = || {
         ApiError::new(
             StatusCode::FORBIDDEN,

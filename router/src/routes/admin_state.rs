@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use comms_shared::domain::{OwnerMode, OwnerState, TenantRef};
 use serde_json::{Value, json};
 
-use crate::auth::{KeyKind, authorize};
+use crate::auth::{KeyKind, authorize, require_key};
 use crate::json::{object_body, opt_string, query_param, string};
 use crate::{ApiError, AppState};
 
@@ -40,6 +40,7 @@ pub async fn get_state(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Admin)?;
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
     Ok(Json(current(&app, &tenant).await?))
@@ -52,6 +53,7 @@ pub async fn put_state(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Admin)?;
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
     let body = object_body(&headers, body)?;
@@ -95,6 +97,7 @@ pub async fn delete_state(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Admin)?;
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
     let now = jiff::Timestamp::now();
@@ -108,6 +111,7 @@ pub async fn history(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Admin)?;
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
     let rows = app.owner_state.history(&tenant, 100).await.map_err(ApiError::unavailable)?;

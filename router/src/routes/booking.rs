@@ -16,7 +16,7 @@ use comms_shared::tools::{BookingDesk, BookingOutcome, BookingRequest};
 use serde_json::{Value, json};
 
 use super::admin_state::tenant_from_query;
-use crate::auth::{KeyKind, authorize, load_tenant};
+use crate::auth::{KeyKind, authorize, load_tenant, require_key};
 use crate::json::{object_body, query_param, string};
 use crate::{ApiError, AppState};
 
@@ -40,13 +40,15 @@ pub async fn availability(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant_ref = tenant_from_query(&q)?;
-    let date = date_param(&q)?;
+    // Without a key, only a tenant with public availability answers anything but 401.
+    let tenant_ref =
+        tenant_from_query(&q).map_err(|e| require_key(&headers, KeyKind::Admin).err().unwrap_or(e))?;
     let public = load_tenant(&app, &tenant_ref).await?.filter(|t| t.booking.public_availability);
     let tenant = match public {
         Some(t) => t,
         None => authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?,
     };
+    let date = date_param(&q)?;
     let (slots, note) = desk(&app, tenant).await?.open_slots(date).await.map_err(ApiError::unavailable)?;
     Ok(Json(
         json!({"date": date, "slots": slots.into_iter().map(format_time).collect::<Vec<_>>(), "note": note}),
@@ -60,6 +62,7 @@ pub async fn create_booking(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    require_key(&headers, KeyKind::Api)?;
     let body = object_body(&headers, body)?;
     let tenant_ref = TenantRef::new(string(&body, "", "company_id")?, string(&body, "", "project_id")?)
         .map_err(|e| ApiError::invalid_field("company_id", e.to_string()))?;
@@ -100,9 +103,10 @@ pub async fn leads(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Admin)?;
     let tenant_ref = tenant_from_query(&q)?;
-    let date = date_param(&q)?;
     authorize(&app, &headers, &tenant_ref, KeyKind::Admin).await?;
+    let date = date_param(&q)?;
     let bookings = app.bookings.on_date(&tenant_ref, date).await.map_err(ApiError::unavailable)?;
     let leads: Vec<Value> = bookings
         .into_iter()

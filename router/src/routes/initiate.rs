@@ -11,7 +11,7 @@ use comms_shared::ports::{OutgoingMessage, RequestBegin};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{KeyKind, authorize};
+use crate::auth::{KeyKind, authorize, require_key};
 use crate::json::{no_control_chars, object, object_body, opt_string, string};
 use crate::{ApiError, AppState};
 
@@ -24,6 +24,7 @@ pub async fn initiate_conversation(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    require_key(&headers, KeyKind::Api)?;
     let body = object_body(&headers, body)?;
     let company = object(&body, "", "company_data")?;
     let tenant_ref = TenantRef::new(

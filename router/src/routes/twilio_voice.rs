@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use comms_shared::domain::tenant::ProjectStatus;
 use comms_shared::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState};
+use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState, PhoneNumber};
 use comms_shared::ports::OutgoingMessage;
 use comms_shared::twilio::twiml::Twiml;
 
@@ -27,14 +27,14 @@ fn twiml(doc: &Twiml) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
 }
 
-/// A verified voice webhook and its `CallSid` (`CA` + 32 hex digits; else a 400 naming
-/// it): what every voice route checks first.
+/// A verified voice webhook, its `CallSid` (`CA` + 32 hex digits) and its `From` (E.164),
+/// else a 400 naming the field: what every voice route checks first.
 async fn verify_call(
     state: &AppState,
     url: &PublicUrl,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(VerifiedWebhook, String), ApiError> {
+) -> Result<(VerifiedWebhook, String, PhoneNumber), ApiError> {
     let hook = twilio_webhook::verify(state, Channel::Voice, url, headers, body).await?;
     let sid = hook.required("CallSid")?;
     let ok = sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
@@ -42,7 +42,8 @@ async fn verify_call(
         return Err(ApiError::invalid_field("CallSid", "must be a 34-character Twilio call SID"));
     }
     let sid = sid.to_owned();
-    Ok((hook, sid))
+    let from = hook.phone("From")?;
+    Ok((hook, sid, from))
 }
 
 /// A whole-number query parameter within `1..=max`, or a 400 naming it.
@@ -67,8 +68,7 @@ pub async fn voice_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (hook, sid) = verify_call(&state, &url, &headers, body).await?;
-    let from = hook.phone("From")?;
+    let (hook, sid, from) = verify_call(&state, &url, &headers, body).await?;
     let tenant = &hook.tenant;
     tracing::info!(tenant = %tenant.tenant, call_sid = %sid, from = %from.redacted(), "call started");
     if tenant.project_status != ProjectStatus::Active {
@@ -88,8 +88,7 @@ pub async fn gather(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (hook, sid) = verify_call(&state, &url, &headers, body).await?;
-    let from = hook.phone("From")?;
+    let (hook, sid, from) = verify_call(&state, &url, &headers, body).await?;
     let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
     let base = &url.base;
     let speech = hook.param("SpeechResult").unwrap_or("").trim();

@@ -86,3 +86,37 @@ async fn owner_state_needs_the_admin_key_and_valid_fields() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_of(resp).await.1.as_deref(), Some("company_id"));
 }
+
+#[tokio::test]
+async fn without_a_key_every_keyed_route_is_401_before_any_validation() {
+    let app = spawn_app().await;
+    with_tenant(&app, |_| {}).await;
+    let url = |path: &str| format!("{}{path}", app.base_url);
+    let c = &app.client;
+    let requests = [
+        ("GET /admin/state", c.get(url("/admin/state"))),
+        ("GET /admin/state?company_id=", c.get(url("/admin/state?company_id="))),
+        ("PUT /admin/state", c.put(url("/admin/state")).body("{not json")),
+        ("DELETE /admin/state", c.delete(url("/admin/state"))),
+        ("GET /admin/state/history", c.get(url("/admin/state/history"))),
+        ("GET /leads", c.get(url("/leads"))),
+        ("GET /leads?date=tomorrow", c.get(url(&format!("/leads?{Q}&date=tomorrow")))),
+        ("GET /availability", c.get(url("/availability"))),
+        ("GET /availability?date=tomorrow", c.get(url(&format!("/availability?{Q}&date=tomorrow")))),
+        (
+            "POST /bookings",
+            c.post(url("/bookings")).header("content-type", "application/json").body("{not json"),
+        ),
+        ("POST /bookings (form)", c.post(url("/bookings")).body("x=1")),
+        (
+            "POST /initiate-conversation",
+            c.post(url("/initiate-conversation")).header("content-type", "application/json").body("{}"),
+        ),
+        ("POST /initiate-conversation (text)", c.post(url("/initiate-conversation")).body("hello")),
+    ];
+    for (name, request) in requests {
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(error_of(resp).await.0, "missing_api_key", "{name}");
+    }
+}

@@ -29,3 +29,35 @@ async fn openapi_lists_exactly_the_served_routes() {
         assert!(paths.contains_key(path), "{path} is served but not in docs/openapi.json");
     }
 }
+
+#[test]
+fn strings_the_service_refuses_empty_are_not_empty_in_the_spec() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json")).unwrap();
+    let spec: Value = serde_json::from_str(&text).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let mut fields = vec![
+        ("customer_name", &schemas["BookingInput"]["properties"]["customer_name"]),
+        (
+            "first_name",
+            &schemas["InitiateRequest"]["properties"]["recipient_data"]["properties"]["first_name"],
+        ),
+        ("mode", &schemas["OwnerStateInput"]["properties"]["mode"]),
+        ("company_id", &schemas["BookingInput"]["properties"]["company_id"]),
+        ("project_id", &schemas["BookingInput"]["properties"]["project_id"]),
+        ("company_id", &schemas["InitiateRequest"]["properties"]["company_data"]["properties"]["company_id"]),
+        ("project_id", &schemas["InitiateRequest"]["properties"]["company_data"]["properties"]["project_id"]),
+    ];
+    for ops in spec["paths"].as_object().unwrap().values() {
+        for op in ops.as_object().unwrap().values() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if matches!(p["name"].as_str(), Some("company_id" | "project_id")) {
+                    fields.push(("query parameter", &p["schema"]));
+                }
+            }
+        }
+    }
+    assert!(fields.len() > 7);
+    for (name, schema) in fields {
+        assert!(schema["minLength"].as_u64().is_some_and(|n| n >= 1), "{name}: {schema}");
+    }
+}

@@ -191,3 +191,19 @@ async fn a_bad_call_sid_or_turn_is_a_field_error() {
     assert_eq!(error_of(resp).await.1.as_deref(), Some("turn"));
     assert_eq!(voice_depth(&app).await, 0);
 }
+
+#[tokio::test]
+async fn every_voice_route_rejects_a_bad_from_the_same_way() {
+    let app = spawn_app().await;
+    let long = "1".repeat(5000);
+    for bad in ["abc", "+１４１５５５５０１２３", long.as_str()] {
+        for path in ["/twilio/voice", "/twilio/voice/gather?turn=1", "/twilio/voice/wait?turn=1&n=1"] {
+            let mut params = call_params(&[("SpeechResult", "hi")]);
+            params[2].1 = bad.to_owned();
+            let resp = app.post_twilio(path, &params, Some(AUTH_TOKEN)).await;
+            assert_eq!(resp.status(), 400, "{path} From={}", &bad[..bad.len().min(12)]);
+            assert_eq!(error_of(resp).await.1.as_deref(), Some("From"), "{path}");
+        }
+    }
+    assert_eq!(voice_depth(&app).await, 0);
+}

@@ -6,6 +6,7 @@ mod envelope;
 mod ids;
 mod owner_state;
 mod phone;
+mod smart_encoding;
 pub mod sms;
 pub mod tenant;
 pub mod voice;

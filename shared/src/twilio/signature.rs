@@ -1,7 +1,8 @@
 //! Twilio request signatures (`X-Twilio-Signature`).
 //!
-//! base64(HMAC-SHA1(auth_token, url + name+value of every POST parameter, sorted by name
-//! then value)). Twilio may sign the URL with or without the scheme's default port, so,
+//! base64(HMAC-SHA1(auth_token, url + name+value of every distinct POST parameter, sorted
+//! by name then value)): like Twilio's official validators, a repeated name signs each of
+//! its distinct values once (`X=a&X=a` signs `Xa`). Twilio may sign the URL with or without the scheme's default port, so,
 //! as Twilio's own validators do, a signature is accepted if it matches either form.
 //! JSON webhooks sign the URL alone and carry `bodySHA256` in the query string.
 
@@ -19,6 +20,8 @@ fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
     mac.update(url.as_bytes());
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
+    // Twilio's libraries sign each distinct value of a name once.
+    sorted.dedup();
     for (name, value) in sorted {
         mac.update(name.as_bytes());
         mac.update(value.as_bytes());
@@ -129,6 +132,19 @@ mod tests {
             let with_given_url = compute(&v.auth_token, &v.url, &v.params);
             assert_eq!(with_given_url, v.signature, "vector {}", v.name);
         }
+    }
+
+    #[test]
+    fn repeated_values_are_signed_once_as_twilios_library_does() {
+        // Vectors made by twilio-python's RequestValidator (scripts/signature-vectors.py).
+        let all = vectors();
+        for name in ["repeated-identical-values", "repeated-unsorted-duplicates", "repeated-mixed"] {
+            let v = all.iter().find(|v| v.name == name).unwrap();
+            assert!(validate(&v.auth_token, &v.url, &v.params, &v.signature), "{name}");
+        }
+        // X=a&X=a is the same signed string as X=a.
+        let v = all.iter().find(|v| v.name == "repeated-identical-values").unwrap();
+        assert_eq!(compute(&v.auth_token, &v.url, &[("X".into(), "a".into())]), v.signature);
     }
 
     #[test]
