@@ -37,19 +37,26 @@ impl KeyKind {
     }
 }
 
+/// Which key: the tenant, the list and the key's name in it.
+#[derive(Debug, clap::Args)]
+pub struct KeyRef {
+    /// `COMPANY/PROJECT`.
+    #[arg(long)]
+    tenant: String,
+    #[arg(long, value_enum)]
+    kind: KeyKind,
+    /// A name for the key, unique in the tenant's list (used to revoke it).
+    #[arg(long)]
+    id: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a key, store its SHA-256 in the tenant and (with --backend aws) create it as
     /// an API Gateway key on the usage plan; prints the key once.
     Issue {
-        /// `COMPANY/PROJECT`.
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, value_enum)]
-        kind: KeyKind,
-        /// A name for the key, unique in the tenant's list (used to revoke it).
-        #[arg(long)]
-        id: String,
+        #[command(flatten)]
+        key: KeyRef,
         /// With --backend aws: the usage plan id (the stack's UsagePlanId output); by
         /// default the plan named `{COMMS_QUEUE_PREFIX}-usage`, as the template names it.
         #[arg(long, env = "COMMS_USAGE_PLAN_ID")]
@@ -60,12 +67,8 @@ pub enum KeyCommand {
     },
     /// Remove a key: its hash from the tenant and (with --backend aws) the API Gateway key.
     Revoke {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, value_enum)]
-        kind: KeyKind,
-        #[arg(long)]
-        id: String,
+        #[command(flatten)]
+        key: KeyRef,
     },
 }
 
@@ -143,7 +146,7 @@ async fn gateway_keys_named(client: &aws_sdk_apigateway::Client, name: &str) -> 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: KeyCommand) -> CliResult {
     let tenants = store_ports(data_dir, backend).await?.tenants;
     match cmd {
-        KeyCommand::Issue { tenant, kind, id, usage_plan: plan, json } => {
+        KeyCommand::Issue { key: KeyRef { tenant, kind, id }, usage_plan: plan, json } => {
             let tenant = parse_tenant(&tenant)?;
             if !valid_key_id(&id) {
                 return Err(format!(
@@ -220,7 +223,7 @@ pub async fn run(data_dir: &Path, backend: Backend, cmd: KeyCommand) -> CliResul
             println!("key (shown once; send it {headers}): {key}");
             Ok(())
         }
-        KeyCommand::Revoke { tenant, kind, id } => {
+        KeyCommand::Revoke { key: KeyRef { tenant, kind, id } } => {
             let tenant = parse_tenant(&tenant)?;
             let mut config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
             let before = kind.list(&mut config).len();

@@ -5,10 +5,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use comms_shared::conformance::moto::Moto;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_comms");
 const SHOP: &str = "+15555550100";
@@ -23,22 +25,14 @@ struct Env {
 
 impl Env {
     fn new(moto: &Moto, openai: &OpenAiStub, twilio: &TwilioStub) -> Self {
-        let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-        let vars = vec![
-            ("COMMS_BACKEND", "aws".to_owned()),
-            ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("COMMS_TABLE", format!("{prefix}-data")),
-            ("COMMS_QUEUE_PREFIX", prefix),
+        let mut vars = common::moto_env(moto);
+        vars.extend([
             ("OPENAI_API_KEY", "sk-test".to_owned()),
             ("OPENAI_BASE_URL", openai.base_url.clone()),
             ("TWILIO_API_BASE", twilio.base_url.clone()),
             ("COMMS_VISIBILITY_SECS", "2".to_owned()),
             ("COMMS_RETRY_BUDGET_SECS", "1".to_owned()),
-        ];
+        ]);
         Self { vars, data_dir: tempfile::tempdir().unwrap() }
     }
 
@@ -98,12 +92,8 @@ fn text(env: &Env, server: &Server, body: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+async fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    common::wait_for(what, limit, Duration::from_millis(250), done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

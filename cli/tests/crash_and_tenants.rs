@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use comms_shared::adapters::sqlite::{Db, SqliteSecrets};
 use comms_shared::conformance::moto::Moto;
@@ -16,6 +16,8 @@ use comms_shared::domain::tenant::hash_key;
 use comms_shared::ports::{Secret, SecretStore};
 use comms_shared::twilio::{TwilioCredentials, signature};
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_comms");
 const SHOP: &str = "+15555550100";
@@ -49,17 +51,7 @@ impl Server {
 type BackendEnv = Vec<(&'static str, String)>;
 
 fn aws_env(moto: &Moto) -> BackendEnv {
-    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-    vec![
-        ("COMMS_BACKEND", "aws".to_owned()),
-        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("COMMS_TABLE", format!("{prefix}-data")),
-        ("COMMS_QUEUE_PREFIX", prefix),
-    ]
+    common::moto_env(moto)
 }
 
 fn command(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &BackendEnv) -> Command {
@@ -155,12 +147,8 @@ async fn post_sms(server: &Server, token: &str, from: &str, to: &str, sid: &str,
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
 }
 
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    common::wait_for(what, limit, Duration::from_millis(50), done).await
 }
 
 /// Messages the Twilio stub holds, per recipient.

@@ -13,6 +13,8 @@ use comms_shared::twilio::signature;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 use serde_json::{Value, json};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_comms");
 const SHOP: &str = "+15555550100";
 /// One customer per route, none of them the number in the server's "try it" hint.
@@ -110,14 +112,8 @@ impl Drop for Server {
     }
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("gave up waiting for {what}");
+async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    common::wait_for(what, Duration::from_secs(20), Duration::from_millis(100), done).await
 }
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
