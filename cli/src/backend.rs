@@ -4,13 +4,10 @@
 //! an emulator).
 
 use std::path::Path;
-use std::sync::Arc;
 
-use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
-use comms_shared::adapters::sqlite::{
-    QueueSettings, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteSecrets, SqliteTenants,
-};
-use comms_shared::ports::{ConversationLog, OwnerStateStore, Queues, SecretStore, TenantDirectory};
+use comms_aws::{AwsResources, SqsQueues};
+use comms_core::ports::Stores;
+use comms_sqlite::QueueSettings;
 
 use crate::{CliResult, open_db};
 
@@ -61,17 +58,13 @@ pub async fn require_table(config: &aws_config::SdkConfig, table: &str) -> CliRe
 
 /// The AWS SDK configuration from the environment.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    comms_shared::adapters::aws::load_config().await
+    comms_aws::load_config().await
 }
 
-/// The ports operator commands use, on one backend.
+/// The ports operator commands use, on one backend: its stores bundle, and on AWS the
+/// SQS adapter itself for SQS-only operations (native DLQ redrive).
 pub struct Ports {
-    pub tenants: Arc<dyn TenantDirectory>,
-    pub secrets: Arc<dyn SecretStore>,
-    pub queues: Arc<dyn Queues>,
-    pub conversations: Arc<dyn ConversationLog>,
-    pub owner_state: Arc<dyn OwnerStateStore>,
-    /// The SQS adapter itself, for SQS-only operations (native DLQ redrive).
+    pub stores: Stores,
     pub sqs: Option<SqsQueues>,
 }
 
@@ -87,34 +80,15 @@ pub async fn store_ports(data_dir: &Path, backend: Backend) -> CliResult<Ports> 
 /// Connects to `backend`'s stores and queues.
 pub async fn ports(data_dir: &Path, backend: Backend) -> CliResult<Ports> {
     match backend {
-        Backend::Embedded => {
-            let db = open_db(data_dir)?;
-            Ok(Ports {
-                tenants: Arc::new(SqliteTenants::new(db.clone())),
-                secrets: Arc::new(SqliteSecrets::new(db.clone())),
-                conversations: Arc::new(SqliteConversations::new(db.clone())),
-                owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-                queues: Arc::new(SqliteQueues::new(db, QueueSettings::default())),
-                sqs: None,
-            })
-        }
+        Backend::Embedded => Ok(Ports {
+            stores: comms_sqlite::stores(&open_db(data_dir)?, QueueSettings::default()),
+            sqs: None,
+        }),
         Backend::Aws => {
             let resources = aws_resources()?;
             let config = aws_config().await;
             let sqs = SqsQueues::connect(&config, &resources.queue_names()).await?;
-            let store = Arc::new(DynamoStore::new(&config, &resources.table));
-            Ok(Ports {
-                tenants: store.clone(),
-                conversations: store.clone(),
-                owner_state: store,
-                secrets: Arc::new(SecretsManagerStore::new(
-                    &config,
-                    resources.secrets_cache_size,
-                    resources.secrets_ttl,
-                )?),
-                queues: Arc::new(sqs.clone()),
-                sqs: Some(sqs),
-            })
+            Ok(Ports { stores: comms_aws::stores(&config, &resources, sqs.clone())?, sqs: Some(sqs) })
         }
     }
 }

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Args;
-use comms_processors::batch::{Record, process_batch};
-use comms_processors::turn::EnginePorts;
-use comms_shared::adapters::sqlite::{Db, SqliteOutbox, SqliteSecrets, SqliteTenants};
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_shared::ports::{ChatError, ChatModel, ChatReply, ChatRequest};
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::ports::{ChatError, ChatModel, ChatReply, ChatRequest};
+use comms_engine::batch::{Record, process_batch};
+use comms_engine::turn::EnginePorts;
+use comms_sqlite::{Db, QueueSettings, SqliteOutbox, SqliteSecrets, SqliteTenants};
 
 use crate::{CliResult, demo, engine};
 
@@ -50,7 +50,7 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
     let model = Arc::new(DelayedStubModel(Duration::from_millis(args.model_delay_ms)));
     let outbox = Arc::new(SqliteOutbox::new(db.clone()));
     let engine = Arc::new(engine::build(
-        EnginePorts::embedded(&db, model, outbox.clone(), outbox),
+        EnginePorts::new(&comms_sqlite::stores(&db, QueueSettings::default()), model, outbox.clone(), outbox),
         "http://127.0.0.1:3000",
         Duration::from_secs(20),
         Duration::from_secs(30),

@@ -1,8 +1,8 @@
 //! The demo tenant `comms serve` seeds on first start, so a newcomer can try it at once.
 
-use comms_shared::domain::tenant::{KeyHash, TenantConfig, hash_key};
-use comms_shared::ports::{Secret, SecretError, SecretWriter, TenantDirectory};
-use comms_shared::twilio::TwilioCredentials;
+use comms_core::domain::tenant::{KeyHash, TenantConfig, hash_key};
+use comms_core::ports::{Secret, SecretError, SecretWriter, TenantDirectory};
+use comms_core::twilio::TwilioCredentials;
 
 use crate::CliResult;
 

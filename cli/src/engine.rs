@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
-use comms_shared::adapters::offline::OfflineRulesModel;
-use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
-use comms_shared::adapters::sqlite::SqliteOutbox;
-use comms_shared::ports::{CallControl, ChatModel, Messenger, SecretStore};
-use comms_shared::twilio::rest::TwilioRest;
+use comms_core::ports::{CallControl, ChatModel, Messenger, SecretStore};
+use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
+use comms_providers::offline::OfflineRulesModel;
+use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::twilio::TwilioRest;
+use comms_sqlite::SqliteOutbox;
 
 use crate::{CliResult, open_db};
 

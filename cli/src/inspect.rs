@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::adapters::sqlite::SqliteOutbox;
-use comms_shared::domain::{Channel, ConversationId, TenantRef};
-use comms_shared::ports::{DlqFilter, ItemContent, Queues};
+use comms_core::domain::{Channel, ConversationId, TenantRef};
+use comms_core::ports::{DlqFilter, ItemContent, Queues};
+use comms_sqlite::SqliteOutbox;
 use serde_json::json;
 
 use crate::backend::{Backend, ports, store_ports};
@@ -53,7 +53,7 @@ pub fn parse_tenant(s: &str) -> CliResult<TenantRef> {
 }
 
 pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCommand) -> CliResult {
-    let log = store_ports(data_dir, backend).await?.conversations;
+    let log = store_ports(data_dir, backend).await?.stores.conversations;
     match cmd {
         ConversationCommand::List { tenant, limit, json } => {
             let tenant = tenant.as_deref().map(parse_tenant).transpose()?;
@@ -155,13 +155,13 @@ pub enum DlqCommand {
     },
 }
 
-fn dead_letter_json(d: &comms_shared::ports::DeadLetter) -> serde_json::Value {
+fn dead_letter_json(d: &comms_core::ports::DeadLetter) -> serde_json::Value {
     json!({"message_id": d.message_id, "receive_count": d.receive_count, "sent_at": d.sent_at,
            "first_received_at": d.first_received_at, "reason": d.reason,
            "attributes": d.attributes, "body": d.body})
 }
 
-fn print_dead_letters(dead: &[comms_shared::ports::DeadLetter], with_body: bool) {
+fn print_dead_letters(dead: &[comms_core::ports::DeadLetter], with_body: bool) {
     for d in dead {
         let first = d.first_received_at.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
         println!(
@@ -205,7 +205,7 @@ pub async fn dlq(data_dir: &Path, backend: Backend, cmd: DlqCommand) -> CliResul
         println!("(progress: aws sqs list-message-move-tasks --source-arn <the DLQ's ARN>)");
         return Ok(());
     }
-    dlq_on(ports.queues.as_ref(), cmd).await
+    dlq_on(ports.stores.queues.as_ref(), cmd).await
 }
 
 /// The DLQ operations on any queue adapter.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use aws_sdk_apigateway::error::ProvideErrorMetadata;
 use clap::Subcommand;
-use comms_shared::domain::tenant::{KeyHash, TenantConfig, hash_key};
+use comms_core::domain::tenant::{KeyHash, TenantConfig, hash_key};
 
 use crate::backend::{Backend, aws_config, aws_resources, store_ports};
 use crate::inspect::parse_tenant;
@@ -144,7 +144,7 @@ async fn gateway_keys_named(client: &aws_sdk_apigateway::Client, name: &str) -> 
 }
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: KeyCommand) -> CliResult {
-    let tenants = store_ports(data_dir, backend).await?.tenants;
+    let tenants = store_ports(data_dir, backend).await?.stores.tenants;
     match cmd {
         KeyCommand::Issue { key: KeyRef { tenant, kind, id }, usage_plan: plan, json } => {
             let tenant = parse_tenant(&tenant)?;

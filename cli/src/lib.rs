@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use comms_shared::adapters::sqlite::Db;
+use comms_sqlite::Db;
 
 /// Errors end the command with a message on stderr and exit status 1.
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;

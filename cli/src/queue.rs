@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::domain::Channel;
+use comms_core::domain::Channel;
 
 use crate::backend::{Backend, ports};
 use crate::{CliResult, print_json};
@@ -22,12 +22,12 @@ pub enum QueueCommand {
 struct Row {
     channel: Channel,
     #[serde(flatten)]
-    stats: comms_shared::ports::QueueStats,
+    stats: comms_core::ports::QueueStats,
 }
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: QueueCommand) -> CliResult {
     let QueueCommand::Stats { json } = cmd;
-    let queues = ports(data_dir, backend).await?.queues;
+    let queues = ports(data_dir, backend).await?.stores.queues;
     let mut rows = Vec::new();
     for channel in Channel::ALL {
         match queues.stats(channel).await {

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::adapters::aws::SecretsManagerStore;
-use comms_shared::adapters::sqlite::SqliteSecrets;
-use comms_shared::ports::{Secret, SecretWriter};
+use comms_aws::SecretsManagerStore;
+use comms_core::ports::{Secret, SecretWriter};
+use comms_sqlite::SqliteSecrets;
 
 use crate::backend::{Backend, aws_config};
 use crate::{CliResult, open_db};

@@ -6,20 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use comms_processors::turn::EnginePorts;
-use comms_processors::worker::{self, WorkerSettings};
+use comms_aws::{AwsResources, DynamoStore, PROVISIONED_BY, PROVISIONED_TAG, SecretsManagerStore, SqsQueues};
+use comms_core::domain::Channel;
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::ports::{Queues, Stores};
+use comms_engine::turn::EnginePorts;
+use comms_engine::worker::{self, WorkerSettings};
+use comms_router::lambda::TENANT_CACHE_TTL;
 use comms_router::{AppState, RouterConfig};
-use comms_shared::adapters::aws::{
-    AwsResources, DynamoStore, PROVISIONED_BY, PROVISIONED_TAG, SecretsManagerStore, SqsQueues,
-};
-use comms_shared::adapters::sqlite::{
-    Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
-    SqliteRequests, SqliteSecrets, SqliteTenants,
-};
-use comms_shared::domain::Channel;
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::ports::{CallControl, ChatModel, Messenger, Queues, SecretStore};
-use comms_shared::telemetry::{self, LogFormat};
+use comms_sqlite::QueueSettings;
+use comms_telemetry::LogFormat;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, aws_config, aws_resources};
@@ -64,72 +60,30 @@ pub struct ServeArgs {
     pub create_resources: bool,
 }
 
-/// What one backend gives `serve`: the router's state, the queues the workers poll, the
-/// engine's stores, and where the demo tenant was seeded (if it was).
+/// What one backend gives `serve`: its stores (the router's state and the engine's
+/// ports derive from them), the queues the workers poll, and where the demo tenant was
+/// seeded (if it was).
 struct Wiring {
-    state: AppState,
+    stores: Stores,
     worker_queues: Arc<dyn Queues>,
-    engine_stores: EngineStores,
-    secrets: Arc<dyn SecretStore>,
     demo: Option<TenantConfig>,
-}
-
-/// Where the turn engine keeps its records.
-enum EngineStores {
-    Embedded(Db),
-    Dynamo(DynamoStore),
-}
-
-impl EngineStores {
-    fn ports(
-        &self,
-        chat: Arc<dyn ChatModel>,
-        messenger: Arc<dyn Messenger>,
-        calls: Arc<dyn CallControl>,
-    ) -> EnginePorts {
-        match self {
-            EngineStores::Embedded(db) => EnginePorts::embedded(db, chat, messenger, calls),
-            EngineStores::Dynamo(store) => EnginePorts::dynamo(store, chat, messenger, calls),
-        }
-    }
 }
 
 /// How long the SQS pollers wait for a message (long polling, as the event source
 /// mapping does; at most 20 s, and shutdown does not wait for it).
 const SQS_WAIT: Duration = Duration::from_secs(10);
 
-async fn embedded(data_dir: &Path, args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
+async fn embedded(data_dir: &Path, args: &ServeArgs) -> CliResult<Wiring> {
     let db = open_db(data_dir)?;
-    let tenants = SqliteTenants::new(db.clone());
-    let secrets = SqliteSecrets::new(db.clone());
-    let (demo, created) = demo::seed(&tenants, &secrets).await?;
+    let stores = comms_sqlite::stores(&db, QueueSettings { max_receive_count: args.max_receive_count });
+    let (demo, created) = demo::seed(stores.tenants.as_ref(), stores.secrets.as_ref()).await?;
     if created {
         tracing::info!(tenant = %demo.tenant, "seeded the demo tenant");
     }
-    let queues: Arc<dyn Queues> =
-        Arc::new(SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: args.max_receive_count }));
-    let secrets: Arc<dyn SecretStore> = Arc::new(secrets);
-    let state = AppState {
-        tenants: Arc::new(tenants),
-        secrets: Arc::clone(&secrets),
-        queues: Arc::clone(&queues),
-        consent: Arc::new(SqliteConsent::new(db.clone())),
-        deliveries: Arc::new(SqliteConversations::new(db.clone())),
-        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-        bookings: Arc::new(SqliteBookings::new(db.clone())),
-        requests: Arc::new(SqliteRequests::new(db.clone())),
-        config: Arc::new(config),
-    };
-    Ok(Wiring {
-        state,
-        worker_queues: queues,
-        engine_stores: EngineStores::Embedded(db),
-        secrets,
-        demo: Some(demo),
-    })
+    Ok(Wiring { worker_queues: Arc::clone(&stores.queues), stores, demo: Some(demo) })
 }
 
-async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
+async fn aws(args: &ServeArgs) -> CliResult<Wiring> {
     let resources = aws_resources()?;
     let sdk = aws_config().await;
     let names = resources.queue_names();
@@ -145,18 +99,17 @@ async fn aws(args: &ServeArgs, config: RouterConfig) -> CliResult<Wiring> {
         }
         demo = Some(tenant);
     }
-    let state = comms_router::lambda::aws_state(&sdk, &resources, config)
+    let queues = SqsQueues::connect(&sdk, &names)
         .await
         .map_err(|e| format!("{e} (missing resources? --create-resources makes them)"))?;
+    let stores = comms_aws::stores(&sdk, &resources, queues)?.with_tenant_cache(TENANT_CACHE_TTL);
     let worker_queues: Arc<dyn Queues> = Arc::new(
         SqsQueues::connect_channels(&sdk, &names, &WORKER_CHANNELS, true)
             .await
             .map_err(|e| format!("{e} (--create-resources makes the queues)"))?
             .with_long_polling(SQS_WAIT),
     );
-    let store = DynamoStore::new(&sdk, &resources.table);
-    let secrets = Arc::clone(&state.secrets);
-    Ok(Wiring { state, worker_queues, engine_stores: EngineStores::Dynamo(store), secrets, demo })
+    Ok(Wiring { stores, worker_queues, demo })
 }
 
 /// Refuses `--create-resources` where a table or queue of the names it would use exists
@@ -209,7 +162,7 @@ async fn refuse_foreign_resources(sdk: &aws_config::SdkConfig, resources: &AwsRe
 const WORKER_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
 
 pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResult {
-    telemetry::init(LogFormat::from_env(LogFormat::Text));
+    comms_telemetry::init(LogFormat::from_env(LogFormat::Text));
     let signals = ShutdownSignals::register()?;
     if args.create_resources && backend != Backend::Aws {
         return Err("--create-resources is for --backend aws (the embedded store creates itself)".into());
@@ -223,8 +176,8 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
     let mut config = RouterConfig::new(&public_base_url);
     config.max_body_bytes = args.max_body_bytes;
     let wiring = match backend {
-        Backend::Embedded => embedded(data_dir, &args, config).await?,
-        Backend::Aws => aws(&args, config).await?,
+        Backend::Embedded => embedded(data_dir, &args).await?,
+        Backend::Aws => aws(&args).await?,
     };
 
     let (stop_workers, stop_rx) = watch::channel(false);
@@ -233,14 +186,14 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         tracing::info!("--no-workers: messages stay queued");
     } else {
         let chat = engine::chat_model()?;
-        let (messenger, calls) = engine::twilio(data_dir, Arc::clone(&wiring.secrets))?;
+        let (messenger, calls) = engine::twilio(data_dir, wiring.stores.secrets.clone())?;
         tracing::info!(model = %chat.describe(), "chat model");
         if std::env::var("TWILIO_API_BASE").is_err() {
             tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
         }
         let visibility = Duration::from_secs(args.visibility_secs.max(2));
         let engine = Arc::new(engine::build(
-            wiring.engine_stores.ports(chat, messenger, calls),
+            EnginePorts::new(&wiring.stores, chat, messenger, calls),
             &public_base_url,
             Duration::from_secs(args.retry_budget_secs),
             visibility,
@@ -292,7 +245,9 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
 
     // hyper's own error answers (414, 400, 431) in the JSON error shape.
     let listener = crate::http_errors::JsonErrors(listener);
-    axum::serve(listener, comms_router::app(wiring.state)).with_graceful_shutdown(signals.recv()).await?;
+    axum::serve(listener, comms_router::app(AppState::new(&wiring.stores, config)))
+        .with_graceful_shutdown(signals.recv())
+        .await?;
     // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);
     for w in workers {

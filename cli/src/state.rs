@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use comms_shared::domain::{OwnerMode, OwnerState};
+use comms_core::domain::{OwnerMode, OwnerState};
 
 use crate::backend::{Backend, store_ports};
 use crate::inspect::parse_tenant;
@@ -63,7 +63,7 @@ fn parse_until(s: &str, now: jiff::Timestamp) -> CliResult<jiff::Timestamp> {
 }
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: StateCommand) -> CliResult {
-    let store = store_ports(data_dir, backend).await?.owner_state;
+    let store = store_ports(data_dir, backend).await?.stores.owner_state;
     let now = jiff::Timestamp::now();
     match cmd {
         StateCommand::Set { mode, location, notes, until, tenant } => {

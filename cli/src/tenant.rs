@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use comms_shared::domain::TenantRef;
-use comms_shared::domain::tenant::TenantConfig;
+use comms_core::domain::TenantRef;
+use comms_core::domain::tenant::TenantConfig;
 
 use crate::backend::{Backend, store_ports};
 use crate::{CliResult, print_json};
@@ -48,7 +48,7 @@ fn tidy_key_hashes(text: &str) -> String {
 }
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: TenantCommand) -> CliResult {
-    let tenants = store_ports(data_dir, backend).await?.tenants;
+    let tenants = store_ports(data_dir, backend).await?.stores.tenants;
     match cmd {
         TenantCommand::Put { file } => {
             let text =

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use comms_shared::domain::{Channel, PhoneNumber};
-use comms_shared::twilio::{TwilioCredentials, signature};
+use comms_core::domain::{Channel, PhoneNumber};
+use comms_core::twilio::{TwilioCredentials, signature};
 
 use crate::CliResult;
 use crate::backend::{Backend, store_ports};
@@ -169,11 +169,11 @@ async fn stored_auth_token(
     to: &PhoneNumber,
 ) -> CliResult<String> {
     let ports = store_ports(data_dir, backend).await?;
-    let tenant = ports.tenants.by_number(channel, to).await?.ok_or_else(|| {
+    let tenant = ports.stores.tenants.by_number(channel, to).await?.ok_or_else(|| {
         format!("no tenant ({backend:?} backend) receives {channel} on {to}; pass --auth-token")
     })?;
     let name =
         tenant.credentials.twilio.ok_or("tenant has no Twilio credentials reference; pass --auth-token")?;
-    let creds = TwilioCredentials::load(ports.secrets.as_ref(), &name).await?;
+    let creds = TwilioCredentials::load(ports.stores.secrets.as_ref(), &name).await?;
     Ok(creds.auth_token.expose().to_owned())
 }

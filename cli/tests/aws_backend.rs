@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use comms_shared::conformance::moto::Moto;
+use comms_testkit::moto::Moto;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 
 mod common;
@@ -262,8 +262,8 @@ async fn the_default_table_is_the_stacks_and_a_missing_one_is_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shop-data"), "{out:?}");
 
     // The stack's table (as the template names it for stack "comms").
-    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
-    comms_shared::adapters::aws::DynamoStore::provision(&config, "comms-data").await.unwrap();
+    let config = comms_aws::emulator_config(&moto.endpoint).await;
+    comms_aws::DynamoStore::provision(&config, "comms-data").await.unwrap();
     let out = bare_aws(&moto, dir.path()).args(["tenant", "put", SAMPLE_TENANT]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bare_aws(&moto, dir.path()).args(["tenant", "show", "demo", "repair-shop"]).output().unwrap();
@@ -275,7 +275,7 @@ async fn the_default_table_is_the_stacks_and_a_missing_one_is_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
     let Some(moto) = Moto::start().await else { return };
-    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
+    let config = comms_aws::emulator_config(&moto.endpoint).await;
     // What the stack made (untagged by comms): the table and the SMS queue with a message.
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
@@ -353,8 +353,8 @@ async fn key_issue_creates_the_gateway_key_on_the_usage_plan_and_revoke_deletes_
     let twilio = TwilioStub::start().await;
     let env = Env::new(&moto, &openai, &twilio);
     let prefix = env.vars.iter().find(|(k, _)| *k == "COMMS_QUEUE_PREFIX").unwrap().1.clone();
-    let config = comms_shared::adapters::aws::emulator_config(&moto.endpoint).await;
-    comms_shared::adapters::aws::DynamoStore::provision(&config, &format!("{prefix}-data")).await.unwrap();
+    let config = comms_aws::emulator_config(&moto.endpoint).await;
+    comms_aws::DynamoStore::provision(&config, &format!("{prefix}-data")).await.unwrap();
     let gateway = aws_sdk_apigateway::Client::new(&config);
     gateway.create_usage_plan().name("another-plan").send().await.unwrap();
     let plan = gateway.create_usage_plan().name(format!("{prefix}-usage")).send().await.unwrap();
@@ -383,7 +383,7 @@ async fn key_issue_creates_the_gateway_key_on_the_usage_plan_and_revoke_deletes_
     let tenant = env.json(&["tenant", "show", "demo", "repair-shop", "--json"]);
     let hashes: Vec<&str> =
         tenant["api_keys"].as_array().unwrap().iter().map(|k| k["sha256"].as_str().unwrap()).collect();
-    assert!(hashes.contains(&comms_shared::domain::tenant::hash_key(key).as_str()), "{tenant}");
+    assert!(hashes.contains(&comms_core::domain::tenant::hash_key(key).as_str()), "{tenant}");
 
     let revoke =
         env.comms(&["key", "revoke", "--tenant", "demo/repair-shop", "--kind", "api", "--id", "backend"]);

@@ -246,9 +246,9 @@ fn dead_letter_one(dir: &Path, body: &str) {
     drop(server);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        use comms_shared::adapters::sqlite::{Db, QueueSettings, SqliteQueues};
-        use comms_shared::domain::Channel;
-        use comms_shared::ports::Queues;
+        use comms_core::domain::Channel;
+        use comms_core::ports::Queues;
+        use comms_sqlite::{Db, QueueSettings, SqliteQueues};
         let q = SqliteQueues::new(
             Db::open(&dir.join("comms.db")).unwrap(),
             QueueSettings { max_receive_count: 1 },
@@ -348,7 +348,7 @@ fn shown_tenant(dir: &Path) -> serde_json::Value {
 #[test]
 fn tenant_put_accepts_sha256sum_output() {
     let dir = tempfile::tempdir().unwrap();
-    let hash = comms_shared::domain::tenant::hash_key("the-backend-key");
+    let hash = comms_core::domain::tenant::hash_key("the-backend-key");
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(SAMPLE_TENANT).unwrap()).unwrap();
     doc["api_keys"] = serde_json::json!([{"id": "backend", "sha256": format!("{hash}  -")}]);
@@ -374,7 +374,7 @@ fn key_issue_and_revoke_on_the_embedded_backend() {
     assert!(key.len() >= 40, "{issued}");
     let admin = shown_tenant(dir.path())["admin_keys"].clone();
     let entry = admin.as_array().unwrap().iter().find(|k| k["id"] == "owner-phone").unwrap().clone();
-    assert_eq!(entry["sha256"], comms_shared::domain::tenant::hash_key(key).as_str());
+    assert_eq!(entry["sha256"], comms_core::domain::tenant::hash_key(key).as_str());
 
     let again = comms(
         dir.path(),

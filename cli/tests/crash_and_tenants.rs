@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use comms_shared::adapters::sqlite::{Db, SqliteSecrets};
-use comms_shared::conformance::moto::Moto;
-use comms_shared::domain::tenant::hash_key;
-use comms_shared::ports::{Secret, SecretStore};
-use comms_shared::twilio::{TwilioCredentials, signature};
+use comms_core::domain::tenant::hash_key;
+use comms_core::ports::{Secret, SecretStore};
+use comms_core::twilio::{TwilioCredentials, signature};
+use comms_sqlite::{Db, SqliteSecrets};
+use comms_testkit::moto::Moto;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 
 mod common;

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use comms_shared::adapters::aws::{DynamoStore, QueueNames, SecretsManagerStore, SqsQueues, emulator_config};
-use comms_shared::conformance::moto::Moto;
-use comms_shared::domain::Channel;
-use comms_shared::domain::TenantRef;
-use comms_shared::ports::{OutgoingMessage, Queues, SecretStore, TenantDirectory};
+use comms_aws::{DynamoStore, QueueNames, SecretsManagerStore, SqsQueues, emulator_config};
+use comms_core::domain::Channel;
+use comms_core::domain::TenantRef;
+use comms_core::ports::{OutgoingMessage, Queues, SecretStore, TenantDirectory};
+use comms_testkit::moto::Moto;
 
 const BIN: &str = env!("CARGO_BIN_EXE_comms");
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use comms_shared::twilio::signature;
+use comms_core::twilio::signature;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 use serde_json::{Value, json};
 

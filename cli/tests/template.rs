@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use comms_shared::adapters::aws::QueueNames;
-use comms_shared::domain::Channel;
+use comms_aws::QueueNames;
+use comms_core::domain::Channel;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -58,8 +58,9 @@ fn lambda_sources() -> String {
         }
     }
     let mut out = String::new();
-    for krate in ["shared/src", "router/src", "processors/src"] {
-        walk(&root().join(krate), &mut out);
+    let shared = std::fs::read_dir(root().join("shared")).unwrap().map(|e| e.unwrap().path().join("src"));
+    for krate in shared.chain(["router/src", "processors/src"].map(|k| root().join(k))) {
+        walk(&krate, &mut out);
     }
     out
 }

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
-use comms_shared::adapters::openai::{OpenAiSettings, SecretKeyedOpenAi};
-use comms_shared::domain::Channel;
-use comms_shared::ports::{ChatModel, Queues, SecretStore};
-use comms_shared::telemetry::{self, LogFormat};
-use comms_shared::twilio::rest::TwilioRest;
+use comms_aws::{AwsResources, SqsQueues};
+use comms_core::domain::Channel;
+use comms_core::ports::{ChatModel, Queues, SecretStore};
+use comms_providers::openai::{OpenAiSettings, SecretKeyedOpenAi};
+use comms_providers::twilio::TwilioRest;
+use comms_telemetry::LogFormat;
 
-use crate::batch::{Record, SettlePolicy, run_batch};
-use crate::turn::{Engine, EnginePorts, TurnSettings};
+use comms_engine::batch::{Record, SettlePolicy, run_batch};
+use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 
 /// How a batch is processed.
 #[derive(Debug, Clone)]
@@ -179,15 +179,13 @@ pub async fn aws_handler(
     env: &ProcessorEnv,
     channel: Channel,
 ) -> Result<SqsHandler, lambda_runtime::Error> {
-    let store = DynamoStore::new(config, &resources.table);
-    let secrets: Arc<dyn SecretStore> =
-        Arc::new(SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?);
     let queues = SqsQueues::connect_channels(config, &resources.queue_names(), &[channel], true).await?;
+    let stores = comms_aws::stores(config, resources, queues)?;
     let twilio =
-        Arc::new(TwilioRest::new(&env.twilio_api_base, Arc::clone(&secrets), Duration::from_secs(15))?);
-    let chat = secret_keyed_model(channel, secrets, env);
+        Arc::new(TwilioRest::new(&env.twilio_api_base, stores.secrets.clone(), Duration::from_secs(15))?);
+    let chat = secret_keyed_model(channel, stores.secrets.clone(), env);
     let engine = Engine::new(
-        EnginePorts::dynamo(&store, chat, twilio.clone(), twilio),
+        EnginePorts::new(&stores, chat, twilio.clone(), twilio),
         TurnSettings {
             status_callback_base: env.public_base_url.clone(),
             retry_budget: env.retry_budget,
@@ -200,7 +198,7 @@ pub async fn aws_handler(
     );
     Ok(SqsHandler {
         engine: Arc::new(engine),
-        queues: Arc::new(queues),
+        queues: stores.queues,
         settings: HandlerSettings {
             channel,
             concurrency: env.concurrency,
@@ -214,7 +212,7 @@ pub async fn aws_handler(
 /// environment (every missing setting named before the first event), then the runtime
 /// loop.
 pub async fn run(channel: Channel) -> Result<(), lambda_runtime::Error> {
-    telemetry::init(LogFormat::from_env(LogFormat::Json));
+    comms_telemetry::init(LogFormat::from_env(LogFormat::Json));
     let resources = AwsResources::from_env()?;
     let env = ProcessorEnv::from_env()?;
     let config = aws_config::load_from_env().await;

@@ -26,12 +26,12 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use comms_shared::adapters::aws::{AwsResources, DynamoStore, ENV_QUEUE_PREFIX, SqsQueues, emulator_config};
-use comms_shared::conformance::moto::Moto;
-use comms_shared::domain::Channel;
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::ports::{Queues, TenantDirectory};
-use comms_shared::twilio::signature;
+use comms_aws::{AwsResources, DynamoStore, ENV_QUEUE_PREFIX, SqsQueues, emulator_config};
+use comms_core::domain::Channel;
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::ports::{Queues, TenantDirectory};
+use comms_core::twilio::signature;
+use comms_testkit::moto::Moto;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 use serde_json::{Value, json};
 
@@ -302,7 +302,7 @@ async fn the_template_deploys_with_one_stage_the_documented_outputs_and_the_name
         // Where COMMS_TABLE is still required, the contract is the name `{prefix}-data`.
         Err(_) => assert_eq!(stack.physical("DataTable"), format!("{prefix}-data")),
     }
-    let names = comms_shared::adapters::aws::QueueNames { prefix: prefix.clone() };
+    let names = comms_aws::QueueNames { prefix: prefix.clone() };
     assert_eq!(stack.physical("FailuresTable"), names.failures_table());
     for (channel, logical) in
         [(Channel::Sms, "Sms"), (Channel::Whatsapp, "Whatsapp"), (Channel::Voice, "Voice")]

@@ -3,8 +3,8 @@
 //! tenant.
 
 use axum::http::{HeaderMap, StatusCode};
-use comms_shared::domain::TenantRef;
-use comms_shared::domain::tenant::TenantConfig;
+use comms_core::domain::TenantRef;
+use comms_core::domain::tenant::TenantConfig;
 
 use crate::{ApiError, AppState};
 

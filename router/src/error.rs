@@ -49,7 +49,7 @@ impl ApiError {
     /// A 503 for a storage failure (logged): the caller may retry.
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
         // Storage errors may quote keys (conversation ids hold the customer's number).
-        let error = comms_shared::telemetry::redact_digit_runs(&error.to_string()).into_owned();
+        let error = comms_core::redact::redact_digit_runs(&error.to_string()).into_owned();
         tracing::error!(%error, "storage call failed");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "storage unavailable, retry later")
     }

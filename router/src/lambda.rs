@@ -10,13 +10,10 @@
 //! client cannot. (The template cannot pass the invoke URL to the function that serves
 //! it: that would be a circular reference.)
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, Response, Uri};
-use comms_shared::adapters::aws::{AwsResources, DynamoStore, SecretsManagerStore, SqsQueues};
-use comms_shared::adapters::cached::CachedTenants;
-use comms_shared::telemetry::{self, LogFormat};
+use comms_aws::{AwsResources, SqsQueues};
+use comms_telemetry::LogFormat;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
@@ -91,26 +88,15 @@ pub async fn aws_state(
     resources: &AwsResources,
     router_config: RouterConfig,
 ) -> Result<AppState, lambda_http::Error> {
-    let store = Arc::new(DynamoStore::new(config, &resources.table));
-    let secrets = SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?;
     let queues = SqsQueues::connect(config, &resources.queue_names()).await?;
-    Ok(AppState {
-        tenants: Arc::new(CachedTenants::new(store.clone(), TENANT_CACHE_TTL)),
-        secrets: Arc::new(secrets),
-        queues: Arc::new(queues),
-        consent: store.clone(),
-        deliveries: store.clone(),
-        owner_state: store.clone(),
-        bookings: store.clone(),
-        requests: store,
-        config: Arc::new(router_config),
-    })
+    let stores = comms_aws::stores(config, resources, queues)?.with_tenant_cache(TENANT_CACHE_TTL);
+    Ok(AppState::new(&stores, router_config))
 }
 
 /// The whole router Lambda: JSON logs, configuration from the environment, then the
 /// runtime loop.
 pub async fn run() -> Result<(), lambda_http::Error> {
-    telemetry::init(LogFormat::from_env(LogFormat::Json));
+    comms_telemetry::init(LogFormat::from_env(LogFormat::Json));
     let resources = AwsResources::from_env()?;
     let public_base_url = std::env::var("COMMS_PUBLIC_BASE_URL").ok().filter(|v| !v.trim().is_empty());
     let base_from_request = public_base_url.is_none();

@@ -13,8 +13,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
-use comms_shared::ports::{
-    Bookings, ConsentStore, DeliveryStatusStore, OwnerStateStore, Queues, RequestLog, SecretStore,
+use comms_core::ports::{
+    Bookings, ConsentStore, DeliveryStatusStore, OwnerStateStore, Queues, RequestLog, SecretStore, Stores,
     TenantDirectory,
 };
 use tower_http::catch_panic::CatchPanicLayer;
@@ -100,6 +100,23 @@ pub struct AppState {
     pub bookings: Arc<dyn Bookings>,
     pub requests: Arc<dyn RequestLog>,
     pub config: Arc<RouterConfig>,
+}
+
+impl AppState {
+    /// The router's state on one backend's stores.
+    pub fn new(stores: &Stores, config: RouterConfig) -> Self {
+        Self {
+            tenants: Arc::clone(&stores.tenants),
+            secrets: stores.secrets.clone(),
+            queues: Arc::clone(&stores.queues),
+            consent: Arc::clone(&stores.consent),
+            deliveries: Arc::clone(&stores.deliveries),
+            owner_state: Arc::clone(&stores.owner_state),
+            bookings: Arc::clone(&stores.bookings),
+            requests: Arc::clone(&stores.requests),
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// The whole HTTP surface.

@@ -1,7 +1,11 @@
-//! Test doubles shared by the test suites: local HTTP servers speaking OpenAI Chat
-//! Completions and Twilio Messages, so the real clients (async-openai, reqwest) are
-//! exercised at the wire level. Not used by any shipped binary.
+//! Test support, never linked into a shipped binary: local HTTP servers speaking OpenAI
+//! Chat Completions and Twilio Messages (so the real clients, async-openai and reqwest,
+//! are exercised at the wire level), the conformance suites every adapter of a port runs
+//! ([`conformance`]), and a launcher for moto's AWS emulator ([`moto`]).
 #![allow(clippy::unwrap_used)] // test support: a broken stub should fail the test loudly
+
+pub mod conformance;
+pub mod moto;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use comms_shared::conformance::moto::Moto;
+use comms_testkit::moto::Moto;
 
 /// The environment that points `comms` at moto with fresh resource names (a random
 /// prefix; the table `{prefix}-data`, as a stack names it).

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    comms_processors::lambda::run(comms_shared::domain::Channel::Sms).await
+    comms_processors::lambda::run(comms_core::domain::Channel::Sms).await
 }

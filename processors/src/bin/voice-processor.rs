@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    comms_processors::lambda::run(comms_shared::domain::Channel::Voice).await
+    comms_processors::lambda::run(comms_core::domain::Channel::Voice).await
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use comms_aws::{AwsResources, CallLog, DynamoStore, SqsQueues, emulator_config};
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{Channel, Envelope};
+use comms_core::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues, TenantDirectory};
+use comms_core::twilio::signature;
+use comms_engine::worker::{self, WorkerSettings};
 use comms_processors::lambda::{self, ProcessorEnv, SqsHandler};
-use comms_processors::worker::{self, WorkerSettings};
-use comms_shared::adapters::aws::{AwsResources, CallLog, DynamoStore, SqsQueues, emulator_config};
-use comms_shared::conformance::moto::Moto;
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::domain::{Channel, Envelope};
-use comms_shared::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues, TenantDirectory};
-use comms_shared::twilio::signature;
+use comms_testkit::moto::Moto;
 
 use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub, TwilioStub};

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_processors::turn::{Outcome, TurnError};
-use comms_shared::adapters::sqlite::{
+use comms_core::domain::Channel;
+use comms_core::domain::tenant::{KeyHash, hash_key};
+use comms_core::ports::{ConsentStore, ConversationLog, ItemContent, TenantDirectory};
+use comms_engine::turn::{Outcome, TurnError};
+use comms_sqlite::{
     SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteRequests,
     SqliteSecrets, SqliteTenants,
 };
-use comms_shared::domain::Channel;
-use comms_shared::domain::tenant::{KeyHash, hash_key};
-use comms_shared::ports::{ConsentStore, ConversationLog, ItemContent, TenantDirectory};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -145,7 +145,7 @@ async fn an_unsubscribed_initiate_recipient_is_the_customer_opted_out_not_the_te
     assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("21610")), "{out:?}");
     // The recipient of an initiate is the customer (`to`), not the tenant's number.
     assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
-    let shop = comms_shared::domain::PhoneNumber::parse(SHOP).unwrap();
+    let shop = comms_core::domain::PhoneNumber::parse(SHOP).unwrap();
     assert!(!h.consent.is_opted_out(&h.tenant.tenant, &shop).await.unwrap());
     // The next initiate to that customer is not sent.
     let second = initiate_envelope("6c1d8b2f-3e4a-4f5b-8c7d-8e9f0a1b2c3d", Channel::Sms);

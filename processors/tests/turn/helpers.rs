@@ -1,18 +1,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_processors::turn::{Engine, EnginePorts, TurnSettings};
-use comms_processors::worker::{self, WorkerSettings};
-use comms_shared::adapters::openai::{OpenAiChat, OpenAiSettings};
-use comms_shared::adapters::sqlite::{
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
+use comms_core::ports::{OutgoingMessage, Queues, Secret, TenantDirectory};
+use comms_core::twilio::TwilioCredentials;
+use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
+use comms_engine::worker::{self, WorkerSettings};
+use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::twilio::TwilioRest;
+use comms_sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState,
     SqliteQueues, SqliteSecrets, SqliteTenants,
 };
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
-use comms_shared::ports::{OutgoingMessage, Queues, Secret, TenantDirectory};
-use comms_shared::twilio::TwilioCredentials;
-use comms_shared::twilio::rest::TwilioRest;
 
 use crate::stubs::{OpenAiStub, TwilioStub};
 
@@ -68,7 +68,12 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         bookings: SqliteBookings::new(db.clone()),
         ledger: SqliteLedger::new(db.clone()),
         engine: Arc::new(Engine::new(
-            EnginePorts::embedded(&db, Arc::new(chat), messenger.clone(), messenger),
+            EnginePorts::new(
+                &comms_sqlite::stores(&db, QueueSettings::default()),
+                Arc::new(chat),
+                messenger.clone(),
+                messenger,
+            ),
             TurnSettings { status_callback_base: Some("https://comms.example".into()), ..settings },
         )),
         tenant,
@@ -80,7 +85,7 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
 
 /// An `initiate` envelope as the router builds it.
 pub fn initiate_envelope(request_id: &str, channel: Channel) -> Envelope {
-    let tenant = comms_shared::domain::TenantRef::new("demo", "repair-shop").unwrap();
+    let tenant = comms_core::domain::TenantRef::new("demo", "repair-shop").unwrap();
     let to = PhoneNumber::parse(CUSTOMER).unwrap();
     Envelope {
         id: request_id.into(),
@@ -100,7 +105,7 @@ pub fn initiate_envelope(request_id: &str, channel: Channel) -> Envelope {
 }
 
 pub fn envelope(message_sid: &str, body: &str) -> Envelope {
-    let tenant = comms_shared::domain::TenantRef::new("demo", "repair-shop").unwrap();
+    let tenant = comms_core::domain::TenantRef::new("demo", "repair-shop").unwrap();
     let from = PhoneNumber::parse(CUSTOMER).unwrap();
     Envelope {
         id: message_sid.into(),

@@ -1,10 +1,10 @@
 use std::time::Duration;
 
-use comms_processors::turn::{Outcome, TurnError};
-use comms_shared::domain::{Channel, OwnerMode, OwnerState};
-use comms_shared::ports::{
+use comms_core::domain::{Channel, OwnerMode, OwnerState};
+use comms_core::ports::{
     ConsentAction, ConsentStore, ConversationLog, ItemContent, Ledger, OwnerStateStore, Queues,
 };
+use comms_engine::turn::{Outcome, TurnError};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -93,8 +93,8 @@ async fn a_model_slower_than_three_visibility_timeouts_is_answered_once() {
 
 struct WorkerSettingsExt;
 impl WorkerSettingsExt {
-    fn visibility(secs: u64) -> comms_processors::worker::WorkerSettings {
-        comms_processors::worker::WorkerSettings { visibility: Duration::from_secs(secs), ..fast_worker() }
+    fn visibility(secs: u64) -> comms_engine::worker::WorkerSettings {
+        comms_engine::worker::WorkerSettings { visibility: Duration::from_secs(secs), ..fast_worker() }
     }
 }
 
@@ -251,15 +251,15 @@ async fn a_throttled_send_is_retried_and_sent_once() {
 async fn two_concurrent_bookings_of_one_slot_book_once() {
     use std::sync::Arc;
 
-    use comms_shared::ports::{Bookings, ToolCall};
-    use comms_shared::tools::{self, ToolContext};
+    use comms_core::ports::{Bookings, ToolCall};
+    use comms_core::tools::{self, ToolContext};
 
     let h = harness(OpenAiStub::start(vec![]).await).await;
     let day = next_weekday();
     let ctx = |phone: &str| ToolContext {
         tenant: Arc::new(h.tenant.clone()),
         conversation_id: format!("c-{phone}"),
-        customer: comms_shared::domain::PhoneNumber::parse(phone).unwrap(),
+        customer: comms_core::domain::PhoneNumber::parse(phone).unwrap(),
         owner: OwnerState::default_at(jiff::Timestamp::now()),
         now: jiff::Timestamp::now(),
         bookings: Arc::new(h.bookings.clone()),
@@ -323,7 +323,7 @@ async fn an_unsubscribed_recipient_is_permanent_and_remembered() {
 /// made for the conversation's customer, not for a number the model names.
 #[tokio::test]
 async fn the_model_never_gets_the_customer_number_and_books_only_for_the_customer() {
-    use comms_shared::ports::Bookings;
+    use comms_core::ports::Bookings;
 
     let day = next_weekday();
     let openai = OpenAiStub::start(vec![
@@ -382,7 +382,7 @@ impl std::io::Write for LogCapture {
 /// id in the turn span is the redacted form.
 #[tokio::test]
 async fn a_provider_error_quoting_the_number_is_logged_masked() {
-    use comms_shared::telemetry::{LogFormat, subscriber};
+    use comms_telemetry::{LogFormat, subscriber};
 
     let capture = LogCapture::default();
     let writer = capture.clone();

@@ -1,9 +1,9 @@
 //! Voice turns: the answer is spoken into the live call by one Twilio call update, with
 //! the next `<Gather>`; at most once; a call that already ended is noted, not retried.
 
-use comms_processors::turn::Outcome;
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_shared::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues};
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues};
+use comms_engine::turn::Outcome;
 
 use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub};
@@ -94,8 +94,8 @@ async fn a_duplicate_gather_updates_the_call_once() {
         h.queues.send(Channel::Voice, msg).await.unwrap();
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let settings = comms_processors::worker::WorkerSettings { channel: Channel::Voice, ..fast_worker() };
-    let run = tokio::spawn(comms_processors::worker::run(
+    let settings = comms_engine::worker::WorkerSettings { channel: Channel::Voice, ..fast_worker() };
+    let run = tokio::spawn(comms_engine::worker::run(
         std::sync::Arc::new(h.queues.clone()),
         std::sync::Arc::clone(&h.engine),
         settings,
@@ -150,7 +150,7 @@ async fn a_goodbye_is_answered_and_the_call_hung_up() {
 async fn the_last_allowed_turn_ends_the_call() {
     let openai = OpenAiStub::start(vec![ModelStep::Text("Booked for Friday at 10.")]).await;
     let h = harness(openai).await;
-    let last = comms_shared::domain::voice::MAX_TURNS;
+    let last = comms_core::domain::voice::MAX_TURNS;
     h.engine.handle(&voice_turn(last, "Friday at ten please").to_json()).await.unwrap();
     let twiml = h.twilio.call_updates()[0]["twiml"].as_str().unwrap().to_owned();
     assert!(verbs(&twiml).iter().any(|v| v.0 == "Hangup"), "{twiml}");
@@ -166,7 +166,7 @@ async fn a_long_answer_is_cut_to_speech_size_within_twilios_call_update_limit() 
     let twiml = h.twilio.call_updates()[0]["twiml"].as_str().unwrap().to_owned();
     assert!(twiml.chars().count() <= 4000, "{}", twiml.len());
     let v = verbs(&twiml);
-    assert!(v[0].2.chars().count() <= comms_shared::domain::voice::MAX_SPOKEN_CHARS, "{}", v[0].2);
+    assert!(v[0].2.chars().count() <= comms_core::domain::voice::MAX_SPOKEN_CHARS, "{}", v[0].2);
     assert!(v[0].2.ends_with("answer."), "cut at a sentence: {}", v[0].2);
     assert!(v.iter().any(|v| v.0 == "Gather"), "the next turn survives the cut");
 }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use comms_shared::domain::{OwnerMode, OwnerState, TenantRef};
+use comms_core::domain::{OwnerMode, OwnerState, TenantRef};
 use serde_json::{Value, json};
 
 use crate::auth::{KeyKind, authorize, require_key};

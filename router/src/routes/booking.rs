@@ -9,10 +9,10 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::domain::{OwnerState, PhoneNumber, TenantRef};
-use comms_shared::tools::schedule::{format_time, parse_date, parse_time};
-use comms_shared::tools::{BookingDesk, BookingOutcome, BookingRequest};
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{OwnerState, PhoneNumber, TenantRef};
+use comms_core::tools::schedule::{format_time, parse_date, parse_time};
+use comms_core::tools::{BookingDesk, BookingOutcome, BookingRequest};
 use serde_json::{Value, json};
 
 use super::admin_state::tenant_from_query;

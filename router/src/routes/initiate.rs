@@ -5,9 +5,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use comms_shared::domain::tenant::ProjectStatus;
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_shared::ports::{OutgoingMessage, RequestBegin};
+use comms_core::domain::tenant::ProjectStatus;
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::ports::{OutgoingMessage, RequestBegin};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

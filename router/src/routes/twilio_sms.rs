@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail};
-use comms_shared::ports::{ConsentAction, OutgoingMessage};
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail};
+use comms_core::ports::{ConsentAction, OutgoingMessage};
 
 use super::twilio_webhook;
 use crate::{ApiError, AppState, PublicUrl};

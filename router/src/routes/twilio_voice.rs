@@ -14,11 +14,11 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
-use comms_shared::domain::tenant::ProjectStatus;
-use comms_shared::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
-use comms_shared::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState, PhoneNumber};
-use comms_shared::ports::OutgoingMessage;
-use comms_shared::twilio::twiml::Twiml;
+use comms_core::domain::tenant::ProjectStatus;
+use comms_core::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState, PhoneNumber};
+use comms_core::ports::OutgoingMessage;
+use comms_core::twilio::twiml::Twiml;
 
 use super::twilio_webhook::{self, VerifiedWebhook};
 use crate::{ApiError, AppState, PublicUrl};

@@ -4,9 +4,9 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::domain::{Channel, PhoneNumber};
-use comms_shared::twilio::{WebhookTokens, signature};
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{Channel, PhoneNumber};
+use comms_core::twilio::{WebhookTokens, signature};
 
 use crate::{ApiError, AppState, PublicUrl};
 

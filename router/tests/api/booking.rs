@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use comms_shared::adapters::sqlite::{SqliteBookings, SqliteLedger, SqliteTenants};
-use comms_shared::domain::{OwnerState, PhoneNumber};
-use comms_shared::ports::{TenantDirectory, ToolCall};
-use comms_shared::tools::{self, ToolContext};
+use comms_core::domain::{OwnerState, PhoneNumber};
+use comms_core::ports::{TenantDirectory, ToolCall};
+use comms_core::tools::{self, ToolContext};
+use comms_sqlite::{SqliteBookings, SqliteLedger, SqliteTenants};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

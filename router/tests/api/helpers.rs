@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::ports::Secret;
+use comms_core::ports::{Queues, TenantDirectory};
+use comms_core::twilio::{TwilioCredentials, signature};
 use comms_router::{AppState, RouterConfig, app};
-use comms_shared::adapters::sqlite::{
+use comms_sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
     SqliteRequests, SqliteSecrets, SqliteTenants,
 };
-use comms_shared::domain::tenant::TenantConfig;
-use comms_shared::ports::Secret;
-use comms_shared::ports::{Queues, TenantDirectory};
-use comms_shared::twilio::{TwilioCredentials, signature};
 
 pub const SHOP_NUMBER: &str = "+15555550100";
 pub const CUSTOMER: &str = "+14155550123";
@@ -137,7 +137,7 @@ impl TestApp {
     }
 
     pub async fn sms_depth(&self) -> u64 {
-        let s = self.queues.stats(comms_shared::domain::Channel::Sms).await.unwrap();
+        let s = self.queues.stats(comms_core::domain::Channel::Sms).await.unwrap();
         s.depth + s.in_flight
     }
 }

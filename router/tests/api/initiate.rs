@@ -1,7 +1,7 @@
-use comms_shared::adapters::sqlite::SqliteTenants;
-use comms_shared::domain::tenant::{KeyHash, ProjectStatus, TenantConfig, hash_key};
-use comms_shared::domain::{Channel, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_shared::ports::{ConsentAction, ConsentStore, Queues, TenantDirectory};
+use comms_core::domain::tenant::{KeyHash, ProjectStatus, TenantConfig, hash_key};
+use comms_core::domain::{Channel, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::ports::{ConsentAction, ConsentStore, Queues, TenantDirectory};
+use comms_sqlite::SqliteTenants;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,10 +1,10 @@
 //! The router as the Lambda binary hosts it: API Gateway REST proxy events (kept in
 //! `samples/events/`) through `lambda_http`, with the stage in the invoke URL.
 
+use comms_core::domain::Channel;
+use comms_core::ports::Queues;
+use comms_core::twilio::signature;
 use comms_router::{app, lambda};
-use comms_shared::domain::Channel;
-use comms_shared::ports::Queues;
-use comms_shared::twilio::signature;
 
 use crate::helpers::*;
 
@@ -12,7 +12,7 @@ const SAMPLE: &str = include_str!("../../../samples/events/apigw-rest-twilio-sms
 /// The invoke URL of the sample event's API and stage.
 const PUBLIC_BASE_URL: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod";
 
-type Answer = (u16, String, comms_shared::adapters::sqlite::Db, tempfile::TempDir);
+type Answer = (u16, String, comms_sqlite::Db, tempfile::TempDir);
 
 async fn answer(event: &serde_json::Value) -> Answer {
     answer_with_base(event, Some(PUBLIC_BASE_URL)).await
@@ -30,8 +30,8 @@ async fn answer_with_base(event: &serde_json::Value, configured: Option<&str>) -
     (status, String::from_utf8(body.to_vec()).unwrap(), db, dir)
 }
 
-async fn sms_depth(db: &comms_shared::adapters::sqlite::Db) -> u64 {
-    let q = comms_shared::adapters::sqlite::SqliteQueues::new(db.clone(), Default::default());
+async fn sms_depth(db: &comms_sqlite::Db) -> u64 {
+    let q = comms_sqlite::SqliteQueues::new(db.clone(), Default::default());
     q.stats(Channel::Sms).await.unwrap().depth
 }
 

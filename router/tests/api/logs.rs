@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use comms_shared::domain::{Channel, Envelope};
-use comms_shared::ports::Queues;
-use comms_shared::telemetry::{LogFormat, subscriber};
+use comms_core::domain::{Channel, Envelope};
+use comms_core::ports::Queues;
+use comms_telemetry::{LogFormat, subscriber};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

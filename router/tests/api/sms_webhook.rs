@@ -1,5 +1,5 @@
-use comms_shared::domain::{Channel, Envelope, KindDetail, PhoneNumber};
-use comms_shared::ports::{ConsentStore, Queues};
+use comms_core::domain::{Channel, Envelope, KindDetail, PhoneNumber};
+use comms_core::ports::{ConsentStore, Queues};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -60,7 +60,7 @@ async fn tampered_body_fails_the_signature() {
     let app = spawn_app().await;
     let url = format!("{}/twilio/sms", app.base_url);
     let signed = sms_params("hi");
-    let sig = comms_shared::twilio::signature::compute(AUTH_TOKEN, &url, &signed);
+    let sig = comms_core::twilio::signature::compute(AUTH_TOKEN, &url, &signed);
     let resp = app
         .client
         .post(&url)
@@ -86,7 +86,7 @@ async fn host_header_is_not_trusted_for_the_signed_url() {
         .post(format!("{}/twilio/sms", app.base_url))
         .header("host", "evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", comms_shared::twilio::signature::compute(AUTH_TOKEN, evil, &params))
+        .header("x-twilio-signature", comms_core::twilio::signature::compute(AUTH_TOKEN, evil, &params))
         .body(encode(&params))
         .send()
         .await

@@ -1,4 +1,4 @@
-use comms_shared::ports::DeliveryStatusStore;
+use comms_core::ports::DeliveryStatusStore;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -2,8 +2,8 @@
 //! holds the new token and the previous one, and a signature made with either is
 //! accepted; once the previous token is removed (or its window ends), it is refused.
 
-use comms_shared::adapters::sqlite::SqliteSecrets;
-use comms_shared::ports::Secret;
+use comms_core::ports::Secret;
+use comms_sqlite::SqliteSecrets;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

@@ -1,8 +1,8 @@
 //! The voice webhooks: TwiML answers parsed as XML, turns queued on the voice queue,
 //! silence reprompted once, the hold loop bounded.
 
-use comms_shared::domain::{Channel, Envelope, KindDetail, OwnerMode, OwnerState};
-use comms_shared::ports::{OwnerStateStore, Queues};
+use comms_core::domain::{Channel, Envelope, KindDetail, OwnerMode, OwnerState};
+use comms_core::ports::{OwnerStateStore, Queues};
 
 use crate::helpers::*;
 
@@ -85,10 +85,7 @@ async fn the_greeting_knows_the_owner_is_at_the_gym() {
     let app = spawn_app().await;
     let mut gym = OwnerState::default_at(jiff::Timestamp::now());
     gym.mode = OwnerMode::Gym;
-    comms_shared::adapters::sqlite::SqliteOwnerState::new(app.db.clone())
-        .set(&app.tenant.tenant, &gym)
-        .await
-        .unwrap();
+    comms_sqlite::SqliteOwnerState::new(app.db.clone()).set(&app.tenant.tenant, &gym).await.unwrap();
     let verbs = twiml(&app, "/twilio/voice", &call_params(&[])).await;
     assert!(verbs[0].children[0].text.contains("at the gym"), "{verbs:?}");
 }
@@ -136,7 +133,7 @@ async fn the_hold_loop_is_bounded_and_ends_in_a_new_gather() {
     let mut rounds = 0;
     loop {
         rounds += 1;
-        assert!(rounds <= comms_shared::domain::voice::MAX_HOLD_LOOPS, "the hold loop did not end");
+        assert!(rounds <= comms_core::domain::voice::MAX_HOLD_LOOPS, "the hold loop did not end");
         let verbs = twiml(&app, &path, &call_params(&[])).await;
         match verbs.iter().find(|v| v.name == "Redirect") {
             Some(r) => path = r.text.strip_prefix(&app.base_url).unwrap().to_owned(),
@@ -150,9 +147,9 @@ async fn the_hold_loop_is_bounded_and_ends_in_a_new_gather() {
             }
         }
     }
-    assert_eq!(rounds, comms_shared::domain::voice::MAX_HOLD_LOOPS);
+    assert_eq!(rounds, comms_core::domain::voice::MAX_HOLD_LOOPS);
     // Past the bound is not a loop we serve.
-    let over = format!("/twilio/voice/wait?turn=1&n={}", comms_shared::domain::voice::MAX_HOLD_LOOPS + 1);
+    let over = format!("/twilio/voice/wait?turn=1&n={}", comms_core::domain::voice::MAX_HOLD_LOOPS + 1);
     let resp = app.post_twilio(&over, &call_params(&[]), Some(AUTH_TOKEN)).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(error_of(resp).await, ("invalid_field".to_owned(), Some("n".to_owned())));
@@ -166,7 +163,7 @@ async fn voice_webhooks_are_signature_checked_including_the_query() {
     assert_eq!(resp.status(), 403);
     // Signed for turn=1, sent to turn=5: the query is part of what Twilio signs.
     let url = format!("{}/twilio/voice/gather?turn=1", app.base_url);
-    let sig = comms_shared::twilio::signature::compute(AUTH_TOKEN, &url, &params);
+    let sig = comms_core::twilio::signature::compute(AUTH_TOKEN, &url, &params);
     let resp = app
         .client
         .post(format!("{}/twilio/voice/gather?turn=5", app.base_url))

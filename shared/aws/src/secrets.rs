@@ -1,0 +1,85 @@
+//! The secrets port on AWS Secrets Manager, through AWS's own caching client: a warm
+//! Lambda reads a tenant's credentials from memory instead of once per message.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_secretsmanager_caching::SecretsManagerCachingClient;
+
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+
+use comms_core::ports::{Secret, SecretError, SecretStore, SecretWriter};
+
+/// Secrets Manager behind a bounded in-memory cache with a TTL.
+pub struct SecretsManagerStore {
+    cache: SecretsManagerCachingClient,
+    /// For writes (operator tools), which bypass the cache.
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl std::fmt::Debug for SecretsManagerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretsManagerStore")
+    }
+}
+
+impl SecretsManagerStore {
+    /// At most `max_entries` secrets cached, each for `ttl`.
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        max_entries: usize,
+        ttl: Duration,
+    ) -> Result<Self, SecretError> {
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let size = NonZeroUsize::new(max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let cache = SecretsManagerCachingClient::new(client.clone(), size, ttl, false)
+            .map_err(|e| SecretError::Backend { message: e.to_string(), transient: false })?;
+        Ok(Self { cache, client })
+    }
+}
+
+#[async_trait]
+impl SecretStore for SecretsManagerStore {
+    async fn get(&self, name: &str) -> Result<Secret, SecretError> {
+        // The caching client reports errors as `Box<dyn Error>`; its text carries the
+        // service's error code, which is all that tells a missing secret apart.
+        let result = self.cache.get_secret_value(name, None, None, false).await.map_err(|e| {
+            let text = format!("{e:?}");
+            if text.contains("ResourceNotFoundException") {
+                SecretError::NotFound(name.to_owned())
+            } else {
+                SecretError::Backend { message: e.to_string(), transient: true }
+            }
+        })?;
+        result.secret_string.map(Secret::new).ok_or_else(|| SecretError::Backend {
+            message: format!("secret '{name}' has no string value"),
+            transient: false,
+        })
+    }
+}
+
+#[async_trait]
+impl SecretWriter for SecretsManagerStore {
+    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        let failed = |e: &dyn ProvideErrorMetadata| SecretError::Backend {
+            message: format!("{} {}", e.code().unwrap_or(""), e.message().unwrap_or("")).trim().to_owned(),
+            transient: false,
+        };
+        let created = self.client.create_secret().name(name).secret_string(value.expose()).send().await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceExistsException") => {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value.expose())
+                    .send()
+                    .await
+                    .map_err(|e| failed(&e))?;
+                Ok(())
+            }
+            Err(e) => Err(failed(&e)),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The stores bundle: every storage port of one backend, built once by that backend's
+//! composition root (`comms_sqlite::stores`, `comms_aws::stores`). The router's state,
+//! the engine's ports and the CLI's ports are all derived from it, so no binary wires
+//! ports by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    Bookings, ConsentStore, ConversationLog, DeliveryStatusStore, Ledger, OwnerStateStore, Queues,
+    RequestLog, SecretWriter, TenantDirectory, TurnStore,
+};
+use crate::cached::CachedTenants;
+
+/// Every storage port (and the queues) of one backend.
+#[derive(Clone)]
+pub struct Stores {
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub secrets: Arc<dyn SecretWriter>,
+    pub queues: Arc<dyn Queues>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub conversations: Arc<dyn ConversationLog>,
+    pub deliveries: Arc<dyn DeliveryStatusStore>,
+    pub turns: Arc<dyn TurnStore>,
+    pub owner_state: Arc<dyn OwnerStateStore>,
+    pub bookings: Arc<dyn Bookings>,
+    pub ledger: Arc<dyn Ledger>,
+    pub requests: Arc<dyn RequestLog>,
+}
+
+impl Stores {
+    /// The same stores with tenant lookups served from memory for `ttl` (the one tenant
+    /// cache; a networked directory wants it, an embedded one does not need it).
+    pub fn with_tenant_cache(mut self, ttl: Duration) -> Self {
+        self.tenants = Arc::new(CachedTenants::new(self.tenants, ttl));
+        self
+    }
+}

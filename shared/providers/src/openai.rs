@@ -1,0 +1,341 @@
+//! The chat model port on OpenAI Chat Completions (or any compatible server), through
+//! `async-openai`.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
+    ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
+    ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
+    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent, ChatCompletionTool,
+    ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionObject,
+};
+use async_trait::async_trait;
+
+use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
+
+/// OpenAI's own endpoint: the base URL when none is configured.
+pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Where and how to reach the model.
+#[derive(Clone)]
+pub struct OpenAiSettings {
+    pub api_key: String,
+    /// `OPENAI_BASE_URL`, e.g. `https://api.openai.com/v1` or a local compatible server;
+    /// `None` (or empty) is [`OPENAI_DEFAULT_BASE_URL`].
+    pub base_url: Option<String>,
+    /// `OPENAI_MODEL`: overrides the tenant's model when set.
+    pub model_override: Option<String>,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for OpenAiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiSettings")
+            .field("base_url", &self.base_url)
+            .field("model_override", &self.model_override)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// OpenAI Chat Completions with tool calling.
+pub struct OpenAiChat {
+    client: Client<OpenAIConfig>,
+    settings: OpenAiSettings,
+}
+
+impl OpenAiSettings {
+    /// The base URL calls go to.
+    pub fn effective_base_url(&self) -> &str {
+        match self.base_url.as_deref().map(str::trim) {
+            Some(base) if !base.is_empty() => base.trim_end_matches('/'),
+            _ => OPENAI_DEFAULT_BASE_URL,
+        }
+    }
+
+    /// The client configuration, every field set from these settings. async-openai's
+    /// `OpenAIConfig::new()` fills them from the process environment (`OPENAI_BASE_URL`,
+    /// `OPENAI_API_KEY`, `OPENAI_ORG_ID`, `OPENAI_PROJECT_ID`): an empty
+    /// `OPENAI_BASE_URL` there made every call fail with "builder error", so nothing is
+    /// left to it.
+    fn client_config(&self) -> OpenAIConfig {
+        OpenAIConfig::new()
+            .with_api_base(self.effective_base_url())
+            .with_api_key(self.api_key.clone())
+            .with_org_id("")
+            .with_project_id("")
+    }
+}
+
+impl OpenAiChat {
+    /// A client with its own HTTP connection pool and the per-call timeout.
+    pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
+        let config = settings.client_config();
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| ChatError::Permanent(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { client: Client::with_config(config).with_http_client(http), settings })
+    }
+}
+
+fn to_openai(m: &ChatMessage) -> ChatCompletionRequestMessage {
+    match m {
+        ChatMessage::System { content } => {
+            ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(content.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::User { content } => {
+            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
+                content: ChatCompletionRequestUserMessageContent::Text(content.clone()),
+                name: None,
+            })
+        }
+        ChatMessage::Assistant { content, tool_calls } => {
+            ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
+                content: content.clone().map(ChatCompletionRequestAssistantMessageContent::Text),
+                tool_calls: (!tool_calls.is_empty()).then(|| {
+                    tool_calls
+                        .iter()
+                        .map(|c| {
+                            ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
+                                id: c.id.clone(),
+                                function: FunctionCall {
+                                    name: c.name.clone(),
+                                    arguments: c.arguments.clone(),
+                                },
+                            })
+                        })
+                        .collect()
+                }),
+                ..Default::default()
+            })
+        }
+        ChatMessage::Tool { call_id, content } => {
+            ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
+                content: ChatCompletionRequestToolMessageContent::Text(content.clone()),
+                tool_call_id: call_id.clone(),
+            })
+        }
+    }
+}
+
+/// One classification of every failure: throttling and server trouble are transient;
+/// `insufficient_quota` (also a 429) and other 4xx are permanent.
+fn classify(e: OpenAIError) -> ChatError {
+    match e {
+        OpenAIError::ApiError(resp) => {
+            let status = resp.status_code.as_u16();
+            let code = resp.api_error.code.clone().unwrap_or_default();
+            let message = format!("{status} {}", resp.api_error.message);
+            if code == "insufficient_quota" {
+                ChatError::Permanent(format!("insufficient_quota: {message}"))
+            } else if status == 429 || status == 408 || status >= 500 {
+                ChatError::Transient { message, retry_after: None }
+            } else {
+                ChatError::Permanent(message)
+            }
+        }
+        OpenAIError::Reqwest(e) => ChatError::Transient { message: e.to_string(), retry_after: None },
+        OpenAIError::JSONDeserialize(e, _) => {
+            ChatError::Transient { message: format!("unreadable model response: {e}"), retry_after: None }
+        }
+        other => ChatError::Permanent(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiChat {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let tools: Vec<ChatCompletionTools> = request
+            .tools
+            .iter()
+            .map(|t| {
+                ChatCompletionTools::Function(ChatCompletionTool {
+                    function: FunctionObject {
+                        name: t.name.clone(),
+                        description: Some(t.description.clone()),
+                        parameters: Some(t.parameters.clone()),
+                        strict: None,
+                    },
+                })
+            })
+            .collect();
+        let body = CreateChatCompletionRequest {
+            model: self.settings.model_override.clone().unwrap_or_else(|| request.model.clone()),
+            messages: request.messages.iter().map(to_openai).collect(),
+            tools: (!tools.is_empty()).then_some(tools),
+            ..Default::default()
+        };
+        let response = self.client.chat().create(body).await.map_err(classify)?;
+        let choice = response.choices.into_iter().next().ok_or_else(|| ChatError::Transient {
+            message: "response had no choices".into(),
+            retry_after: None,
+        })?;
+        let tool_calls = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| match c {
+                ChatCompletionMessageToolCalls::Function(f) => {
+                    Some(ToolCall { id: f.id, name: f.function.name, arguments: f.function.arguments })
+                }
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        Ok(ChatReply { content: choice.message.content, tool_calls })
+    }
+
+    fn describe(&self) -> String {
+        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
+        let base = self.settings.effective_base_url();
+        format!("openai ({model} at {base})")
+    }
+}
+
+/// OpenAI with its API key read from the secret store on every call: the request's
+/// `key_secret` (the tenant's `credentials.openai`) when set, else the default secret
+/// (`openai-api-key/{channel}` on AWS). The store caches (Secrets Manager: for its TTL),
+/// so a warm process makes no extra call, and a rotated key is picked up when its cache
+/// entry expires; a client is rebuilt only when its key changed.
+pub struct SecretKeyedOpenAi {
+    secrets: std::sync::Arc<dyn comms_core::ports::SecretStore>,
+    secret_name: String,
+    /// Settings without the key (`api_key` is ignored and filled from the secret).
+    settings: OpenAiSettings,
+    /// Per secret name: the key last read and the client built with it.
+    current: tokio::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<OpenAiChat>)>>,
+}
+
+/// How many per-secret clients are kept before the map is cleared (tenant keys).
+const KEYED_CLIENTS_MAX: usize = 1000;
+
+impl SecretKeyedOpenAi {
+    /// A model whose key is the secret `secret_name`.
+    pub fn new(
+        secrets: std::sync::Arc<dyn comms_core::ports::SecretStore>,
+        secret_name: &str,
+        settings: OpenAiSettings,
+    ) -> Self {
+        Self {
+            secrets,
+            secret_name: secret_name.to_owned(),
+            settings,
+            current: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    async fn client(&self, secret_name: &str) -> Result<std::sync::Arc<OpenAiChat>, ChatError> {
+        let key = self.secrets.get(secret_name).await.map_err(|e| match e {
+            comms_core::ports::SecretError::NotFound(name) => {
+                ChatError::Permanent(format!("model key secret '{name}' does not exist"))
+            }
+            comms_core::ports::SecretError::Backend { message, transient: true } => {
+                ChatError::Transient { message: format!("model key: {message}"), retry_after: None }
+            }
+            other => ChatError::Permanent(format!("model key: {other}")),
+        })?;
+        let key = key.expose().trim().to_owned();
+        let mut current = self.current.lock().await;
+        if let Some((k, chat)) = current.get(secret_name)
+            && *k == key
+        {
+            return Ok(std::sync::Arc::clone(chat));
+        }
+        let chat = std::sync::Arc::new(OpenAiChat::new(OpenAiSettings {
+            api_key: key.clone(),
+            ..self.settings.clone()
+        })?);
+        if current.len() >= KEYED_CLIENTS_MAX {
+            current.clear();
+        }
+        current.insert(secret_name.to_owned(), (key, std::sync::Arc::clone(&chat)));
+        Ok(chat)
+    }
+}
+
+#[async_trait]
+impl ChatModel for SecretKeyedOpenAi {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let secret_name = request.key_secret.as_deref().unwrap_or(&self.secret_name);
+        self.client(secret_name).await?.complete(request).await
+    }
+
+    fn describe(&self) -> String {
+        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
+        let base = self.settings.effective_base_url();
+        format!("openai ({model} at {base}, key from secret {})", self.secret_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests
+
+    use async_openai::config::Config;
+
+    use super::*;
+
+    const CHILD: &str = "COMMS_OPENAI_AMBIENT_ENV_CHILD";
+
+    fn settings(base_url: Option<&str>) -> OpenAiSettings {
+        OpenAiSettings {
+            api_key: "sk-ours".into(),
+            base_url: base_url.map(str::to_owned),
+            model_override: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The environment is process-wide (and `unsafe` to change): the check runs in a
+    /// child process of this test binary started with async-openai's variables set, as
+    /// the SAM template once set `OPENAI_BASE_URL=""` on every processor.
+    #[test]
+    fn the_client_ignores_async_openais_environment_variables() {
+        if std::env::var_os(CHILD).is_some() {
+            for (base, expected) in [
+                (None, OPENAI_DEFAULT_BASE_URL),
+                (Some(""), OPENAI_DEFAULT_BASE_URL),
+                (Some("http://h/v1/"), "http://h/v1"),
+            ] {
+                let chat = OpenAiChat::new(settings(base)).unwrap();
+                let config = chat.client.config();
+                assert_eq!(config.api_base(), expected);
+                let headers = config.headers();
+                assert_eq!(headers["authorization"], "Bearer sk-ours");
+                assert!(!headers.contains_key("openai-organization"), "{headers:?}");
+                assert!(!headers.contains_key("openai-project"), "{headers:?}");
+            }
+            println!("child checked the client configuration");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "openai::tests::the_client_ignores_async_openais_environment_variables",
+            ])
+            .arg("--nocapture")
+            .env(CHILD, "1")
+            .env("OPENAI_BASE_URL", "")
+            .env("OPENAI_API_KEY", "sk-ambient")
+            .env("OPENAI_ORG_ID", "org-ambient")
+            .env("OPENAI_PROJECT_ID", "proj-ambient")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("child checked the client configuration"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

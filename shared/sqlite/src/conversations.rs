@@ -1,0 +1,202 @@
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, backend, from_json, to_json, ts_sortable};
+use comms_core::domain::{ConversationId, PhoneNumber, TenantRef};
+use comms_core::ports::{
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
+    status_rank,
+};
+
+/// The conversation log on SQLite: a header row per conversation, a row per item.
+#[derive(Clone)]
+pub struct SqliteConversations {
+    db: Db,
+}
+
+impl SqliteConversations {
+    /// Conversations stored in `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSummary> {
+    let parse_err = |e: String| rusqlite::Error::ToSqlConversionFailure(e.into());
+    Ok(ConversationSummary {
+        conversation_id: ConversationId::from_stored(r.get(0)?),
+        tenant: TenantRef { company_id: r.get(1)?, project_id: r.get(2)? },
+        channel: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e: comms_core::domain::ChannelParseError| parse_err(e.to_string()))?,
+        customer: PhoneNumber::parse(&r.get::<_, String>(4)?).map_err(|e| parse_err(e.to_string()))?,
+        status: r.get(5)?,
+        last_activity: r.get::<_, String>(6)?.parse().map_err(|e: jiff::Error| parse_err(e.to_string()))?,
+        item_count: r.get(7)?,
+    })
+}
+
+const SUMMARY_COLUMNS: &str =
+    "conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count";
+
+#[async_trait]
+impl ConversationLog for SqliteConversations {
+    async fn append(&self, key: &ConversationKey, items: &[ConversationItem]) -> Result<(), StoreError> {
+        let key = key.clone();
+        let items = items.to_vec();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut added = 0i64;
+                let mut last = None;
+                for item in &items {
+                    added += tx.execute(
+                        "INSERT INTO conversation_items (conversation_id, item_id, at, content) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (conversation_id, item_id) DO NOTHING",
+                        params![key.id.as_str(), item.item_id, ts_sortable(item.at), to_json(&item.content)],
+                    )? as i64;
+                    last = Some(ts_sortable(item.at));
+                }
+                let last = last.unwrap_or_else(|| ts_sortable(jiff::Timestamp::now()));
+                tx.execute(
+                    "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)
+                     ON CONFLICT (conversation_id) DO UPDATE SET
+                       last_activity = MAX(last_activity, excluded.last_activity),
+                       item_count = item_count + excluded.item_count",
+                    params![
+                        key.id.as_str(),
+                        key.tenant.company_id,
+                        key.tenant.project_id,
+                        key.channel.as_str(),
+                        key.customer.as_str(),
+                        last,
+                        added
+                    ],
+                )?;
+                tx.commit()
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn recent(&self, id: &ConversationId, n: usize) -> Result<Vec<ConversationItem>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .call(move |c| {
+                let mut rows: Vec<ConversationItem> = c
+                    .prepare_cached(
+                        "SELECT item_id, at, content FROM conversation_items WHERE conversation_id = ?1
+                         ORDER BY seq DESC LIMIT ?2",
+                    )?
+                    .query_map(params![id, n as i64], |r| {
+                        let at: String = r.get(1)?;
+                        Ok(ConversationItem {
+                            item_id: r.get(0)?,
+                            at: at.parse().map_err(|e: jiff::Error| {
+                                rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
+                            })?,
+                            content: from_json(&r.get::<_, String>(2)?)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                rows.reverse();
+                Ok(rows)
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn list(
+        &self,
+        tenant: Option<&TenantRef>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let tenant = tenant.cloned();
+        self.db
+            .call(move |c| match tenant {
+                Some(t) => c
+                    .prepare_cached(&format!(
+                        "SELECT {SUMMARY_COLUMNS} FROM conversations WHERE company_id = ?1 AND project_id = ?2
+                         ORDER BY last_activity DESC LIMIT ?3"
+                    ))?
+                    .query_map(params![t.company_id, t.project_id, limit as i64], summary)?
+                    .collect(),
+                None => c
+                    .prepare_cached(&format!(
+                        "SELECT {SUMMARY_COLUMNS} FROM conversations ORDER BY last_activity DESC LIMIT ?1"
+                    ))?
+                    .query_map(params![limit as i64], summary)?
+                    .collect(),
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn get(&self, id: &ConversationId) -> Result<Option<ConversationSummary>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    &format!("SELECT {SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?1"),
+                    params![id],
+                    summary,
+                )
+                .optional()
+            })
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl DeliveryStatusStore for SqliteConversations {
+    async fn record_status(
+        &self,
+        tenant: &TenantRef,
+        provider_id: &str,
+        status: &str,
+        error_code: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (id, st, code) = (provider_id.to_owned(), status.to_owned(), error_code.map(str::to_owned));
+        let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
+        let rank = i64::from(status_rank(status));
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO delivery_status (company_id, project_id, provider_id, status, rank, error_code, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (company_id, project_id, provider_id) DO UPDATE SET status = excluded.status,
+                       rank = excluded.rank, error_code = excluded.error_code, updated_at = excluded.updated_at
+                     WHERE excluded.rank >= delivery_status.rank",
+                    params![company, project, id, st, rank, code, ts_sortable(at)],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn status(
+        &self,
+        tenant: &TenantRef,
+        provider_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let id = provider_id.to_owned();
+        let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT status, error_code FROM delivery_status
+                     WHERE company_id = ?1 AND project_id = ?2 AND provider_id = ?3",
+                    params![company, project, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .await
+            .map_err(backend)
+    }
+}

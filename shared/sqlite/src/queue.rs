@@ -1,0 +1,305 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{TransactionBehavior, params};
+
+use super::{Db, now_ms, queue_backend, ts_from_ms};
+use comms_core::domain::Channel;
+use comms_core::ports::{
+    DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage,
+};
+
+/// Behaviour shared by every channel queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// Receives after which an undeleted message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self { max_receive_count: 3 }
+    }
+}
+
+/// The queue port on SQLite: one table, a row per message; a dead-lettered message keeps
+/// its row with `dead_at_ms` set.
+#[derive(Clone)]
+pub struct SqliteQueues {
+    db: Db,
+    settings: QueueSettings,
+}
+
+impl SqliteQueues {
+    /// Queues stored in `db`.
+    pub fn new(db: Db, settings: QueueSettings) -> Self {
+        Self { db, settings }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+fn attributes_from(json: &str) -> BTreeMap<String, String> {
+    // Written by `send` from a map; a row edited by hand into garbage reads as empty.
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+#[async_trait]
+impl Queues for SqliteQueues {
+    async fn send(&self, channel: Channel, message: OutgoingMessage) -> Result<String, QueueError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into());
+        let row_id = id.clone();
+        self.db
+            .call(move |c| {
+                let now = now_ms();
+                c.execute(
+                    "INSERT INTO queue_messages (message_id, channel, body, attributes, sent_at_ms, visible_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                    params![row_id, channel.as_str(), message.body, attributes, now],
+                )
+            })
+            .await
+            .map_err(queue_backend)?;
+        Ok(id)
+    }
+
+    async fn receive(
+        &self,
+        channel: Channel,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let max_receives = self.settings.max_receive_count;
+        let visibility = duration_ms(visibility);
+        self.db
+            .call(move |c| {
+                // IMMEDIATE takes the write lock up front, so two receivers (threads or
+                // processes) can never pick the same visible row.
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = now_ms();
+                let mut out = Vec::new();
+                // Rows already considered in this call are skipped even if visible again
+                // (visibility 0): one receive never returns a message twice.
+                let mut after_seq = 0i64;
+                loop {
+                    let want = max.saturating_sub(out.len());
+                    if want == 0 {
+                        break;
+                    }
+                    let candidates: Vec<(i64, u32)> = tx
+                        .prepare_cached(
+                            "SELECT seq, receive_count FROM queue_messages
+                             WHERE channel = ?1 AND dead_at_ms IS NULL AND visible_at_ms <= ?2 AND seq > ?4
+                             ORDER BY seq LIMIT ?3",
+                        )?
+                        .query_map(params![channel.as_str(), now, want as i64, after_seq], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<Result<_, _>>()?;
+                    if candidates.is_empty() {
+                        break;
+                    }
+                    for (seq, count) in candidates {
+                        after_seq = seq;
+                        if count >= max_receives {
+                            tx.execute(
+                                "UPDATE queue_messages SET dead_at_ms = ?2, receipt = NULL,
+                                   last_error = CASE WHEN last_error IS NULL
+                                     THEN 'received ' || receive_count || ' times without being deleted'
+                                     ELSE last_error || ' (after ' || receive_count || ' receives)' END
+                                 WHERE seq = ?1",
+                                params![seq, now],
+                            )?;
+                            continue;
+                        }
+                        let receipt = uuid::Uuid::new_v4().to_string();
+                        let msg = tx.query_row(
+                            "UPDATE queue_messages
+                             SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3,
+                                 first_received_at_ms = COALESCE(first_received_at_ms, ?4)
+                             WHERE seq = ?1
+                             RETURNING message_id, body, attributes, receive_count, sent_at_ms",
+                            params![seq, receipt, now + visibility, now],
+                            |r| {
+                                Ok(ReceivedMessage {
+                                    message_id: r.get(0)?,
+                                    receipt: receipt.clone(),
+                                    body: r.get(1)?,
+                                    attributes: attributes_from(&r.get::<_, String>(2)?),
+                                    receive_count: r.get(3)?,
+                                    sent_at: ts_from_ms(r.get(4)?),
+                                })
+                            },
+                        )?;
+                        out.push(msg);
+                    }
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+            .map_err(queue_backend)
+    }
+
+    async fn change_visibility(
+        &self,
+        channel: Channel,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let visibility = duration_ms(visibility);
+        let changed = self
+            .db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE queue_messages SET visible_at_ms = ?3
+                     WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
+                    params![channel.as_str(), receipt, now_ms() + visibility],
+                )
+            })
+            .await
+            .map_err(queue_backend)?;
+        if changed == 0 { Err(QueueError::StaleReceipt) } else { Ok(()) }
+    }
+
+    async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError> {
+        let receipt = receipt.to_owned();
+        let deleted = self
+            .db
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM queue_messages WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
+                    params![channel.as_str(), receipt],
+                )
+            })
+            .await
+            .map_err(queue_backend)?;
+        if deleted == 0 { Err(QueueError::StaleReceipt) } else { Ok(()) }
+    }
+
+    async fn record_failure(
+        &self,
+        channel: Channel,
+        message_id: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let (id, reason) = (message_id.to_owned(), reason.to_owned());
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE queue_messages SET last_error = ?3 WHERE channel = ?1 AND message_id = ?2",
+                    params![channel.as_str(), id, reason],
+                )
+            })
+            .await
+            .map_err(queue_backend)?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        channel: Channel,
+        message: &ReceivedMessage,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let (receipt, reason) = (message.receipt.clone(), reason.to_owned());
+        let moved = self
+            .db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE queue_messages SET dead_at_ms = ?3, last_error = ?4, receipt = NULL
+                     WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
+                    params![channel.as_str(), receipt, now_ms(), reason],
+                )
+            })
+            .await
+            .map_err(queue_backend)?;
+        if moved == 0 { Err(QueueError::StaleReceipt) } else { Ok(()) }
+    }
+
+    async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError> {
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT
+                       COUNT(*) FILTER (WHERE dead_at_ms IS NULL AND visible_at_ms <= ?2),
+                       COUNT(*) FILTER (WHERE dead_at_ms IS NULL AND visible_at_ms > ?2),
+                       COUNT(*) FILTER (WHERE dead_at_ms IS NOT NULL)
+                     FROM queue_messages WHERE channel = ?1",
+                    params![channel.as_str(), now_ms()],
+                    |r| Ok(QueueStats { depth: r.get(0)?, in_flight: r.get(1)?, dlq_depth: r.get(2)? }),
+                )
+            })
+            .await
+            .map_err(queue_backend)
+    }
+
+    async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        self.db
+            .call(move |c| {
+                c.prepare_cached(
+                    "SELECT message_id, body, attributes, receive_count, sent_at_ms, first_received_at_ms, last_error
+                     FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL
+                     ORDER BY dead_at_ms, seq LIMIT ?2",
+                )?
+                .query_map(params![channel.as_str(), limit as i64], |r| {
+                    Ok(DeadLetter {
+                        message_id: r.get(0)?,
+                        body: r.get(1)?,
+                        attributes: attributes_from(&r.get::<_, String>(2)?),
+                        receive_count: r.get(3)?,
+                        sent_at: ts_from_ms(r.get(4)?),
+                        first_received_at: r.get::<_, Option<i64>>(5)?.map(ts_from_ms),
+                        reason: r.get(6)?,
+                    })
+                })?
+                .collect()
+            })
+            .await
+            .map_err(queue_backend)
+    }
+
+    async fn dlq_replay_matching(
+        &self,
+        channel: Channel,
+        limit: usize,
+        filter: &DlqFilter,
+    ) -> Result<usize, QueueError> {
+        let id = filter.message_id.clone();
+        let reason = filter.reason_contains.clone();
+        self.db
+            .call(move |c| {
+                // One statement: a message is either still dead or back on the queue with a
+                // fresh receive count, never both and never neither.
+                c.execute(
+                    "UPDATE queue_messages
+                     SET dead_at_ms = NULL, receive_count = 0, receipt = NULL, visible_at_ms = ?3,
+                         first_received_at_ms = NULL, last_error = NULL
+                     WHERE seq IN (SELECT seq FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL
+                                     AND (?4 IS NULL OR message_id = ?4)
+                                     AND (?5 IS NULL OR instr(last_error, ?5) > 0)
+                                   ORDER BY dead_at_ms, seq LIMIT ?2)",
+                    params![channel.as_str(), limit as i64, now_ms(), id, reason],
+                )
+            })
+            .await
+            .map_err(queue_backend)
+    }
+
+    async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError> {
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL",
+                    params![channel.as_str()],
+                )
+            })
+            .await
+            .map_err(queue_backend)
+    }
+}

@@ -1,0 +1,47 @@
+//! The tenant directory's conformance suite; each check expects an empty directory.
+
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::ports::{StoreError, TenantDirectory};
+
+fn demo() -> TenantConfig {
+    TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json"))
+        .expect("sample tenant is valid")
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).expect("valid test number")
+}
+
+/// A stored tenant is found by its ids and by each of its numbers, and only there.
+pub async fn found_by_id_and_by_number(dir: &dyn TenantDirectory) {
+    let cfg = demo();
+    dir.put(&cfg).await.expect("put");
+    assert_eq!(dir.get(&cfg.tenant).await.expect("get"), Some(cfg.clone()));
+    let by_number = dir.by_number(Channel::Sms, &phone("+15555550100")).await.expect("by number");
+    assert_eq!(by_number.map(|t| t.tenant), Some(cfg.tenant.clone()));
+    assert!(dir.by_number(Channel::Sms, &phone("+15555550199")).await.expect("by number").is_none());
+    assert!(dir.by_number(Channel::Email, &phone("+15555550100")).await.expect("by number").is_none());
+    let other = TenantRef::new("demo", "other").expect("valid ids");
+    assert!(dir.get(&other).await.expect("get").is_none());
+}
+
+/// Replacing a tenant moves its numbers; a number owned by another tenant is refused.
+pub async fn numbers_have_one_owner(dir: &dyn TenantDirectory) {
+    let first = demo();
+    dir.put(&first).await.expect("put");
+
+    let mut second = demo();
+    second.tenant = TenantRef::new("other-co", "shop").expect("valid ids");
+    second.credentials = Default::default();
+    let err = dir.put(&second).await.expect_err("number stolen");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(dir.get(&second.tenant).await.expect("get").is_none(), "refused put wrote something");
+
+    let mut moved = first.clone();
+    moved.numbers = [(Channel::Sms, vec![phone("+15555550101")])].into();
+    dir.put(&moved).await.expect("update");
+    assert!(dir.by_number(Channel::Sms, &phone("+15555550100")).await.expect("by number").is_none());
+    assert!(dir.by_number(Channel::Sms, &phone("+15555550101")).await.expect("by number").is_some());
+    dir.put(&second).await.expect("number is free now");
+}
