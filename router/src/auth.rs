@@ -37,7 +37,7 @@ pub fn require_key(headers: &HeaderMap, kind: KeyKind) -> Result<&str, ApiError>
     headers.get(kind.header()).and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty()).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "missing_api_key",
+            crate::error::ErrorCode::MissingApiKey,
             format!("{} header is required", kind.header()),
         )
     })
@@ -56,7 +56,7 @@ pub async fn authorize(
     let forbidden = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::error::ErrorCode::Forbidden,
             "this key is not valid for this company and project",
         )
     };

@@ -6,6 +6,7 @@ mod error;
 mod json;
 pub mod lambda;
 mod routes;
+mod trace;
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use comms_core::ports::{
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 
 /// Default request body limit: Twilio webhooks are a few KB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -161,5 +162,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        // Outside the panic catcher, so a panic's 500 is logged like any other (once).
+        .layer(trace::layer())
         .with_state(state)
 }

@@ -7,10 +7,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use comms_core::domain::{OwnerMode, OwnerState, TenantRef};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{KeyKind, authorize, require_key};
-use crate::json::{object_body, opt_string, query_param, string};
+use crate::json::{FromText, OptText, Text, keys, object_body, query_param, typed};
 use crate::{ApiError, AppState};
 
 /// The `company_id` and `project_id` query parameters.
@@ -46,6 +47,51 @@ pub async fn get_state(
     Ok(Json(current(&app, &tenant).await?))
 }
 
+/// `PUT /admin/state`'s body.
+#[derive(Deserialize)]
+struct OwnerStateInput {
+    mode: Text,
+    #[serde(default)]
+    location: OptText,
+    #[serde(default)]
+    notes: OptText,
+    #[serde(default)]
+    until: OptText,
+}
+
+/// The fields `PUT /admin/state` takes; any other is refused (a misspelt `until` must
+/// not set a state that never ends).
+const FIELDS: [&str; 4] = ["mode", "location", "notes", "until"];
+
+/// The state a valid body sets, at `now`.
+fn owner_state(body: &Value, now: jiff::Timestamp) -> Result<OwnerState, ApiError> {
+    if let Some(k) = keys(body).find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_field(k, "unknown field (expected mode, location, notes, until)"));
+    }
+    let OwnerStateInput { mode: Text(mode), location: OptText(location), notes: OptText(notes), until } =
+        typed(body)?;
+    if mode.len() > 40 {
+        return Err(ApiError::invalid_field("mode", "must be at most 40 characters"));
+    }
+    if location.as_ref().is_some_and(|l| l.len() > 200) || notes.as_ref().is_some_and(|n| n.len() > 1000) {
+        return Err(ApiError::invalid_field(
+            "notes",
+            "location is limited to 200 and notes to 1000 characters",
+        ));
+    }
+    let until = match until.0 {
+        None => None,
+        Some(u) => {
+            let ts = jiff::Timestamp::from_text(&u).map_err(|e| ApiError::invalid_field("until", e))?;
+            if ts <= now {
+                return Err(ApiError::invalid_field("until", "must be in the future"));
+            }
+            Some(ts)
+        }
+    };
+    Ok(OwnerState { mode: OwnerMode::from(mode), location, notes, until, updated_at: now })
+}
+
 /// Sets the state: `{mode, location?, notes?, until?}`.
 pub async fn put_state(
     State(app): State<AppState>,
@@ -56,36 +102,7 @@ pub async fn put_state(
     require_key(&headers, KeyKind::Admin)?;
     let tenant = tenant_from_query(&q)?;
     authorize(&app, &headers, &tenant, KeyKind::Admin).await?;
-    let body = object_body(&headers, body)?;
-    if let Some(k) = body.keys().find(|k| !["mode", "location", "notes", "until"].contains(&k.as_str())) {
-        return Err(ApiError::invalid_field(k, "unknown field (expected mode, location, notes, until)"));
-    }
-    let mode = string(&body, "", "mode")?;
-    if mode.len() > 40 {
-        return Err(ApiError::invalid_field("mode", "must be at most 40 characters"));
-    }
-    let location = opt_string(&body, "", "location")?.map(str::to_owned);
-    let notes = opt_string(&body, "", "notes")?.map(str::to_owned);
-    if location.as_ref().is_some_and(|l| l.len() > 200) || notes.as_ref().is_some_and(|n| n.len() > 1000) {
-        return Err(ApiError::invalid_field(
-            "notes",
-            "location is limited to 200 and notes to 1000 characters",
-        ));
-    }
-    let now = jiff::Timestamp::now();
-    let until = match opt_string(&body, "", "until")? {
-        None => None,
-        Some(u) => {
-            let ts: jiff::Timestamp =
-                u.parse().map_err(|_| ApiError::invalid_field("until", "must be an RFC 3339 timestamp"))?;
-            if ts <= now {
-                return Err(ApiError::invalid_field("until", "must be in the future"));
-            }
-            Some(ts)
-        }
-    };
-    let state =
-        OwnerState { mode: OwnerMode::from(mode.to_owned()), location, notes, until, updated_at: now };
+    let state = owner_state(&object_body(&headers, body)?, jiff::Timestamp::now())?;
     app.owner_state.set(&tenant, &state).await.map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %tenant, mode = %state.mode, "owner state set");
     Ok(Json(render(&state, false)))

@@ -11,13 +11,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{OwnerState, PhoneNumber, TenantRef};
-use comms_core::tools::schedule::{format_time, parse_date, parse_time};
+use comms_core::tools::schedule::format_time;
 use comms_core::tools::{BookingDesk, BookingOutcome, BookingRequest};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin_state::tenant_from_query;
 use crate::auth::{KeyKind, authorize, load_tenant, require_key};
-use crate::json::{object_body, query_param, string};
+use crate::error::ErrorCode;
+use crate::json::{FromText, Parsed, Text, object_body, query_param, typed};
 use crate::{ApiError, AppState};
 
 async fn desk(app: &AppState, tenant: TenantConfig) -> Result<BookingDesk, ApiError> {
@@ -30,8 +32,7 @@ async fn desk(app: &AppState, tenant: TenantConfig) -> Result<BookingDesk, ApiEr
 fn date_param(q: &Option<String>) -> Result<jiff::civil::Date, ApiError> {
     let pairs: Vec<(String, String)> =
         form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
-    parse_date(query_param(&pairs, "date")?)
-        .ok_or_else(|| ApiError::invalid_field("date", "must be YYYY-MM-DD"))
+    jiff::civil::Date::from_text(query_param(&pairs, "date")?).map_err(|e| ApiError::invalid_field("date", e))
 }
 
 /// Open slots on `?date=`; public when the tenant allows it, else with the admin key.
@@ -55,6 +56,23 @@ pub async fn availability(
     ))
 }
 
+/// The tenant of a booking, read before the key is checked.
+#[derive(Deserialize)]
+struct TenantPart {
+    company_id: Text,
+    project_id: Text,
+}
+
+/// `POST /bookings`'s body (unknown fields are ignored).
+#[derive(Deserialize)]
+struct BookingInput {
+    date: Parsed<jiff::civil::Date>,
+    time: Parsed<jiff::civil::Time>,
+    phone: Parsed<PhoneNumber>,
+    customer_name: Text,
+    service: Text,
+}
+
 /// Books a slot from a web form (API key): `{company_id, project_id, date, time,
 /// customer_name, phone, service}`. 201 with the lead, 409 if taken.
 pub async fn create_booking(
@@ -64,21 +82,17 @@ pub async fn create_booking(
 ) -> Result<impl IntoResponse, ApiError> {
     require_key(&headers, KeyKind::Api)?;
     let body = object_body(&headers, body)?;
-    let tenant_ref = TenantRef::new(string(&body, "", "company_id")?, string(&body, "", "project_id")?)
+    let TenantPart { company_id, project_id } = typed(&body)?;
+    let tenant_ref = TenantRef::new(&company_id.0, &project_id.0)
         .map_err(|e| ApiError::invalid_field("company_id", e.to_string()))?;
     let tenant = authorize(&app, &headers, &tenant_ref, KeyKind::Api).await?;
-    let date = parse_date(string(&body, "", "date")?)
-        .ok_or_else(|| ApiError::invalid_field("date", "must be YYYY-MM-DD"))?;
-    let time = parse_time(string(&body, "", "time")?)
-        .ok_or_else(|| ApiError::invalid_field("time", "must be HH:MM"))?;
-    let phone = PhoneNumber::parse(string(&body, "", "phone")?)
-        .map_err(|e| ApiError::invalid_field("phone", e.to_string()))?;
+    let input: BookingInput = typed(&body)?;
     let request = BookingRequest {
-        date,
-        time,
-        customer_name: string(&body, "", "customer_name")?.to_owned(),
-        phone,
-        service: string(&body, "", "service")?.to_owned(),
+        date: input.date.0,
+        time: input.time.0,
+        customer_name: input.customer_name.0,
+        phone: input.phone.0,
+        service: input.service.0,
         conversation_id: None,
     };
     match desk(&app, tenant).await?.book(request).await.map_err(ApiError::unavailable)? {
@@ -92,7 +106,7 @@ pub async fn create_booking(
             Err(ApiError::invalid_field("time", "not an open slot on that date (see GET /availability)"))
         }
         BookingOutcome::Taken => {
-            Err(ApiError::new(StatusCode::CONFLICT, "slot_taken", "that slot is already booked"))
+            Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::SlotTaken, "that slot is already booked"))
         }
     }
 }

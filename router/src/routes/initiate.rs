@@ -5,18 +5,150 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use comms_core::domain::tenant::ProjectStatus;
+use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
 use comms_core::ports::{OutgoingMessage, RequestBegin};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{KeyKind, authorize, require_key};
-use crate::json::{no_control_chars, object, object_body, opt_string, string};
+use crate::error::ErrorCode;
+use crate::json::{OptText, Parsed, Text, no_control_chars, object_body, typed};
 use crate::{ApiError, AppState};
 
 /// How long a `request_id` is remembered for replays.
 const REQUEST_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
+
+/// The part read before the key is checked: which tenant.
+#[derive(Deserialize)]
+struct TenantPart {
+    company_data: CompanyData,
+}
+
+#[derive(Deserialize)]
+struct CompanyData {
+    company_id: Text,
+    project_id: Text,
+}
+
+/// The rest of the body (unknown fields are ignored).
+#[derive(Deserialize)]
+struct InitiateRequest {
+    request_data: RequestData,
+    recipient_data: RecipientData,
+    #[serde(default)]
+    project_data: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RequestData {
+    request_id: Parsed<uuid::Uuid>,
+    channel_method: Text,
+    #[allow(dead_code)] // checked, not used: the queue time is ours
+    initial_request_timestamp: Parsed<jiff::Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct RecipientData {
+    first_name: Text,
+    #[serde(default)]
+    last_name: OptText,
+    #[serde(default)]
+    #[allow(dead_code)] // checked, not used yet (no email channel)
+    email: OptText,
+    tel: Parsed<PhoneNumber>,
+    #[serde(default)]
+    comms_consent: Option<Value>,
+}
+
+/// A validated request: what the envelope is made of.
+struct Initiate {
+    request_id: String,
+    channel: Channel,
+    name: String,
+    tel: PhoneNumber,
+    project_data: Value,
+}
+
+fn channel_error(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message).on_field("request_data.channel_method")
+}
+
+/// The body past the tenant: every field checked, in the order the API documents.
+fn validate(body: &Value) -> Result<Initiate, ApiError> {
+    let req: InitiateRequest = typed(body)?;
+    let channel = match req.request_data.channel_method.0.as_str() {
+        "email" => {
+            let message = "the email channel is not available yet";
+            return Err(channel_error(StatusCode::BAD_REQUEST, ErrorCode::ChannelNotSupported, message));
+        }
+        other => {
+            other.parse().ok().filter(|c| matches!(c, Channel::Sms | Channel::Whatsapp)).ok_or_else(|| {
+                ApiError::invalid_field("request_data.channel_method", "must be sms or whatsapp")
+            })?
+        }
+    };
+    let recipient = req.recipient_data;
+    if recipient.comms_consent != Some(Value::Bool(true)) {
+        let message = "the recipient's consent (true) is required";
+        return Err(ApiError::invalid_field("recipient_data.comms_consent", message));
+    }
+    let project_data = match req.project_data {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => {
+            no_control_chars(&v, "project_data")?;
+            v
+        }
+        Some(_) => return Err(ApiError::invalid_field("project_data", "must be an object")),
+    };
+    let name = [Some(recipient.first_name.0), recipient.last_name.0].into_iter().flatten();
+    Ok(Initiate {
+        request_id: req.request_data.request_id.0.to_string(),
+        channel,
+        name: name.collect::<Vec<_>>().join(" "),
+        tel: recipient.tel.0,
+        project_data,
+    })
+}
+
+/// The sender number for `channel`, if the project may use it.
+fn sender(tenant: &TenantConfig, channel: Channel) -> Result<PhoneNumber, ApiError> {
+    if tenant.project_status != ProjectStatus::Active {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::ProjectInactive,
+            "this project is not active",
+        ));
+    }
+    if !tenant.allowed_channels.contains(&channel) {
+        let message = format!("{channel} is not allowed for this project");
+        return Err(channel_error(StatusCode::FORBIDDEN, ErrorCode::ChannelNotAllowed, message));
+    }
+    tenant.numbers.get(&channel).and_then(|n| n.first()).cloned().ok_or_else(|| {
+        let message = format!("the project has no {channel} number");
+        ApiError::new(StatusCode::CONFLICT, ErrorCode::ChannelNotConfigured, message)
+    })
+}
+
+/// Idempotency: the whole body's hash is remembered under the request id (serde_json
+/// maps are sorted, so key order in the request does not matter). `Some` is the answer
+/// of an earlier identical request.
+async fn begin(state: &AppState, key: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+    let hash = hex_sha256(&body.to_string());
+    let expires = jiff::Timestamp::now().checked_add(REQUEST_TTL).unwrap_or_else(|_| jiff::Timestamp::now());
+    match state.requests.begin(key, &hash, expires).await.map_err(ApiError::unavailable)? {
+        RequestBegin::Existing { body_hash, .. } if body_hash != hash => {
+            let message = "this request_id was used with a different body";
+            Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::RequestIdConflict, message)
+                .on_field("request_data.request_id"))
+        }
+        RequestBegin::Existing { response: Some(answer), .. } => Ok(Some(answer)),
+        // New, or an earlier attempt stopped before answering: (re)enqueue. A duplicate
+        // message is harmless, the processor claims the request id once.
+        RequestBegin::Existing { response: None, .. } | RequestBegin::New => Ok(None),
+    }
+}
 
 /// Validates, authorises, and enqueues an `initiate` envelope, once per `request_id`.
 pub async fn initiate_conversation(
@@ -26,140 +158,43 @@ pub async fn initiate_conversation(
 ) -> Result<Json<Value>, ApiError> {
     require_key(&headers, KeyKind::Api)?;
     let body = object_body(&headers, body)?;
-    let company = object(&body, "", "company_data")?;
-    let tenant_ref = TenantRef::new(
-        string(company, "company_data", "company_id")?,
-        string(company, "company_data", "project_id")?,
-    )
-    .map_err(|e| ApiError::invalid_field("company_data", e.to_string()))?;
+    let TenantPart { company_data: c } = typed(&body)?;
+    let tenant_ref = TenantRef::new(&c.company_id.0, &c.project_id.0)
+        .map_err(|e| ApiError::invalid_field("company_data", e.to_string()))?;
     let tenant = authorize(&state, &headers, &tenant_ref, KeyKind::Api).await?;
-
-    let request = object(&body, "", "request_data")?;
-    let request_id = string(request, "request_data", "request_id")?;
-    let request_id = uuid::Uuid::parse_str(request_id)
-        .map_err(|_| ApiError::invalid_field("request_data.request_id", "must be a UUID"))?
-        .to_string();
-    let channel: Channel = match string(request, "request_data", "channel_method")? {
-        "email" => {
-            return Err(ApiError {
-                field: Some("request_data.channel_method".into()),
-                ..ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "channel_not_supported",
-                    "the email channel is not available yet",
-                )
-            });
-        }
-        other => {
-            other.parse().ok().filter(|c| matches!(c, Channel::Sms | Channel::Whatsapp)).ok_or_else(|| {
-                ApiError::invalid_field("request_data.channel_method", "must be sms or whatsapp")
-            })?
-        }
-    };
-    let requested_at = string(request, "request_data", "initial_request_timestamp")?;
-    requested_at.parse::<jiff::Timestamp>().map_err(|_| {
-        ApiError::invalid_field("request_data.initial_request_timestamp", "must be an RFC 3339 timestamp")
-    })?;
-
-    let recipient = object(&body, "", "recipient_data")?;
-    let first_name = string(recipient, "recipient_data", "first_name")?;
-    let last_name = opt_string(recipient, "recipient_data", "last_name")?;
-    opt_string(recipient, "recipient_data", "email")?;
-    let tel = PhoneNumber::parse(string(recipient, "recipient_data", "tel")?)
-        .map_err(|e| ApiError::invalid_field("recipient_data.tel", e.to_string()))?;
-    if recipient.get("comms_consent") != Some(&Value::Bool(true)) {
-        return Err(ApiError::invalid_field(
-            "recipient_data.comms_consent",
-            "the recipient's consent (true) is required",
-        ));
+    let req = validate(&body)?;
+    let (channel, request_id) = (req.channel, req.request_id.clone());
+    let from = sender(&tenant, channel)?;
+    if state.consent.is_opted_out(&tenant_ref, &req.tel).await.map_err(ApiError::unavailable)? {
+        let message = "the recipient has opted out";
+        return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::RecipientOptedOut, message));
     }
-    let project_data = match body.get("project_data") {
-        None | Some(Value::Null) => json!({}),
-        Some(v @ Value::Object(_)) => {
-            no_control_chars(v, "project_data")?;
-            v.clone()
-        }
-        Some(_) => return Err(ApiError::invalid_field("project_data", "must be an object")),
-    };
-
-    if tenant.project_status != ProjectStatus::Active {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "project_inactive", "this project is not active"));
-    }
-    if !tenant.allowed_channels.contains(&channel) {
-        return Err(ApiError {
-            field: Some("request_data.channel_method".into()),
-            ..ApiError::new(
-                StatusCode::FORBIDDEN,
-                "channel_not_allowed",
-                format!("{channel} is not allowed for this project"),
-            )
-        });
-    }
-    let sender = tenant.numbers.get(&channel).and_then(|n| n.first()).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "channel_not_configured",
-            format!("the project has no {channel} number"),
-        )
-    })?;
-    if state.consent.is_opted_out(&tenant_ref, &tel).await.map_err(ApiError::unavailable)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "recipient_opted_out",
-            "the recipient has opted out",
-        ));
-    }
-
-    // Idempotency: the whole body's hash is remembered under the request id (serde_json
-    // maps are sorted, so key order in the request does not matter).
     let key = format!("initiate:{tenant_ref}:{request_id}");
-    let hash = hex_sha256(&Value::Object(body.clone()).to_string());
-    let expires = jiff::Timestamp::now().checked_add(REQUEST_TTL).unwrap_or_else(|_| jiff::Timestamp::now());
-    match state.requests.begin(&key, &hash, expires).await.map_err(ApiError::unavailable)? {
-        RequestBegin::Existing { body_hash, .. } if body_hash != hash => {
-            return Err(ApiError {
-                field: Some("request_data.request_id".into()),
-                ..ApiError::new(
-                    StatusCode::CONFLICT,
-                    "request_id_conflict",
-                    "this request_id was used with a different body",
-                )
-            });
-        }
-        RequestBegin::Existing { response: Some(answer), .. } => return Ok(Json(answer)),
-        // New, or an earlier attempt stopped before answering: (re)enqueue. A duplicate
-        // message is harmless, the processor claims the request id once.
-        RequestBegin::Existing { response: None, .. } | RequestBegin::New => {}
+    if let Some(answer) = begin(&state, &key, &body).await? {
+        return Ok(Json(answer));
     }
-
-    let conversation_id = ConversationId::derive(&tenant_ref, channel, &tel);
-    let name = [Some(first_name), last_name].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let conversation_id = ConversationId::derive(&tenant_ref, channel, &req.tel);
     let now = jiff::Timestamp::now();
     let envelope = Envelope {
         id: request_id.clone(),
         tenant: tenant_ref.clone(),
         channel,
         conversation_id: conversation_id.clone(),
-        from: sender,
-        to: tel,
+        from,
+        to: req.tel,
         body: String::new(),
         received_at: now,
         detail: KindDetail::Initiate {
             request_id: request_id.clone(),
-            project_data,
-            recipient_name: Some(name),
+            project_data: req.project_data,
+            recipient_name: Some(req.name),
         },
     };
     let trace_id = uuid::Uuid::new_v4().to_string();
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
     state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
-    let answer = json!({
-        "status": "success",
-        "request_id": request_id,
-        "conversation_id": conversation_id,
-        "channel": channel,
-        "queued_at": now,
-    });
+    let answer = json!({"status": "success", "request_id": request_id, "conversation_id": conversation_id,
+                        "channel": channel, "queued_at": now});
     state.requests.complete(&key, &answer).await.map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %tenant_ref, request_id, %channel, trace_id, "conversation initiated");
     Ok(Json(answer))

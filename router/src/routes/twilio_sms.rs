@@ -1,16 +1,15 @@
 //! `POST /twilio/sms` and `POST /twilio/whatsapp`: a customer's message, signature-checked,
 //! onto the tenant's queue for that channel.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail};
+use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
 use comms_core::ports::{ConsentAction, OutgoingMessage};
+use comms_core::twilio::sid::MessageSid;
 
-use super::twilio_webhook;
-use crate::{ApiError, AppState, PublicUrl};
+use super::twilio_webhook::{Form, TwilioWebhook, WebhookForm};
+use crate::{ApiError, AppState};
 
 /// The answer Twilio gets: do nothing now; the reply is sent later through the REST API.
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
@@ -19,79 +18,101 @@ fn twiml_ok() -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], EMPTY_TWIML).into_response()
 }
 
+/// What a customer sent.
+pub struct InboundMessage {
+    pub from: PhoneNumber,
+    pub message_sid: MessageSid,
+    pub body: String,
+    pub num_media: u32,
+}
+
+impl InboundMessage {
+    fn read(form: &Form) -> Result<Self, ApiError> {
+        let from = form.phone("From")?;
+        let message_sid = form.parsed("MessageSid")?;
+        let num_media = match form.param("NumMedia") {
+            None => 0,
+            Some(n) => {
+                n.parse().map_err(|_| ApiError::invalid_field("NumMedia", "must be a whole number"))?
+            }
+        };
+        Ok(Self { from, message_sid, body: form.param("Body").unwrap_or("").to_owned(), num_media })
+    }
+}
+
+/// An inbound SMS.
+pub struct SmsMessage(InboundMessage);
+
+impl WebhookForm for SmsMessage {
+    const CHANNEL: Channel = Channel::Sms;
+    fn from_form(form: &Form) -> Result<Self, ApiError> {
+        InboundMessage::read(form).map(Self)
+    }
+}
+
+/// An inbound WhatsApp message (addresses arrive as `whatsapp:+1...`).
+pub struct WhatsappMessage(InboundMessage);
+
+impl WebhookForm for WhatsappMessage {
+    const CHANNEL: Channel = Channel::Whatsapp;
+    fn from_form(form: &Form) -> Result<Self, ApiError> {
+        InboundMessage::read(form).map(Self)
+    }
+}
+
 /// Inbound SMS.
 pub async fn sms_webhook(
     State(state): State<AppState>,
-    url: PublicUrl,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    hook: TwilioWebhook<SmsMessage>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Sms, &url, &headers, body).await
+    inbound(&state, Channel::Sms, hook.tenant.tenant, hook.to, hook.form.0).await
 }
 
-/// Inbound WhatsApp (addresses arrive as `whatsapp:+1...`).
+/// Inbound WhatsApp.
 pub async fn whatsapp_webhook(
     State(state): State<AppState>,
-    url: PublicUrl,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    hook: TwilioWebhook<WhatsappMessage>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Whatsapp, &url, &headers, body).await
+    inbound(&state, Channel::Whatsapp, hook.tenant.tenant, hook.to, hook.form.0).await
 }
 
-/// Verifies the webhook, handles carrier keywords, and enqueues everything else as an
-/// `inbound` envelope keyed by `MessageSid`.
+/// Handles carrier keywords, and enqueues everything else as an `inbound` envelope keyed
+/// by `MessageSid`.
 async fn inbound(
     state: &AppState,
     channel: Channel,
-    url: &PublicUrl,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    tenant: TenantRef,
+    to: PhoneNumber,
+    msg: InboundMessage,
 ) -> Result<Response, ApiError> {
-    let hook = twilio_webhook::verify(state, channel, url, headers, body).await?;
-    let from = hook.phone("From")?;
-    let message_sid = hook.required("MessageSid")?;
-    let sid_ok = message_sid.len() == 34
-        && (message_sid.starts_with("SM") || message_sid.starts_with("MM"))
-        && message_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !sid_ok {
-        return Err(ApiError::invalid_field("MessageSid", "must be a 34-character Twilio message SID"));
-    }
-    let text = hook.param("Body").unwrap_or("");
-    let num_media = match hook.param("NumMedia") {
-        None => 0,
-        Some(n) => n.parse().map_err(|_| ApiError::invalid_field("NumMedia", "must be a whole number"))?,
-    };
-    let tenant = &hook.tenant.tenant;
-    let span =
-        tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid, from = %from.redacted());
+    let span = tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid = %msg.message_sid,
+        from = %msg.from.redacted());
     // Instrumented, not entered: a guard held across `.await` would leave this span
     // entered on the thread while other requests run there (their lines attributed to
     // this message, spans nested).
-    let to = hook.to.clone();
     let work = async move {
         // Carrier keywords change consent and are never shown to the assistant.
-        if let Some(action) = ConsentAction::from_keyword(text) {
-            let keyword = text.trim().to_ascii_uppercase();
+        if let Some(action) = ConsentAction::from_keyword(&msg.body) {
+            let keyword = msg.body.trim().to_ascii_uppercase();
+            let now = jiff::Timestamp::now();
             state
                 .consent
-                .record(tenant, &from, action, &keyword, jiff::Timestamp::now())
+                .record(&tenant, &msg.from, action, &keyword, now)
                 .await
                 .map_err(ApiError::unavailable)?;
             tracing::info!(action = action.as_str(), "consent keyword recorded");
             return Ok(twiml_ok());
         }
-
         let envelope = Envelope {
-            id: message_sid.to_owned(),
-            tenant: tenant.clone(),
+            id: msg.message_sid.into(),
+            conversation_id: ConversationId::derive(&tenant, channel, &msg.from),
+            tenant,
             channel,
-            conversation_id: ConversationId::derive(tenant, channel, &from),
-            from,
+            from: msg.from,
             to,
-            body: text.to_owned(),
+            body: msg.body,
             received_at: jiff::Timestamp::now(),
-            detail: KindDetail::Inbound { num_media },
+            detail: KindDetail::Inbound { num_media: msg.num_media },
         };
         let trace_id = uuid::Uuid::new_v4().to_string();
         let message =

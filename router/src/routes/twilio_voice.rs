@@ -9,41 +9,40 @@
 //! - `POST /twilio/voice/gather?turn=N[&empty=1]`: what the caller said on turn N.
 //! - `POST /twilio/voice/wait?turn=N&n=K`: round K of the hold loop for turn N.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use comms_core::domain::tenant::ProjectStatus;
 use comms_core::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState, PhoneNumber};
 use comms_core::ports::OutgoingMessage;
+use comms_core::twilio::sid::CallSid;
 use comms_core::twilio::twiml::Twiml;
 
-use super::twilio_webhook::{self, VerifiedWebhook};
-use crate::{ApiError, AppState, PublicUrl};
+use super::twilio_webhook::{Form, TwilioWebhook, WebhookForm};
+use crate::{ApiError, AppState};
 
 fn twiml(doc: &Twiml) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
 }
 
-/// A verified voice webhook, its `CallSid` (`CA` + 32 hex digits) and its `From` (E.164),
-/// else a 400 naming the field: what every voice route checks first.
-async fn verify_call(
-    state: &AppState,
-    url: &PublicUrl,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(VerifiedWebhook, String, PhoneNumber), ApiError> {
-    let hook = twilio_webhook::verify(state, Channel::Voice, url, headers, body).await?;
-    let sid = hook.required("CallSid")?;
-    let ok = sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !ok {
-        return Err(ApiError::invalid_field("CallSid", "must be a 34-character Twilio call SID"));
+/// What every voice webhook carries: its `CallSid` (`CA` + 32 hex digits) and its
+/// `From` (E.164), else a 400 naming the field; and what the caller said, if anything.
+pub struct CallEvent {
+    pub call_sid: CallSid,
+    pub from: PhoneNumber,
+    pub speech: String,
+}
+
+impl WebhookForm for CallEvent {
+    const CHANNEL: Channel = Channel::Voice;
+
+    fn from_form(form: &Form) -> Result<Self, ApiError> {
+        let call_sid = form.parsed("CallSid")?;
+        let from = form.phone("From")?;
+        let speech = form.param("SpeechResult").unwrap_or("").trim().to_owned();
+        Ok(Self { call_sid, from, speech })
     }
-    let sid = sid.to_owned();
-    let from = hook.phone("From")?;
-    Ok((hook, sid, from))
 }
 
 /// A whole-number query parameter within `1..=max`, or a 400 naming it.
@@ -64,11 +63,9 @@ fn query_flag(uri: &Uri, name: &str) -> bool {
 /// The call starts: greeting (aware of the owner's state) inside a speech `<Gather>`.
 pub async fn voice_webhook(
     State(state): State<AppState>,
-    url: PublicUrl,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    hook: TwilioWebhook<CallEvent>,
 ) -> Result<Response, ApiError> {
-    let (hook, sid, from) = verify_call(&state, &url, &headers, body).await?;
+    let (url, CallEvent { call_sid: sid, from, .. }) = (&hook.url, hook.form);
     let tenant = &hook.tenant;
     tracing::info!(tenant = %tenant.tenant, call_sid = %sid, from = %from.redacted(), "call started");
     if tenant.project_status != ProjectStatus::Active {
@@ -84,14 +81,11 @@ pub async fn voice_webhook(
 /// gets one reprompt, then a goodbye.
 pub async fn gather(
     State(state): State<AppState>,
-    url: PublicUrl,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    hook: TwilioWebhook<CallEvent>,
 ) -> Result<Response, ApiError> {
-    let (hook, sid, from) = verify_call(&state, &url, &headers, body).await?;
+    let (url, CallEvent { call_sid: sid, from, speech }) = (&hook.url, hook.form);
     let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
     let base = &url.base;
-    let speech = hook.param("SpeechResult").unwrap_or("").trim();
     if speech.is_empty() {
         return Ok(twiml(&if query_flag(&url.uri, "empty") {
             voice::goodbye("Sorry, I still can't hear you. Please call again. Goodbye.")
@@ -107,9 +101,9 @@ pub async fn gather(
         conversation_id: ConversationId::derive(tenant, Channel::Voice, &from),
         from,
         to: hook.to.clone(),
-        body: speech.to_owned(),
+        body: speech,
         received_at: jiff::Timestamp::now(),
-        detail: KindDetail::VoiceTurn { call_sid: sid.clone(), turn },
+        detail: KindDetail::VoiceTurn { call_sid: sid.to_string(), turn },
     };
     let trace_id = uuid::Uuid::new_v4().to_string();
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
@@ -119,13 +113,8 @@ pub async fn gather(
 }
 
 /// A round of the hold loop; bounded by [`MAX_HOLD_LOOPS`].
-pub async fn wait(
-    State(state): State<AppState>,
-    url: PublicUrl,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    verify_call(&state, &url, &headers, body).await?;
+pub async fn wait(hook: TwilioWebhook<CallEvent>) -> Result<Response, ApiError> {
+    let url = &hook.url;
     let turn = query_number(&url.uri, "turn", TURN_LIMIT)?;
     let n = query_number(&url.uri, "n", MAX_HOLD_LOOPS)?;
     Ok(twiml(&voice::hold_round(&url.base, turn, n)))

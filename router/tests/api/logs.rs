@@ -34,6 +34,39 @@ impl Capture {
     }
 }
 
+/// Sends 24 SMS webhooks at once; every fourth is a carrier keyword (consent recorded,
+/// nothing queued). Returns the keywords' message SIDs.
+async fn send_concurrent_webhooks(app: &Arc<TestApp>) -> Vec<String> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut keyword_sids = Vec::new();
+    for i in 0..24u32 {
+        let sid = format!("SM{i:032x}");
+        let body = if i % 4 == 3 { "START" } else { "hello" };
+        if body == "START" {
+            keyword_sids.push(sid.clone());
+        }
+        let mut params = sms_params(body);
+        params[0].1 = sid;
+        let app = Arc::clone(app);
+        tasks.spawn(async move { app.post_twilio("/twilio/sms", &params, Some(AUTH_TOKEN)).await.status() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    keyword_sids
+}
+
+/// The `webhook` span of a line written inside a webhook's work: the line's spans are
+/// exactly its request's span (by route) and that one `webhook` span, nothing of another
+/// request nested in.
+fn own_webhook_span(line: &Value) -> &Value {
+    let spans = line["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2, "{line}");
+    assert_eq!((&spans[0]["name"], &spans[0]["route"]), (&json!("request"), &json!("/twilio/sms")), "{line}");
+    assert_eq!(spans[1]["name"], "webhook", "{line}");
+    &spans[1]
+}
+
 /// Many webhooks at once on one thread (the current-thread runtime interleaves them at
 /// every `.await`): each line must carry exactly its own `webhook` span.
 #[tokio::test]
@@ -42,24 +75,7 @@ async fn concurrent_webhooks_keep_their_own_span() {
     let writer = capture.clone();
     let _default = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || writer.clone()));
     let app = Arc::new(spawn_app().await);
-
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut keyword_sids = Vec::new();
-    for i in 0..24u32 {
-        let sid = format!("SM{i:032x}");
-        // Every fourth message is a carrier keyword (consent recorded, nothing queued).
-        let body = if i % 4 == 3 { "START" } else { "hello" };
-        if body == "START" {
-            keyword_sids.push(sid.clone());
-        }
-        let mut params = sms_params(body);
-        params[0].1 = sid;
-        let app = Arc::clone(&app);
-        tasks.spawn(async move { app.post_twilio("/twilio/sms", &params, Some(AUTH_TOKEN)).await.status() });
-    }
-    while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::OK);
-    }
+    let keyword_sids = send_concurrent_webhooks(&app).await;
 
     // Which message each queue message id belongs to.
     let queued = app.queues.receive(Channel::Sms, 100, std::time::Duration::from_secs(30)).await.unwrap();
@@ -76,18 +92,13 @@ async fn concurrent_webhooks_keep_their_own_span() {
         match line["fields"]["message"].as_str() {
             Some("inbound message enqueued") => {
                 enqueued += 1;
-                assert_eq!(spans.len(), 1, "{line}");
                 let queue_id = line["fields"]["queue_message_id"].as_str().unwrap();
-                assert_eq!(
-                    webhooks[0]["message_sid"].as_str(),
-                    owner.get(queue_id).map(String::as_str),
-                    "{line}"
-                );
+                let sid = own_webhook_span(line)["message_sid"].as_str();
+                assert_eq!(sid, owner.get(queue_id).map(String::as_str), "{line}");
             }
             Some("consent keyword recorded") => {
                 keywords += 1;
-                assert_eq!(spans.len(), 1, "{line}");
-                let sid = webhooks[0]["message_sid"].as_str().unwrap();
+                let sid = own_webhook_span(line)["message_sid"].as_str().unwrap();
                 assert!(
                     keyword_sids.iter().any(|k| k == sid),
                     "a keyword line in another message's span: {line}"
@@ -167,4 +178,31 @@ async fn api_text_fields_refuse_control_characters() {
         let resp = app.post_json("/bookings", &body, Some(("x-api-key", API_KEY))).await;
         assert_bad_field(resp, field).await;
     }
+}
+
+/// Failures are logged once, by the trace middleware, with the route and the error code:
+/// refusals of a key or signature at warn, other 4xx at info; no number in any line.
+#[tokio::test]
+async fn failed_requests_are_logged_once_with_route_and_code() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let _default = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || writer.clone()));
+    let app = spawn_app().await;
+    let resp = app.post_twilio("/twilio/sms", &sms_params("hello"), Some("wrong")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = app.client.get(format!("{}/no-such-route", app.base_url)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let lines = capture.lines();
+    let failures: Vec<&Value> = lines.iter().filter(|l| l["fields"]["code"].is_string()).collect();
+    assert_eq!(failures.len(), 2, "{lines:#?}");
+    let (refused, missing) = (failures[0], failures[1]);
+    assert_eq!(
+        (&refused["level"], &refused["fields"]["code"]),
+        (&json!("WARN"), &json!("invalid_signature"))
+    );
+    assert_eq!(refused["spans"][0]["route"], "/twilio/sms", "{refused}");
+    assert_eq!((&missing["level"], &missing["fields"]["code"]), (&json!("INFO"), &json!("not_found")));
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(!text.contains(&CUSTOMER[2..]), "a number in the logs: {text}");
 }

@@ -42,3 +42,11 @@ async fn status_callbacks_are_signature_checked() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_of(resp).await.1.as_deref(), Some("MessageStatus"));
 }
+
+#[tokio::test]
+async fn status_callbacks_need_a_message_sid() {
+    let app = spawn_app().await;
+    let resp = app.post_twilio("/twilio/status", &status_params("SM123", "sent"), Some(AUTH_TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(resp).await.1.as_deref(), Some("MessageSid"));
+}

@@ -1,5 +1,6 @@
 //! Twilio wire details that need no network.
 
+pub mod sid;
 pub mod signature;
 pub mod twiml;
 
