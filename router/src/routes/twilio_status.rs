@@ -22,7 +22,7 @@ pub async fn status_callback(
     let hook = twilio_webhook::verify_for(&state, Channel::Sms, "From", &url, &headers, body).await?;
     let sid = hook.required("MessageSid")?;
     let status = hook.required("MessageStatus")?;
-    if comms_core::ports::status_rank(status) == 0 {
+    if comms_core::twilio::status_rank(status) == 0 {
         return Err(ApiError::invalid_field("MessageStatus", format!("unknown message status '{status}'")));
     }
     let error_code = hook.param("ErrorCode").filter(|c| !c.is_empty());
