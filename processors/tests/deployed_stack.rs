@@ -453,15 +453,12 @@ fn webhook_event(sid: &str, text: &str) -> Value {
 /// The router as its Lambda entry point builds it from `env` (router/src/lambda.rs
 /// `run`), answering one API Gateway event.
 async fn route(world: &World, env: &BTreeMap<String, String>, event: &Value) -> u16 {
-    let resources = AwsResources::from_lookup(|n| env.get(n).cloned()).unwrap();
-    let public = env.get("COMMS_PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
-    let mut config = comms_router::RouterConfig::new(public.map_or("", String::as_str));
-    if let Some(limit) = env.get("COMMS_MAX_BODY_BYTES") {
-        config.max_body_bytes = limit.parse().unwrap();
-    }
-    let state = comms_router::lambda::aws_state(&world.config, &resources, config).await.unwrap();
+    let settings = comms_router::settings::RouterSettings::from_lookup(|n| env.get(n).cloned()).unwrap();
+    let config = settings.router_config();
+    let state = comms_router::lambda::aws_state(&world.config, &settings.resources, config).await.unwrap();
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let resp = comms_router::lambda::handle(comms_router::app(state), req, public.is_none()).await;
+    let resp =
+        comms_router::lambda::handle(comms_router::app(state), req, settings.base_from_request()).await;
     resp.status().as_u16()
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod json;
 pub mod lambda;
 mod routes;
+pub mod settings;
 
 use std::sync::Arc;
 
