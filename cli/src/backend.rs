@@ -20,10 +20,9 @@ pub enum Backend {
     Aws,
 }
 
-/// The AWS resource names, with the CLI's defaults: prefix `comms` (`COMMS_QUEUE_PREFIX`,
-/// the stack name) and table `{prefix}-data` (`COMMS_TABLE`), as the template names them.
+/// The AWS resource names, with the CLI's defaults ([`crate::settings::aws_resources`]).
 pub fn aws_resources() -> CliResult<AwsResources> {
-    Ok(AwsResources::with_defaults(|name| std::env::var(name).ok())?)
+    Ok(crate::settings::aws_resources()?)
 }
 
 /// Whether the DynamoDB table exists; any other failure (credentials, network) is an

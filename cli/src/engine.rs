@@ -1,4 +1,4 @@
-//! Builds the SMS turn engine for local mode from the environment: OpenAI when
+//! Builds the SMS turn engine for local mode from the [`Settings`]: OpenAI when
 //! `OPENAI_API_KEY` is set (else the offline rules model), Twilio when `TWILIO_API_BASE`
 //! is set (else the local outbox).
 
@@ -13,19 +13,16 @@ use comms_providers::openai::{OpenAiChat, OpenAiSettings};
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::SqliteOutbox;
 
+use crate::settings::Settings;
 use crate::{CliResult, open_db};
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// The model: OpenAI-compatible when a key is set, else the offline rules model.
-pub fn chat_model() -> CliResult<Arc<dyn ChatModel>> {
-    Ok(match env("OPENAI_API_KEY") {
+pub fn chat_model(settings: &Settings) -> CliResult<Arc<dyn ChatModel>> {
+    Ok(match settings.openai_api_key.clone() {
         Some(api_key) => Arc::new(OpenAiChat::new(OpenAiSettings {
             api_key,
-            base_url: env("OPENAI_BASE_URL"),
-            model_override: env("OPENAI_MODEL"),
+            base_url: settings.openai_base_url.clone(),
+            model_override: settings.openai_model.clone(),
             timeout: Duration::from_secs(30),
         })?),
         None => Arc::new(OfflineRulesModel),
@@ -38,10 +35,11 @@ pub fn chat_model() -> CliResult<Arc<dyn ChatModel>> {
 pub fn twilio(
     data_dir: &Path,
     secrets: Arc<dyn SecretStore>,
+    settings: &Settings,
 ) -> CliResult<(Arc<dyn Messenger>, Arc<dyn CallControl>)> {
-    Ok(match env("TWILIO_API_BASE") {
+    Ok(match &settings.twilio_api_base {
         Some(base) => {
-            let rest = Arc::new(TwilioRest::new(&base, secrets, Duration::from_secs(15))?);
+            let rest = Arc::new(TwilioRest::new(base, secrets, Duration::from_secs(15))?);
             (rest.clone(), rest)
         }
         None => {

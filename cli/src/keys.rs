@@ -7,6 +7,7 @@ use std::path::Path;
 use aws_sdk_apigateway::error::ProvideErrorMetadata;
 use clap::Subcommand;
 use comms_core::domain::tenant::{KeyHash, TenantConfig, hash_key};
+use comms_core::ports::TenantDirectory;
 
 use crate::backend::{Backend, aws_config, aws_resources, store_ports};
 use crate::inspect::parse_tenant;
@@ -146,114 +147,136 @@ async fn gateway_keys_named(client: &aws_sdk_apigateway::Client, name: &str) -> 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: KeyCommand) -> CliResult {
     let tenants = store_ports(data_dir, backend).await?.stores.tenants;
     match cmd {
-        KeyCommand::Issue { key: KeyRef { tenant, kind, id }, usage_plan: plan, json } => {
-            let tenant = parse_tenant(&tenant)?;
-            if !valid_key_id(&id) {
-                return Err(format!(
-                    "key id '{id}' must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-                )
-                .into());
-            }
-            let mut config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
-            if kind.list(&mut config).iter().any(|k| k.id == id) {
-                return Err(format!(
-                    "tenant {tenant} already has a {} key '{id}'; revoke it first",
-                    kind.as_str()
-                )
-                .into());
-            }
-            let key = new_key();
-            kind.list(&mut config).push(KeyHash { id: id.clone(), sha256: hash_key(&key) });
-            // Refuses a bad id (the same rules as `tenant put`) before anything is created.
-            let config = TenantConfig::from_json(&serde_json::to_string(&config)?)
-                .map_err(|e| format!("key id '{id}': {e}"))?;
-            let mut gateway_key_id = None;
-            let mut gateway = None;
-            if backend == Backend::Aws {
-                let client = aws_sdk_apigateway::Client::new(&aws_config().await);
-                let plan = usage_plan(&client, plan).await?;
-                let created = client
-                    .create_api_key()
-                    .name(gateway_name(&config, kind, &id))
-                    .description(format!("comms {} key '{id}' of {tenant}", kind.as_str()))
-                    .value(&key)
-                    .enabled(true)
-                    .send()
-                    .await
-                    .map_err(gateway_error("CreateApiKey"))?;
-                let key_id = created.id().unwrap_or_default().to_owned();
-                let added = client
-                    .create_usage_plan_key()
-                    .usage_plan_id(&plan)
-                    .key_id(&key_id)
-                    .key_type("API_KEY")
-                    .send()
-                    .await
-                    .map_err(gateway_error("CreateUsagePlanKey"));
-                if let Err(e) = added {
-                    let _ = client.delete_api_key().api_key(&key_id).send().await;
-                    return Err(format!("{e} (usage plan {plan}); the key was not issued").into());
-                }
-                gateway_key_id = Some(key_id.clone());
-                gateway = Some((client, key_id));
-            }
-            if let Err(e) = tenants.put(&config).await {
-                if let Some((client, key_id)) = gateway {
-                    let _ = client.delete_api_key().api_key(&key_id).send().await;
-                }
-                return Err(format!(
-                    "cannot store the key's hash in tenant {tenant}: {e}; the key was not issued"
-                )
-                .into());
-            }
-            if json {
-                return print_json(&serde_json::json!({"tenant": tenant.to_string(), "kind": kind.as_str(),
-                    "id": id, "key": key, "api_gateway_key_id": gateway_key_id}));
-            }
-            println!("issued {} key '{id}' for {tenant}", kind.as_str());
-            if let Some(key_id) = gateway_key_id {
-                println!("API Gateway key id: {key_id} (on the usage plan)");
-            }
-            let headers = match (kind, backend) {
-                (KeyKind::Api, _) => "as the x-api-key header",
-                // API Gateway wants a key of its own in x-api-key on every key route.
-                (KeyKind::Admin, Backend::Aws) => "as both the x-admin-key and the x-api-key header",
-                (KeyKind::Admin, Backend::Embedded) => "as the x-admin-key header",
-            };
-            println!("key (shown once; send it {headers}): {key}");
-            Ok(())
+        KeyCommand::Issue { key, usage_plan: plan, json } => {
+            issue(tenants.as_ref(), backend, key, plan, json).await
         }
-        KeyCommand::Revoke { key: KeyRef { tenant, kind, id } } => {
-            let tenant = parse_tenant(&tenant)?;
-            let mut config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
-            let before = kind.list(&mut config).len();
-            kind.list(&mut config).retain(|k| k.id != id);
-            let had_hash = kind.list(&mut config).len() != before;
-            let mut deleted = 0;
-            if backend == Backend::Aws {
-                // Deleting the key also removes it from every usage plan.
-                let client = aws_sdk_apigateway::Client::new(&aws_config().await);
-                for key_id in gateway_keys_named(&client, &gateway_name(&config, kind, &id)).await? {
-                    client
-                        .delete_api_key()
-                        .api_key(&key_id)
-                        .send()
-                        .await
-                        .map_err(gateway_error("DeleteApiKey"))?;
-                    deleted += 1;
-                }
-            }
-            if !had_hash && deleted == 0 {
-                return Err(format!("tenant {tenant} has no {} key '{id}'", kind.as_str()).into());
-            }
-            if had_hash {
-                tenants.put(&config).await?;
-            }
-            println!("revoked {} key '{id}' of {tenant}", kind.as_str());
-            if backend == Backend::Aws {
-                println!("deleted {deleted} API Gateway key(s)");
-            }
-            Ok(())
+        KeyCommand::Revoke { key } => revoke(tenants.as_ref(), backend, key).await,
+    }
+}
+
+/// `key issue`: the hash into the tenant, on AWS the gateway key first (deleted again if
+/// the tenant cannot be stored, so a key is issued everywhere or nowhere).
+async fn issue(
+    tenants: &dyn TenantDirectory,
+    backend: Backend,
+    KeyRef { tenant, kind, id }: KeyRef,
+    plan: Option<String>,
+    json: bool,
+) -> CliResult {
+    let tenant = parse_tenant(&tenant)?;
+    if !valid_key_id(&id) {
+        return Err(format!(
+            "key id '{id}' must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        )
+        .into());
+    }
+    let mut config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
+    if kind.list(&mut config).iter().any(|k| k.id == id) {
+        return Err(
+            format!("tenant {tenant} already has a {} key '{id}'; revoke it first", kind.as_str()).into()
+        );
+    }
+    let key = new_key();
+    kind.list(&mut config).push(KeyHash { id: id.clone(), sha256: hash_key(&key) });
+    // Refuses a bad id (the same rules as `tenant put`) before anything is created.
+    let config = TenantConfig::from_json(&serde_json::to_string(&config)?)
+        .map_err(|e| format!("key id '{id}': {e}"))?;
+    let gateway = match backend {
+        Backend::Aws => Some(gateway_key(&config, kind, &id, &key, plan).await?),
+        Backend::Embedded => None,
+    };
+    if let Err(e) = tenants.put(&config).await {
+        if let Some((client, key_id)) = &gateway {
+            let _ = client.delete_api_key().api_key(key_id).send().await;
+        }
+        return Err(
+            format!("cannot store the key's hash in tenant {tenant}: {e}; the key was not issued").into()
+        );
+    }
+    let gateway_key_id = gateway.map(|(_, key_id)| key_id);
+    if json {
+        return print_json(&serde_json::json!({"tenant": tenant.to_string(), "kind": kind.as_str(),
+            "id": id, "key": key, "api_gateway_key_id": gateway_key_id}));
+    }
+    println!("issued {} key '{id}' for {tenant}", kind.as_str());
+    if let Some(key_id) = gateway_key_id {
+        println!("API Gateway key id: {key_id} (on the usage plan)");
+    }
+    let headers = match (kind, backend) {
+        (KeyKind::Api, _) => "as the x-api-key header",
+        // API Gateway wants a key of its own in x-api-key on every key route.
+        (KeyKind::Admin, Backend::Aws) => "as both the x-admin-key and the x-api-key header",
+        (KeyKind::Admin, Backend::Embedded) => "as the x-admin-key header",
+    };
+    println!("key (shown once; send it {headers}): {key}");
+    Ok(())
+}
+
+/// Creates `key` as an API Gateway key on the usage plan; returns the client and the
+/// key's id. A key the plan refuses is deleted again.
+async fn gateway_key(
+    config: &TenantConfig,
+    kind: KeyKind,
+    id: &str,
+    key: &str,
+    plan: Option<String>,
+) -> CliResult<(aws_sdk_apigateway::Client, String)> {
+    let client = aws_sdk_apigateway::Client::new(&aws_config().await);
+    let plan = usage_plan(&client, plan).await?;
+    let created = client
+        .create_api_key()
+        .name(gateway_name(config, kind, id))
+        .description(format!("comms {} key '{id}' of {}", kind.as_str(), config.tenant))
+        .value(key)
+        .enabled(true)
+        .send()
+        .await
+        .map_err(gateway_error("CreateApiKey"))?;
+    let key_id = created.id().unwrap_or_default().to_owned();
+    let added = client
+        .create_usage_plan_key()
+        .usage_plan_id(&plan)
+        .key_id(&key_id)
+        .key_type("API_KEY")
+        .send()
+        .await
+        .map_err(gateway_error("CreateUsagePlanKey"));
+    if let Err(e) = added {
+        let _ = client.delete_api_key().api_key(&key_id).send().await;
+        return Err(format!("{e} (usage plan {plan}); the key was not issued").into());
+    }
+    Ok((client, key_id))
+}
+
+/// `key revoke`: the hash out of the tenant and, on AWS, every gateway key of that name.
+async fn revoke(
+    tenants: &dyn TenantDirectory,
+    backend: Backend,
+    KeyRef { tenant, kind, id }: KeyRef,
+) -> CliResult {
+    let tenant = parse_tenant(&tenant)?;
+    let mut config = tenants.get(&tenant).await?.ok_or_else(|| format!("no tenant {tenant}"))?;
+    let before = kind.list(&mut config).len();
+    kind.list(&mut config).retain(|k| k.id != id);
+    let had_hash = kind.list(&mut config).len() != before;
+    let mut deleted = 0;
+    if backend == Backend::Aws {
+        // Deleting the key also removes it from every usage plan.
+        let client = aws_sdk_apigateway::Client::new(&aws_config().await);
+        for key_id in gateway_keys_named(&client, &gateway_name(&config, kind, &id)).await? {
+            client.delete_api_key().api_key(&key_id).send().await.map_err(gateway_error("DeleteApiKey"))?;
+            deleted += 1;
         }
     }
+    if !had_hash && deleted == 0 {
+        return Err(format!("tenant {tenant} has no {} key '{id}'", kind.as_str()).into());
+    }
+    if had_hash {
+        tenants.put(&config).await?;
+    }
+    println!("revoked {} key '{id}' of {tenant}", kind.as_str());
+    if backend == Backend::Aws {
+        println!("deleted {deleted} API Gateway key(s)");
+    }
+    Ok(())
 }

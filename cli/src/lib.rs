@@ -10,6 +10,7 @@ mod keys;
 mod queue;
 mod secrets;
 mod serve;
+mod settings;
 mod state;
 mod tenant;
 mod webhook;
@@ -86,10 +87,25 @@ pub enum BenchCommand {
     Batch(bench::BatchArgs),
 }
 
-/// Runs a parsed command line; the exit code says whether it worked.
+/// Runs a parsed command line; the exit code says whether it worked. The settings that
+/// are not flags are parsed first: a malformed one stops every command, named.
 pub async fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
-        Command::Serve(args) => serve::run(&cli.data_dir, cli.backend, args).await,
+    let result = match settings::Settings::from_env() {
+        Ok(settings) => dispatch(cli, settings).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli, settings: settings::Settings) -> CliResult {
+    match cli.command {
+        Command::Serve(args) => serve::run(&cli.data_dir, cli.backend, args, &settings).await,
         Command::Tenant(cmd) => tenant::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Secrets(cmd) => secrets::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Queue(cmd) => queue::run(&cli.data_dir, cli.backend, cmd).await,
@@ -100,13 +116,6 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::State(cmd) => state::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cli.backend, cmd).await,
         Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 

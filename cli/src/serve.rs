@@ -15,10 +15,10 @@ use comms_engine::worker::{self, WorkerSettings};
 use comms_router::lambda::TENANT_CACHE_TTL;
 use comms_router::{AppState, RouterConfig};
 use comms_sqlite::QueueSettings;
-use comms_telemetry::LogFormat;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, aws_config, aws_resources};
+use crate::settings::Settings;
 use crate::{CliResult, demo, engine, open_db};
 
 #[derive(Debug, Args)]
@@ -161,8 +161,8 @@ async fn refuse_foreign_resources(sdk: &aws_config::SdkConfig, resources: &AwsRe
 /// The channels `serve` runs a worker for.
 const WORKER_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
 
-pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResult {
-    comms_telemetry::init(LogFormat::from_env(LogFormat::Text));
+pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &Settings) -> CliResult {
+    comms_telemetry::init(settings.log_format);
     let signals = ShutdownSignals::register()?;
     if args.create_resources && backend != Backend::Aws {
         return Err("--create-resources is for --backend aws (the embedded store creates itself)".into());
@@ -181,39 +181,12 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
     };
 
     let (stop_workers, stop_rx) = watch::channel(false);
-    let mut workers = Vec::new();
-    if args.no_workers {
+    let workers = if args.no_workers {
         tracing::info!("--no-workers: messages stay queued");
+        Vec::new()
     } else {
-        let chat = engine::chat_model()?;
-        let (messenger, calls) = engine::twilio(data_dir, wiring.stores.secrets.clone())?;
-        tracing::info!(model = %chat.describe(), "chat model");
-        if std::env::var("TWILIO_API_BASE").is_err() {
-            tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
-        }
-        let visibility = Duration::from_secs(args.visibility_secs.max(2));
-        let engine = Arc::new(engine::build(
-            EnginePorts::new(&wiring.stores, chat, messenger, calls),
-            &public_base_url,
-            Duration::from_secs(args.retry_budget_secs),
-            visibility,
-        ));
-        // One worker per channel the engine handles, each on its own queue.
-        for channel in WORKER_CHANNELS {
-            workers.push(tokio::spawn(worker::run(
-                Arc::clone(&wiring.worker_queues),
-                Arc::clone(&engine),
-                WorkerSettings {
-                    channel,
-                    concurrency: args.worker_concurrency,
-                    visibility,
-                    ..Default::default()
-                },
-                stop_rx.clone(),
-            )));
-        }
-    }
-
+        start_workers(data_dir, &args, settings, &wiring, &public_base_url, &stop_rx)?
+    };
     tracing::info!(
         listen = %local,
         public_base_url,
@@ -221,27 +194,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         data_dir = %data_dir.display(),
         "comms serve: listening on http://{local}"
     );
-    // A plain, stable line on stdout: scripts and tests read the address from it.
-    println!("listening on http://{local}");
-    let demo_number = wiring
-        .demo
-        .as_ref()
-        .and_then(|d| d.numbers.get(&Channel::Sms))
-        .and_then(|n| n.first())
-        .map(|n| n.to_string());
-    if let (Some(demo), Some(number)) = (&wiring.demo, demo_number) {
-        println!("demo tenant {} answers SMS on {number}", demo.tenant);
-        println!(
-            "try it: cargo run -p comms-cli -- {}webhook sms --url http://{local}/twilio/sms \
-             --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\"",
-            if backend == Backend::Aws { "--backend aws " } else { "" }
-        );
-        println!(
-            "demo API keys: cargo run -p comms-cli -- secrets get {} (x-api-key), {} (x-admin-key)",
-            demo::DEMO_API_KEY_SECRET,
-            demo::DEMO_ADMIN_KEY_SECRET
-        );
-    }
+    announce(local, backend, wiring.demo.as_ref());
 
     // hyper's own error answers (414, 400, 431) in the JSON error shape.
     let listener = crate::http_errors::JsonErrors(listener);
@@ -262,6 +215,60 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs) -> CliResul
         Backend::Aws => tracing::info!("comms serve: stopped; queued messages stay in SQS"),
     }
     Ok(())
+}
+
+/// One worker per channel the engine handles, each on its own queue, until `stop`.
+fn start_workers(
+    data_dir: &Path,
+    args: &ServeArgs,
+    settings: &Settings,
+    wiring: &Wiring,
+    public_base_url: &str,
+    stop: &watch::Receiver<bool>,
+) -> CliResult<Vec<tokio::task::JoinHandle<()>>> {
+    let chat = engine::chat_model(settings)?;
+    let (messenger, calls) = engine::twilio(data_dir, wiring.stores.secrets.clone(), settings)?;
+    tracing::info!(model = %chat.describe(), "chat model");
+    if settings.twilio_api_base.is_none() {
+        tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
+    }
+    let visibility = Duration::from_secs(args.visibility_secs.max(2));
+    let engine = Arc::new(engine::build(
+        EnginePorts::new(&wiring.stores, chat, messenger, calls),
+        public_base_url,
+        Duration::from_secs(args.retry_budget_secs),
+        visibility,
+    ));
+    let spawn = |channel| {
+        let settings = WorkerSettings {
+            channel,
+            concurrency: args.worker_concurrency,
+            visibility,
+            ..Default::default()
+        };
+        let queues = Arc::clone(&wiring.worker_queues);
+        tokio::spawn(worker::run(queues, Arc::clone(&engine), settings, stop.clone()))
+    };
+    Ok(WORKER_CHANNELS.into_iter().map(spawn).collect())
+}
+
+/// The plain, stable lines on stdout: scripts and tests read the address from the
+/// first; with a demo tenant, how to try it.
+fn announce(local: SocketAddr, backend: Backend, demo: Option<&TenantConfig>) {
+    println!("listening on http://{local}");
+    let Some(demo) = demo else { return };
+    let Some(number) = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()) else { return };
+    println!("demo tenant {} answers SMS on {number}", demo.tenant);
+    println!(
+        "try it: cargo run -p comms-cli -- {}webhook sms --url http://{local}/twilio/sms \
+         --from +14155550123 --to {number} --body \"Can you fix a cracked screen today?\"",
+        if backend == Backend::Aws { "--backend aws " } else { "" }
+    );
+    println!(
+        "demo API keys: cargo run -p comms-cli -- secrets get {} (x-api-key), {} (x-admin-key)",
+        demo::DEMO_API_KEY_SECRET,
+        demo::DEMO_ADMIN_KEY_SECRET
+    );
 }
 
 /// Ctrl-C and SIGTERM, registered at once (before the server says it is ready), so an

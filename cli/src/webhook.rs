@@ -76,56 +76,13 @@ struct Prepared {
     params: Vec<(String, String)>,
 }
 
+/// The account every generated webhook claims to come from.
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
 pub async fn run(data_dir: &Path, backend: Backend, cmd: WebhookCommand) -> CliResult {
-    let account_sid = "AC00000000000000000000000000000000";
     let hook = match cmd {
-        WebhookCommand::Sms(args) => {
-            let (from, to) = numbers(&args.from, &args.to)?;
-            let message_sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-            let params = form(&[
-                ("AccountSid", account_sid),
-                ("ApiVersion", "2010-04-01"),
-                ("Body", args.body.as_str()),
-                ("From", from.as_str()),
-                ("MessageSid", message_sid.as_str()),
-                ("NumMedia", "0"),
-                ("NumSegments", "1"),
-                ("SmsMessageSid", message_sid.as_str()),
-                ("SmsSid", message_sid.as_str()),
-                ("SmsStatus", "received"),
-                ("To", to.as_str()),
-            ]);
-            let id_line = format!("MessageSid: {message_sid}");
-            Prepared {
-                channel: Channel::Sms,
-                to,
-                auth_token: args.auth_token,
-                url: args.url,
-                id_line,
-                params,
-            }
-        }
-        WebhookCommand::Voice(args) => {
-            let (from, to) = numbers(&args.from, &args.to)?;
-            let call_sid = args.call_sid.unwrap_or_else(|| format!("CA{}", uuid::Uuid::new_v4().simple()));
-            let mut params = vec![
-                ("AccountSid", account_sid),
-                ("ApiVersion", "2010-04-01"),
-                ("CallSid", call_sid.as_str()),
-                ("CallStatus", "in-progress"),
-                ("Direction", "inbound"),
-                ("From", from.as_str()),
-                ("To", to.as_str()),
-            ];
-            if !args.speech.is_empty() {
-                params.extend([("SpeechResult", args.speech.as_str()), ("Confidence", "0.9")]);
-            }
-            let params = form(&params);
-            let url =
-                format!("{}/twilio/voice/gather?turn={}", args.base_url.trim_end_matches('/'), args.turn);
-            let id_line = format!("CallSid: {call_sid}");
-            Prepared { channel: Channel::Voice, to, auth_token: args.auth_token, url, id_line, params }
-        }
+        WebhookCommand::Sms(args) => sms(args)?,
+        WebhookCommand::Voice(args) => voice(args)?,
     };
     let Prepared { channel, to, auth_token, url, id_line, params } = hook;
     let auth_token = match auth_token {
@@ -148,6 +105,49 @@ pub async fn run(data_dir: &Path, backend: Backend, cmd: WebhookCommand) -> CliR
         println!("{text}");
     }
     if status.is_success() { Ok(()) } else { Err(format!("server refused the webhook ({status})").into()) }
+}
+
+/// An inbound SMS as Twilio posts it.
+fn sms(args: SmsArgs) -> CliResult<Prepared> {
+    let (from, to) = numbers(&args.from, &args.to)?;
+    let message_sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let params = form(&[
+        ("AccountSid", ACCOUNT_SID),
+        ("ApiVersion", "2010-04-01"),
+        ("Body", args.body.as_str()),
+        ("From", from.as_str()),
+        ("MessageSid", message_sid.as_str()),
+        ("NumMedia", "0"),
+        ("NumSegments", "1"),
+        ("SmsMessageSid", message_sid.as_str()),
+        ("SmsSid", message_sid.as_str()),
+        ("SmsStatus", "received"),
+        ("To", to.as_str()),
+    ]);
+    let id_line = format!("MessageSid: {message_sid}");
+    Ok(Prepared { channel: Channel::Sms, to, auth_token: args.auth_token, url: args.url, id_line, params })
+}
+
+/// What a caller said on a turn of a call, as Twilio posts it to the gather route.
+fn voice(args: VoiceArgs) -> CliResult<Prepared> {
+    let (from, to) = numbers(&args.from, &args.to)?;
+    let call_sid = args.call_sid.unwrap_or_else(|| format!("CA{}", uuid::Uuid::new_v4().simple()));
+    let mut params = vec![
+        ("AccountSid", ACCOUNT_SID),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", call_sid.as_str()),
+        ("CallStatus", "in-progress"),
+        ("Direction", "inbound"),
+        ("From", from.as_str()),
+        ("To", to.as_str()),
+    ];
+    if !args.speech.is_empty() {
+        params.extend([("SpeechResult", args.speech.as_str()), ("Confidence", "0.9")]);
+    }
+    let params = form(&params);
+    let url = format!("{}/twilio/voice/gather?turn={}", args.base_url.trim_end_matches('/'), args.turn);
+    let id_line = format!("CallSid: {call_sid}");
+    Ok(Prepared { channel: Channel::Voice, to, auth_token: args.auth_token, url, id_line, params })
 }
 
 fn numbers(from: &str, to: &str) -> CliResult<(PhoneNumber, PhoneNumber)> {

@@ -3,8 +3,7 @@
 //! local process, as an operator would run it against an emulator or a real account.
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use comms_testkit::moto::Moto;
@@ -12,7 +11,8 @@ use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_comms");
+use common::{BIN, Server};
+
 const SHOP: &str = "+15555550100";
 const CUSTOMER: &str = "+14155550123";
 const CONVERSATION: &str = "demo.repair-shop.tel.14155550123";
@@ -57,36 +57,12 @@ impl Env {
     }
 }
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(env: &Env) -> Server {
-    let mut child = env
-        .command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--create-resources"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, url)
+    Server::start(env.command().args(["serve", "--listen", "127.0.0.1:0", "--create-resources"]), false)
 }
 
 fn text(env: &Env, server: &Server, body: &str) {
-    let url = format!("{}/twilio/sms", server.1);
+    let url = format!("{}/twilio/sms", server.base_url);
     // No --auth-token: the tenant's token is read from Secrets Manager.
     let out = env.comms(&["webhook", "sms", "--url", &url, "--from", CUSTOMER, "--to", SHOP, "--body", body]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -270,22 +246,19 @@ async fn the_default_table_is_the_stacks_and_a_missing_one_is_named() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Demo Phone Repair"), "{out:?}");
 }
 
-/// `serve --create-resources` where a deployed stack's table and queues exist: refused
-/// before anything is created or received; the stack's queued message is untouched.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
-    let Some(moto) = Moto::start().await else { return };
-    let config = comms_aws::emulator_config(&moto.endpoint).await;
-    // What the stack made (untagged by comms): the table and the SMS queue with a message.
-    let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
-    dynamo
+/// What a deployed stack made (untagged by comms): the table `comms-data` and the queue
+/// `comms-sms` holding a customer's message; returns the queue's URL.
+async fn stack_resources(config: &aws_config::SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name("comms-data")
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name("pk")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
@@ -294,25 +267,20 @@ async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
         .send()
         .await
         .unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(config);
     let url =
         sqs.create_queue().queue_name("comms-sms").send().await.unwrap().queue_url().unwrap().to_owned();
     sqs.send_message().queue_url(&url).message_body("a real customer's message").send().await.unwrap();
+    url
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let out = bare_aws(&moto, dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--create-resources"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "serve ran against the stack's resources");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused") && err.contains("comms-data") && err.contains("comms-sms"), "{err}");
-    assert!(err.contains("COMMS_QUEUE_PREFIX"), "says how to proceed: {err}");
-
+/// The stack's message still waits, received by nobody, and nothing else was created.
+async fn assert_stack_untouched(config: &aws_config::SdkConfig, url: &str) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(config);
     let attrs = sqs
         .get_queue_attributes()
-        .queue_url(&url)
+        .queue_url(url)
         .attribute_names(A::ApproximateNumberOfMessages)
         .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
         .send()
@@ -323,23 +291,41 @@ async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
     assert_eq!(count(A::ApproximateNumberOfMessagesNotVisible), "0", "nobody received it");
     let queues = sqs.list_queues().send().await.unwrap();
     assert_eq!(queues.queue_urls().len(), 1, "nothing created: {queues:?}");
-    let tables = dynamo.list_tables().send().await.unwrap();
+    let tables = aws_sdk_dynamodb::Client::new(config).list_tables().send().await.unwrap();
     assert_eq!(tables.table_names(), ["comms-data"], "nothing created");
+}
 
-    // A scratch prefix next to the stack works, and a second run on it is allowed.
+/// `serve --create-resources` where a deployed stack's table and queues exist: refused
+/// before anything is created or received; the stack's queued message is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_resources_refuses_to_touch_a_deployed_stacks_resources() {
+    let Some(moto) = Moto::start().await else { return };
+    let config = comms_aws::emulator_config(&moto.endpoint).await;
+    let url = stack_resources(&config).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = bare_aws(&moto, dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--create-resources"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve ran against the stack's resources");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused") && err.contains("comms-data") && err.contains("comms-sms"), "{err}");
+    assert!(err.contains("COMMS_QUEUE_PREFIX"), "says how to proceed: {err}");
+    assert_stack_untouched(&config, &url).await;
+
+    // A scratch prefix next to the stack works, and a second run on it is allowed
+    // (`Server::start` fails unless serve says it is listening).
     for _ in 0..2 {
-        let out = bare_aws(&moto, dir.path())
-            .env("COMMS_QUEUE_PREFIX", "scratch")
-            .args(["serve", "--listen", "127.0.0.1:0", "--create-resources", "--no-workers"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut child = out;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let listening = lines.any(|l| l.unwrap().starts_with("listening on "));
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(listening, "serve --create-resources on a scratch prefix did not start");
+        let mut cmd = bare_aws(&moto, dir.path());
+        cmd.env("COMMS_QUEUE_PREFIX", "scratch").args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--create-resources",
+            "--no-workers",
+        ]);
+        drop(Server::start(&mut cmd, false));
     }
 }
 

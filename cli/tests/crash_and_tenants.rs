@@ -5,9 +5,8 @@
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use comms_core::domain::tenant::hash_key;
@@ -19,33 +18,14 @@ use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 
 mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_comms");
+use common::{BIN, Server};
+
 const SHOP: &str = "+15555550100";
 const OTHER_SHOP: &str = "+15555550199";
 const DEMO_TWILIO: &str = "twilio-credentials/demo/repair-shop/twilio";
 const OTHER_TWILIO: &str = "twilio-credentials/other/shop/twilio";
 /// Visibility timeout and turn lease of the servers under test, in seconds.
 const VISIBILITY_SECS: u64 = 4;
-
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// SIGKILL: no shutdown code runs, nothing is flushed or released.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
 
 /// Environment of the AWS backend on moto (empty: the embedded backend).
 type BackendEnv = Vec<(&'static str, String)>;
@@ -78,16 +58,7 @@ fn serve(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, backend: &Backend
     if !backend.is_empty() {
         cmd.arg("--create-resources");
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base_url = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base_url }
+    Server::start(&mut cmd, false)
 }
 
 fn comms_json(

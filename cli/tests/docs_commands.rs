@@ -57,6 +57,31 @@ async fn dead_letter(queues: &SqsQueues, body: &str, reason: &str) {
     queues.dead_letter(Channel::Sms, &got[0], reason).await.unwrap();
 }
 
+/// Runs one marked block of docs/operations.md in `work` with only the AWS variables an
+/// operator would set (pointing at the emulator); fails with the block and its output.
+fn run_block(block: &str, work: &Path, path: &str, endpoint: &str) {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(work)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", work)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("COMMS_DATA_DIR", work.join(".comms"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docs/operations.md block failed:\n{block}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_md_commands_run_against_the_emulator() {
     let Some(moto) = Moto::start().await else { return };
@@ -81,26 +106,7 @@ async fn operations_md_commands_run_against_the_emulator() {
     let bin_dir = Path::new(BIN).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     for block in &blocks {
-        let out = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", block])
-            .current_dir(work.path())
-            .env_clear()
-            .env("PATH", &path)
-            .env("HOME", work.path())
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("COMMS_DATA_DIR", work.path().join(".comms"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docs/operations.md block failed:\n{block}\n--- stdout\n{}\n--- stderr\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_block(block, work.path(), &path, &moto.endpoint);
     }
 
     // What the blocks did: the tenant with its admin key, the API key issued and revoked,

@@ -97,24 +97,9 @@ impl SqsHandler {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_secs(name: &str, default: u64) -> Result<Duration, String> {
-    match env(name) {
-        None => Ok(Duration::from_secs(default)),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{name} must be whole seconds, not '{v}'")),
-    }
-}
-
-/// Settings a processor Lambda reads from its environment, besides [`AwsResources`].
+/// Everything a processor Lambda reads from its environment, parsed once at start-up.
 #[derive(Debug, Clone)]
-pub struct ProcessorEnv {
+pub struct ProcessorSettings {
     /// `TWILIO_API_BASE`, default `https://api.twilio.com`.
     pub twilio_api_base: String,
     /// `OPENAI_BASE_URL` (default OpenAI's) and `OPENAI_MODEL` (default: each tenant's).
@@ -129,26 +114,53 @@ pub struct ProcessorEnv {
     /// retried within a record before the record fails and SQS retries it; keep it well
     /// under the function timeout.
     pub retry_budget: Duration,
+    /// `COMMS_LOG_FORMAT` (default json).
+    pub log_format: LogFormat,
+    /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
+    pub resources: AwsResources,
 }
 
-impl ProcessorEnv {
-    /// Reads the process environment; a malformed number is an error naming the variable.
-    pub fn from_env() -> Result<Self, String> {
+impl ProcessorSettings {
+    /// Parses the settings from `get` (a map in tests); every missing or malformed
+    /// variable is named in the error, all at once.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut problems = Vec::new();
+        let mut number = |name: &str, default: u64, unit: &str| match set(name) {
+            None => default,
+            Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                problems.push(format!("{name} must be {unit}, not '{v}'"));
+                default
+            }),
+        };
+        let concurrency = number("COMMS_WORKER_CONCURRENCY", 10, "a number");
+        let visibility = Duration::from_secs(number("COMMS_VISIBILITY_SECS", 30, "whole seconds"));
+        let retry_budget = Duration::from_secs(number("COMMS_RETRY_BUDGET_SECS", 20, "whole seconds"));
+        let log_format = LogFormat::from_lookup(&get, LogFormat::Json).map_err(|e| problems.push(e)).ok();
+        let resources = AwsResources::from_lookup(&get).map_err(|e| problems.push(e)).ok();
+        let (Some(log_format), Some(resources)) = (log_format, resources) else {
+            return Err(problems.join("; "));
+        };
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
         Ok(Self {
-            twilio_api_base: env("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into()),
-            openai_base_url: env("OPENAI_BASE_URL"),
-            openai_model: env("OPENAI_MODEL"),
-            public_base_url: env("COMMS_PUBLIC_BASE_URL"),
-            concurrency: match env("COMMS_WORKER_CONCURRENCY") {
-                None => 10,
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("COMMS_WORKER_CONCURRENCY must be a number, not '{v}'"))?,
-            },
-            visibility: env_secs("COMMS_VISIBILITY_SECS", 30)?,
-            retry_budget: env_secs("COMMS_RETRY_BUDGET_SECS", 20)?,
+            twilio_api_base: set("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into()),
+            openai_base_url: set("OPENAI_BASE_URL"),
+            openai_model: set("OPENAI_MODEL"),
+            public_base_url: set("COMMS_PUBLIC_BASE_URL"),
+            concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+            visibility,
+            retry_budget,
+            log_format,
+            resources,
         })
+    }
+
+    /// Parses the settings from the process environment: the one place a processor
+    /// Lambda reads it.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 }
 
@@ -158,7 +170,7 @@ impl ProcessorEnv {
 pub fn secret_keyed_model(
     channel: Channel,
     secrets: Arc<dyn SecretStore>,
-    env: &ProcessorEnv,
+    env: &ProcessorSettings,
 ) -> Arc<dyn ChatModel> {
     Arc::new(SecretKeyedOpenAi::new(
         secrets,
@@ -175,10 +187,10 @@ pub fn secret_keyed_model(
 /// Builds the handler of `channel` on the AWS adapters.
 pub async fn aws_handler(
     config: &aws_config::SdkConfig,
-    resources: &AwsResources,
-    env: &ProcessorEnv,
+    env: &ProcessorSettings,
     channel: Channel,
 ) -> Result<SqsHandler, lambda_runtime::Error> {
+    let resources = &env.resources;
     let queues = SqsQueues::connect_channels(config, &resources.queue_names(), &[channel], true).await?;
     let stores = comms_aws::stores(config, resources, queues)?;
     let twilio =
@@ -208,18 +220,63 @@ pub async fn aws_handler(
     })
 }
 
-/// The whole processor Lambda of `channel`: JSON logs, configuration from the
-/// environment (every missing setting named before the first event), then the runtime
-/// loop.
+/// The whole processor Lambda of `channel`: its settings (every missing or malformed one
+/// named before the first event), logs (JSON unless `COMMS_LOG_FORMAT=text`), then the
+/// runtime loop.
 pub async fn run(channel: Channel) -> Result<(), lambda_runtime::Error> {
-    comms_telemetry::init(LogFormat::from_env(LogFormat::Json));
-    let resources = AwsResources::from_env()?;
-    let env = ProcessorEnv::from_env()?;
+    let settings = ProcessorSettings::from_env()?;
+    comms_telemetry::init(settings.log_format);
     let config = aws_config::load_from_env().await;
-    let handler = Arc::new(aws_handler(&config, &resources, &env, channel).await?);
+    let handler = Arc::new(aws_handler(&config, &settings, channel).await?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
         async move { Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<ProcessorSettings, String> {
+        let mut env: BTreeMap<String, String> =
+            [("COMMS_TABLE", "t"), ("COMMS_QUEUE_PREFIX", "p")].map(|(k, v)| (k.into(), v.into())).into();
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        ProcessorSettings::from_lookup(|n| env.get(n).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_and_empty_values_count_as_unset() {
+        let s = parse(&[("OPENAI_BASE_URL", ""), ("COMMS_LOG_FORMAT", "text")]).unwrap();
+        assert_eq!(s.twilio_api_base, "https://api.twilio.com");
+        assert_eq!(s.openai_base_url, None);
+        assert_eq!(
+            (s.concurrency, s.visibility, s.retry_budget),
+            (10, Duration::from_secs(30), Duration::from_secs(20))
+        );
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.resources.queue_prefix, "p");
+    }
+
+    #[test]
+    fn each_malformed_variable_is_an_error_naming_it() {
+        for (name, bad) in [
+            ("COMMS_WORKER_CONCURRENCY", "ten"),
+            ("COMMS_VISIBILITY_SECS", "30s"),
+            ("COMMS_RETRY_BUDGET_SECS", "-1"),
+            ("COMMS_LOG_FORMAT", "xml"),
+            ("COMMS_SECRETS_TTL_SECS", "soon"),
+        ] {
+            let err = parse(&[(name, bad)]).unwrap_err();
+            assert!(err.contains(name) && err.contains(&format!("'{bad}'")), "{name}={bad}: {err}");
+        }
+        let err = ProcessorSettings::from_lookup(|n| (n == "COMMS_VISIBILITY_SECS").then(|| "x".into()))
+            .unwrap_err();
+        for name in ["COMMS_TABLE", "COMMS_QUEUE_PREFIX", "COMMS_VISIBILITY_SECS"] {
+            assert!(err.contains(name), "every problem at once: {err}");
+        }
+    }
 }

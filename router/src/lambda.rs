@@ -5,7 +5,7 @@
 //! and the signature URL want the path the API serves (`/twilio/sms`), so the stage is
 //! taken off again here. Signatures are checked against the public base URL plus the
 //! path, never against the Host header: `COMMS_PUBLIC_BASE_URL` when set (a custom
-//! domain), else API Gateway's own domain and stage from the request context
+//! domain; every setting is parsed once by [`RouterSettings`]), else API Gateway's own domain and stage from the request context
 //! (`https://{api}.execute-api.{region}.amazonaws.com/prod`), which API Gateway sets and a
 //! client cannot. (The template cannot pass the invoke URL to the function that serves
 //! it: that would be a circular reference.)
@@ -13,11 +13,11 @@
 use axum::body::Body;
 use axum::http::{Request, Response, Uri};
 use comms_aws::{AwsResources, SqsQueues};
-use comms_telemetry::LogFormat;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
 
+use crate::settings::RouterSettings;
 use crate::{AppState, RequestBaseUrl, RouterConfig, app};
 
 /// How long a webhook's number → tenant lookup is served from memory.
@@ -93,19 +93,14 @@ pub async fn aws_state(
     Ok(AppState::new(&stores, router_config))
 }
 
-/// The whole router Lambda: JSON logs, configuration from the environment, then the
-/// runtime loop.
+/// The whole router Lambda: its settings (a malformed one stops the start-up, named),
+/// logs (JSON unless `COMMS_LOG_FORMAT=text`), then the runtime loop.
 pub async fn run() -> Result<(), lambda_http::Error> {
-    comms_telemetry::init(LogFormat::from_env(LogFormat::Json));
-    let resources = AwsResources::from_env()?;
-    let public_base_url = std::env::var("COMMS_PUBLIC_BASE_URL").ok().filter(|v| !v.trim().is_empty());
-    let base_from_request = public_base_url.is_none();
-    let mut router_config = RouterConfig::new(public_base_url.as_deref().unwrap_or(""));
-    if let Some(limit) = std::env::var("COMMS_MAX_BODY_BYTES").ok().and_then(|v| v.parse().ok()) {
-        router_config.max_body_bytes = limit;
-    }
+    let settings = RouterSettings::from_env()?;
+    comms_telemetry::init(settings.log_format);
+    let base_from_request = settings.base_from_request();
     let config = aws_config::load_from_env().await;
-    let router = app(aws_state(&config, &resources, router_config).await?);
+    let router = app(aws_state(&config, &settings.resources, settings.router_config()).await?);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let router = router.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(router, req, base_from_request).await) }

@@ -6,6 +6,7 @@ mod error;
 mod json;
 pub mod lambda;
 mod routes;
+pub mod settings;
 mod trace;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use comms_core::domain::{Channel, Envelope};
 use comms_core::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues, TenantDirectory};
 use comms_core::twilio::signature;
 use comms_engine::worker::{self, WorkerSettings};
-use comms_processors::lambda::{self, ProcessorEnv, SqsHandler};
+use comms_processors::lambda::{self, ProcessorSettings, SqsHandler};
 use comms_testkit::moto::Moto;
 
 use crate::helpers::*;
@@ -69,7 +69,7 @@ async fn aws_world() -> Option<AwsWorld> {
 impl AwsWorld {
     /// The SMS processor as the Lambda binary builds it, on `config` (instrumented or not).
     async fn handler(&self, config: &aws_config::SdkConfig) -> SqsHandler {
-        let env = ProcessorEnv {
+        let settings = ProcessorSettings {
             twilio_api_base: self.twilio.base_url.clone(),
             openai_base_url: Some(self.openai.base_url.clone()),
             openai_model: None,
@@ -77,8 +77,10 @@ impl AwsWorld {
             concurrency: 10,
             visibility: Duration::from_secs(2),
             retry_budget: Duration::from_millis(500),
+            log_format: comms_telemetry::LogFormat::Json,
+            resources: self.resources.clone(),
         };
-        let mut handler = lambda::aws_handler(config, &self.resources, &env, Channel::Sms).await.unwrap();
+        let mut handler = lambda::aws_handler(config, &settings, Channel::Sms).await.unwrap();
         handler.settings.retry_delay = Duration::ZERO;
         handler
     }

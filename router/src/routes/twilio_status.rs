@@ -24,7 +24,7 @@ impl WebhookForm for StatusUpdate {
     fn from_form(form: &Form) -> Result<Self, ApiError> {
         let message_sid = form.parsed("MessageSid")?;
         let status = form.required("MessageStatus")?;
-        if comms_core::ports::status_rank(status) == 0 {
+        if comms_core::twilio::status_rank(status) == 0 {
             return Err(ApiError::invalid_field(
                 "MessageStatus",
                 format!("unknown message status '{status}'"),

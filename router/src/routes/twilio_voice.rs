@@ -17,12 +17,13 @@ use comms_core::domain::voice::{self, MAX_HOLD_LOOPS, TURN_LIMIT};
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, OwnerState, PhoneNumber};
 use comms_core::ports::OutgoingMessage;
 use comms_core::twilio::sid::CallSid;
-use comms_core::twilio::twiml::Twiml;
+use comms_core::twilio::twiml::{Twiml, Verb};
 
 use super::twilio_webhook::{Form, TwilioWebhook, WebhookForm};
 use crate::{ApiError, AppState};
 
-fn twiml(doc: &Twiml) -> Response {
+fn twiml(verbs: &[Verb]) -> Response {
+    let doc = Twiml::new(None, None).extend(verbs.iter().cloned());
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc.render()).into_response()
 }
 

@@ -596,7 +596,7 @@ impl comms_core::ports::DeliveryStatusStore for DynamoStore {
         error_code: Option<&str>,
         at: jiff::Timestamp,
     ) -> Result<bool, StoreError> {
-        let rank = i64::from(comms_core::ports::status_rank(status));
+        let rank = i64::from(comms_core::twilio::status_rank(status));
         let mut put = self
             .client
             .put_item()

@@ -7,7 +7,10 @@
 //! - [`ports`]: the small traits the rest of the system talks to (queues, tenant
 //!   directory, secrets, opt-outs, the model, the messenger, the stores).
 //! - [`tools`]: the model's tools, declared and executed over the ports.
-//! - [`twilio`]: Twilio wire formats that need no network (request signatures, TwiML).
+//! - [`twilio`]: Twilio wire formats that need no network (request signatures, TwiML,
+//!   the order of delivery states). It builds on `domain` and `ports`; they never import
+//!   it (a test below scans their sources), so the domain stays free of one provider.
+//! - [`secure`]: constant-time comparison of secrets.
 //! - [`retry`]: backoff within a time budget.
 //! - [`cached`]: a tenant-directory decorator that caches lookups.
 //! - [`redact`]: masking of phone numbers in texts bound for logs.
@@ -17,5 +20,36 @@ pub mod domain;
 pub mod ports;
 pub mod redact;
 pub mod retry;
+pub mod secure;
 pub mod tools;
 pub mod twilio;
+
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("source folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn domain_and_ports_never_import_the_twilio_module() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src.join("domain"), &mut files);
+        rust_files(&src.join("ports"), &mut files);
+        assert!(files.len() > 10, "scanned too few files: {files:?}");
+        let offenders: Vec<_> = files
+            .iter()
+            .filter(|f| std::fs::read_to_string(f).expect("readable").contains("crate::twilio"))
+            .collect();
+        assert!(offenders.is_empty(), "domain/ports must not depend on crate::twilio: {offenders:?}");
+    }
+}

@@ -482,7 +482,7 @@ impl Engine {
         let base = self.settings.status_callback_base.as_deref().ok_or_else(|| {
             TurnError::Permanent("voice answers need the public base URL (COMMS_PUBLIC_BASE_URL)".into())
         })?;
-        let twiml = voice::answer(base, *turn, &reply, &env.body)
+        let twiml = comms_core::twilio::twiml::call_update(voice::answer(base, *turn, &reply, &env.body))
             .ok_or_else(|| TurnError::Permanent("the call update does not fit Twilio's limit".into()))?;
         let update = CallUpdate {
             tenant: env.tenant.clone(),

@@ -5,8 +5,8 @@ use super::{Db, backend, from_json, to_json, ts_sortable};
 use comms_core::domain::{ConversationId, PhoneNumber, TenantRef};
 use comms_core::ports::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
-    status_rank,
 };
+use comms_core::twilio::status_rank;
 
 /// The conversation log on SQLite: a header row per conversation, a row per item.
 #[derive(Clone)]

@@ -14,13 +14,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// The environment variable choosing the log format.
+pub const ENV_LOG_FORMAT: &str = "COMMS_LOG_FORMAT";
+
 impl LogFormat {
-    /// `COMMS_LOG_FORMAT=json` → JSON, else `default`.
-    pub fn from_env(default: LogFormat) -> LogFormat {
-        match std::env::var("COMMS_LOG_FORMAT").as_deref() {
-            Ok("json") => LogFormat::Json,
-            Ok("text") => LogFormat::Text,
-            _ => default,
+    /// `COMMS_LOG_FORMAT` read through `get` (each binary's settings pass their lookup):
+    /// `json` or `text`; unset or empty is `default`. Anything else is an error naming the
+    /// variable: a typo must not silently change what the log queries can read.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        default: LogFormat,
+    ) -> Result<LogFormat, String> {
+        match get(ENV_LOG_FORMAT).as_deref().map(str::trim) {
+            None | Some("") => Ok(default),
+            Some("json") => Ok(LogFormat::Json),
+            Some("text") => Ok(LogFormat::Text),
+            Some(other) => Err(format!("{ENV_LOG_FORMAT} must be json or text, not '{other}'")),
         }
     }
 }
@@ -132,6 +141,17 @@ mod tests {
         assert!(lines[0].contains(r"tenant=acme.shop\r\nx"), "{}", lines[0]);
         assert!(lines[1].contains(r"second line\ttab"), "{}", lines[1]);
         assert!(!lines.iter().any(|l| l.starts_with("2026-01-01")), "no forged line");
+    }
+
+    #[test]
+    fn the_log_format_is_json_text_or_the_default_and_nothing_else() {
+        let with = |v: &'static str| move |n: &str| (n == "COMMS_LOG_FORMAT").then(|| v.to_owned());
+        assert_eq!(LogFormat::from_lookup(|_| None, LogFormat::Json), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::from_lookup(with(""), LogFormat::Text), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::from_lookup(with("json"), LogFormat::Text), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::from_lookup(with("text"), LogFormat::Json), Ok(LogFormat::Text));
+        let err = LogFormat::from_lookup(with("xml"), LogFormat::Text).unwrap_err();
+        assert!(err.contains("COMMS_LOG_FORMAT") && err.contains("'xml'"), "{err}");
     }
 
     #[test]

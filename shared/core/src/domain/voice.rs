@@ -1,11 +1,27 @@
 //! The voice channel's conversation rules, shared by the router (which answers Twilio's
 //! call webhooks at once) and the voice processor (which answers each turn later by
 //! updating the live call): greetings, the bounded hold loop, when a call ends, and the
-//! TwiML of each step.
+//! verbs of each step. How the verbs are written for Twilio (TwiML, its size limit) is
+//! the business of `twilio::twiml`: the domain never imports the wire format.
 
 use super::OwnerMode;
 use super::OwnerState;
-use crate::twilio::twiml::{MAX_TWIML_CHARS, Twiml, Verb};
+
+/// One thing a live call does next; `twilio::twiml` writes them as TwiML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    /// Speaks `text`.
+    Say(String),
+    /// Listens for speech and posts the result to `action` (also when nothing was said),
+    /// speaking `prompt` first (barge-in allowed).
+    GatherSpeech { action: String, prompt: Option<String> },
+    /// Waits `seconds`.
+    Pause(u32),
+    /// Fetches the next verbs from `url` (POST).
+    Redirect(String),
+    /// Ends the call.
+    Hangup,
+}
 
 /// Hold-loop rounds of [`HOLD_PAUSE_SECS`] before the caller is asked to try again:
 /// with Twilio's 15 s webhook limit never near, the caller waits at most about 20 s.
@@ -81,64 +97,54 @@ pub fn wait_url(base: &str, turn: u32, n: u32) -> String {
 }
 
 /// The greeting inside a speech `<Gather>` for turn 1.
-pub fn welcome(base: &str, greeting: &str) -> Twiml {
-    Twiml::new(None, None)
-        .push(Verb::GatherSpeech { action: gather_url(base, 1), prompt: Some(greeting.into()) })
+pub fn welcome(base: &str, greeting: &str) -> Vec<Verb> {
+    vec![Verb::GatherSpeech { action: gather_url(base, 1), prompt: Some(greeting.into()) }]
 }
 
 /// Asks again after silence (`empty=1` marks the one reprompt).
-pub fn reprompt(base: &str, turn: u32) -> Twiml {
-    Twiml::new(None, None).push(Verb::GatherSpeech {
+pub fn reprompt(base: &str, turn: u32) -> Vec<Verb> {
+    vec![Verb::GatherSpeech {
         action: format!("{}&empty=1", gather_url(base, turn)),
         prompt: Some("Sorry, I didn't catch that. How can I help?".into()),
-    })
+    }]
 }
 
 /// Ends the call politely.
-pub fn goodbye(text: &str) -> Twiml {
-    Twiml::new(None, None).push(Verb::Say(text.into())).push(Verb::Hangup)
+pub fn goodbye(text: &str) -> Vec<Verb> {
+    vec![Verb::Say(text.into()), Verb::Hangup]
 }
 
 /// Holds the caller while the turn is processed: a short filler, then the wait loop.
-pub fn hold(base: &str, turn: u32) -> Twiml {
-    Twiml::new(None, None)
-        .push(Verb::Say("One moment.".into()))
-        .push(Verb::Pause(HOLD_PAUSE_SECS))
-        .push(Verb::Redirect(wait_url(base, turn, 1)))
+pub fn hold(base: &str, turn: u32) -> Vec<Verb> {
+    vec![
+        Verb::Say("One moment.".into()),
+        Verb::Pause(HOLD_PAUSE_SECS),
+        Verb::Redirect(wait_url(base, turn, 1)),
+    ]
 }
 
 /// Round `n` of the hold loop: pause and come back, until [`MAX_HOLD_LOOPS`]; then ask
 /// the caller to say it again (a new turn), so the loop always ends.
-pub fn hold_round(base: &str, turn: u32, n: u32) -> Twiml {
+pub fn hold_round(base: &str, turn: u32, n: u32) -> Vec<Verb> {
     if n < MAX_HOLD_LOOPS {
-        Twiml::new(None, None).push(Verb::Pause(HOLD_PAUSE_SECS)).push(Verb::Redirect(wait_url(
-            base,
-            turn,
-            n + 1,
-        )))
+        vec![Verb::Pause(HOLD_PAUSE_SECS), Verb::Redirect(wait_url(base, turn, n + 1))]
     } else {
-        Twiml::new(None, None).push(Verb::GatherSpeech {
+        vec![Verb::GatherSpeech {
             action: gather_url(base, turn + 1),
             prompt: Some("Sorry, that's taking longer than it should. Could you say that again?".into()),
-        })
+        }]
     }
 }
 
 /// The processor's answer to turn `turn`: the reply, then the next `<Gather>`, or a
-/// goodbye and hang-up when the caller is done or the call reached [`MAX_TURNS`];
-/// within Twilio's limit for call updates.
-pub fn answer(base: &str, turn: u32, reply: &str, caller_said: &str) -> Option<String> {
-    let twiml = if is_goodbye(caller_said) || turn >= MAX_TURNS {
-        Twiml::new(None, None)
-            .push(Verb::Say(reply.into()))
-            .push(Verb::Say("Thanks for calling. Goodbye!".into()))
-            .push(Verb::Hangup)
+/// goodbye and hang-up when the caller is done or the call reached [`MAX_TURNS`]. The
+/// reply comes first, so a writer with a size limit shortens it and keeps the rest.
+pub fn answer(base: &str, turn: u32, reply: &str, caller_said: &str) -> Vec<Verb> {
+    if is_goodbye(caller_said) || turn >= MAX_TURNS {
+        vec![Verb::Say(reply.into()), Verb::Say("Thanks for calling. Goodbye!".into()), Verb::Hangup]
     } else {
-        Twiml::new(None, None)
-            .push(Verb::Say(reply.into()))
-            .push(Verb::GatherSpeech { action: gather_url(base, turn + 1), prompt: None })
-    };
-    twiml.render_within(MAX_TWIML_CHARS)
+        vec![Verb::Say(reply.into()), Verb::GatherSpeech { action: gather_url(base, turn + 1), prompt: None }]
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +183,7 @@ mod tests {
     fn the_hold_loop_ends() {
         let base = "https://x.example";
         let mut n = 1;
-        while hold_round(base, 1, n).verbs.iter().any(|v| matches!(v, Verb::Redirect(_))) {
+        while hold_round(base, 1, n).iter().any(|v| matches!(v, Verb::Redirect(_))) {
             n += 1;
             assert!(n <= MAX_HOLD_LOOPS, "loop did not end");
         }

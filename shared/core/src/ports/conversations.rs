@@ -96,14 +96,3 @@ pub trait DeliveryStatusStore: Send + Sync {
         provider_id: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError>;
 }
-
-/// Order of Twilio message states; a callback never moves a message backwards.
-pub fn status_rank(status: &str) -> u8 {
-    match status {
-        "accepted" | "scheduled" | "queued" => 1,
-        "sending" => 2,
-        "sent" => 3,
-        "delivered" | "undelivered" | "failed" | "read" | "canceled" => 4,
-        _ => 0,
-    }
-}

@@ -19,8 +19,7 @@ pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation};
 pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec};
 pub use consent::{ConsentAction, ConsentStore};
 pub use conversations::{
-    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,
-    ItemContent, status_rank,
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, ItemContent,
 };
 pub use messenger::{
     CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText, TemplateContent,

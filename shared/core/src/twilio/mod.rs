@@ -6,6 +6,18 @@ pub mod twiml;
 
 use crate::ports::{Secret, SecretError, SecretStore};
 
+/// Order of Twilio message states; a status callback never moves a message backwards
+/// (the conversation stores keep the highest rank seen). 0: not a Twilio message state.
+pub fn status_rank(status: &str) -> u8 {
+    match status {
+        "accepted" | "scheduled" | "queued" => 1,
+        "sending" => 2,
+        "sent" => 3,
+        "delivered" | "undelivered" | "failed" | "read" | "canceled" => 4,
+        _ => 0,
+    }
+}
+
 /// A tenant's Twilio account credentials, read from the secret named in its config. The
 /// secret's value is JSON: `{"account_sid": "AC...", "auth_token": "..."}`.
 #[derive(Debug, Clone)]

@@ -50,7 +50,7 @@ pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signat
 pub fn validate_json_body(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
     let Some(claimed) = query_param(url, "bodySHA256") else { return false };
     let actual = hex::encode(Sha256::digest(body));
-    let body_ok = crate::domain::tenant::constant_time_eq(actual.as_bytes(), claimed.as_bytes());
+    let body_ok = crate::secure::constant_time_eq(actual.as_bytes(), claimed.as_bytes());
     validate(auth_token, url, &[], signature) && body_ok
 }
 

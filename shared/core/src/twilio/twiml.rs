@@ -22,21 +22,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// One verb of a response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verb {
-    /// Speaks `text`.
-    Say(String),
-    /// Listens for speech and posts the result to `action` (also when nothing was said),
-    /// speaking `prompt` first (barge-in allowed).
-    GatherSpeech { action: String, prompt: Option<String> },
-    /// Waits `seconds`.
-    Pause(u32),
-    /// Fetches the next TwiML from `url` (POST).
-    Redirect(String),
-    /// Ends the call.
-    Hangup,
-}
+pub use crate::domain::voice::Verb;
 
 /// A `<Response>` with voice settings for every `<Say>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +42,12 @@ impl Twiml {
     /// Appends a verb.
     pub fn push(mut self, verb: Verb) -> Self {
         self.verbs.push(verb);
+        self
+    }
+
+    /// Appends every verb of a step (`crate::domain::voice` builds them).
+    pub fn extend(mut self, verbs: impl IntoIterator<Item = Verb>) -> Self {
+        self.verbs.extend(verbs);
         self
     }
 
@@ -122,6 +114,12 @@ impl Twiml {
     }
 }
 
+/// The TwiML of a live-call update: `verbs` in Twilio's default voice, within Twilio's
+/// limit for call updates (the first `<Say>` shortened if needed); `None` if it cannot fit.
+pub fn call_update(verbs: Vec<Verb>) -> Option<String> {
+    Twiml::new(None, None).extend(verbs).render_within(MAX_TWIML_CHARS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +144,13 @@ mod tests {
         let doc = t.render_within(MAX_TWIML_CHARS).unwrap();
         assert!(doc.chars().count() <= MAX_TWIML_CHARS);
         assert!(doc.contains("…</Say><Gather"), "the gather survives: {}", &doc[doc.len() - 200..]);
+    }
+
+    #[test]
+    fn a_voice_answer_keeps_its_next_gather_within_the_limit() {
+        let verbs = crate::domain::voice::answer("https://x.example", 1, &"word ".repeat(2000), "when?");
+        let doc = call_update(verbs).unwrap();
+        assert!(doc.chars().count() <= MAX_TWIML_CHARS);
+        assert!(doc.contains("turn=2"), "{doc}");
     }
 }

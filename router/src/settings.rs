@@ -1,0 +1,124 @@
+//! The router Lambda's settings, parsed once at start-up from its environment (the SAM
+//! template sets it; `cli/tests/template.rs` checks that every variable set there is read
+//! here or in another settings module). A malformed value is a start-up error naming the
+//! variable, never a silent default.
+
+use comms_aws::AwsResources;
+use comms_telemetry::LogFormat;
+
+use crate::{DEFAULT_MAX_BODY_BYTES, RouterConfig};
+
+/// Environment variable with the public base URL (a custom domain).
+pub const ENV_PUBLIC_BASE_URL: &str = "COMMS_PUBLIC_BASE_URL";
+/// Environment variable with the request body limit in bytes.
+pub const ENV_MAX_BODY_BYTES: &str = "COMMS_MAX_BODY_BYTES";
+
+/// Everything the router Lambda reads from its environment.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    /// `COMMS_PUBLIC_BASE_URL`: the base URL signatures are checked against; unset, each
+    /// request's own API Gateway domain and stage.
+    pub public_base_url: Option<String>,
+    /// `COMMS_MAX_BODY_BYTES` (default 65536): larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `COMMS_LOG_FORMAT` (default json, for CloudWatch Logs Insights).
+    pub log_format: LogFormat,
+    /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
+    pub resources: AwsResources,
+}
+
+impl RouterSettings {
+    /// Parses the settings from `get` (a map in tests); every missing or malformed
+    /// variable is named in the error, all at once.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut problems = Vec::new();
+        let resources = AwsResources::from_lookup(&get).map_err(|e| problems.push(e)).ok();
+        let log_format = LogFormat::from_lookup(&get, LogFormat::Json).map_err(|e| problems.push(e)).ok();
+        let max_body_bytes = match set(ENV_MAX_BODY_BYTES) {
+            None => Some(DEFAULT_MAX_BODY_BYTES),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    problems.push(format!(
+                        "{ENV_MAX_BODY_BYTES} must be a positive whole number of bytes, not '{v}'"
+                    ));
+                    None
+                }
+            },
+        };
+        match (resources, log_format, max_body_bytes) {
+            (Some(resources), Some(log_format), Some(max_body_bytes)) if problems.is_empty() => {
+                Ok(Self { public_base_url: set(ENV_PUBLIC_BASE_URL), max_body_bytes, log_format, resources })
+            }
+            _ => Err(problems.join("; ")),
+        }
+    }
+
+    /// Parses the settings from the process environment: the one place the router
+    /// Lambda reads it.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The router's configuration. Without a configured public base URL it is empty:
+    /// each request's base comes from its API Gateway context ([`Self::base_from_request`]).
+    pub fn router_config(&self) -> RouterConfig {
+        let mut config = RouterConfig::new(self.public_base_url.as_deref().unwrap_or(""));
+        config.max_body_bytes = self.max_body_bytes;
+        config
+    }
+
+    /// Whether each request's public base URL comes from its API Gateway context.
+    pub fn base_from_request(&self) -> bool {
+        self.public_base_url.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<RouterSettings, String> {
+        let mut env: BTreeMap<String, String> =
+            [("COMMS_TABLE", "t"), ("COMMS_QUEUE_PREFIX", "p")].map(|(k, v)| (k.into(), v.into())).into();
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        RouterSettings::from_lookup(|n| env.get(n).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_resources_are_set() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(s.base_from_request());
+        assert_eq!(s.resources.table, "t");
+        let s =
+            parse(&[("COMMS_PUBLIC_BASE_URL", "https://sms.example.com/"), ("COMMS_MAX_BODY_BYTES", "1024")])
+                .unwrap();
+        assert!(!s.base_from_request());
+        assert_eq!(s.router_config().public_base_url, "https://sms.example.com");
+        assert_eq!(s.router_config().max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn each_malformed_variable_is_an_error_naming_it() {
+        for (name, bad) in [
+            ("COMMS_MAX_BODY_BYTES", "64k"),
+            ("COMMS_MAX_BODY_BYTES", "0"),
+            ("COMMS_LOG_FORMAT", "xml"),
+            ("COMMS_SECRETS_TTL_SECS", "soon"),
+            ("COMMS_SECRETS_CACHE_SIZE", "-1"),
+        ] {
+            let err = parse(&[(name, bad)]).unwrap_err();
+            assert!(err.contains(name) && err.contains(&format!("'{bad}'")), "{name}={bad}: {err}");
+        }
+        let err =
+            RouterSettings::from_lookup(|n| (n == "COMMS_LOG_FORMAT").then(|| "xml".into())).unwrap_err();
+        for name in ["COMMS_TABLE", "COMMS_QUEUE_PREFIX", "COMMS_LOG_FORMAT"] {
+            assert!(err.contains(name), "every problem at once: {err}");
+        }
+    }
+}
