@@ -4,7 +4,8 @@ use comms_core::domain::{Channel, OwnerMode, OwnerState};
 use comms_core::ports::{
     ConsentAction, ConsentStore, ConversationLog, ItemContent, Ledger, OwnerStateStore, Queues,
 };
-use comms_engine::turn::{Outcome, TurnError};
+use comms_core::retry::{Classify, Disposition};
+use comms_engine::turn::Outcome;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -221,7 +222,7 @@ async fn an_ambiguous_send_is_reconciled_not_repeated() {
     h.twilio.next(&[TwilioMode::CreateThen500]);
     let env = envelope("SM00000000000000000000000000000011", "is it ready?");
     let first = h.engine.handle(&env.to_json()).await;
-    assert!(matches!(first, Err(TurnError::Transient(_))), "{first:?}");
+    assert!(matches!(&first, Err(e) if e.disposition() == Disposition::Ambiguous), "{first:?}");
     assert_eq!(h.twilio.created().len(), 1, "Twilio holds the message although it answered 500");
 
     // The redelivery looks the message up at Twilio instead of resending.
@@ -300,7 +301,10 @@ async fn overlapping_deliveries_claim_once() {
     let (a, b) = tokio::join!(h.engine.handle(&body), h.engine.handle(&body));
     let results = [a, b];
     assert_eq!(results.iter().filter(|r| **r == Ok(Outcome::Replied)).count(), 1, "{results:?}");
-    assert!(results.iter().any(|r| matches!(r, Err(TurnError::Transient(_)))), "{results:?}");
+    assert!(
+        results.iter().any(|r| matches!(r, Err(e) if e.disposition() == Disposition::RETRY)),
+        "{results:?}"
+    );
     assert_eq!(h.twilio.posts(), 1);
     assert_eq!(h.openai.requests().len(), 1);
 }
@@ -312,7 +316,7 @@ async fn an_unsubscribed_recipient_is_permanent_and_remembered() {
     let h = harness(openai).await;
     h.twilio.next(&[TwilioMode::Unsubscribed]);
     let out = h.engine.handle(&envelope("SM00000000000000000000000000000014", "hi").to_json()).await;
-    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("21610")), "{out:?}");
+    assert!(matches!(&out, Err(e) if e.is_permanent() && e.reason().contains("21610")), "{out:?}");
     assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
     let next = h.engine.handle(&envelope("SM00000000000000000000000000000015", "hello?").to_json()).await;
     assert!(matches!(next, Ok(Outcome::Suppressed(_))), "{next:?}");

@@ -319,10 +319,7 @@ mod tests {
             return;
         }
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "openai::tests::the_client_ignores_async_openais_environment_variables",
-            ])
+            .args(["--exact", "openai::tests::the_client_ignores_async_openais_environment_variables"])
             .arg("--nocapture")
             .env(CHILD, "1")
             .env("OPENAI_BASE_URL", "")

@@ -4,6 +4,7 @@ pub mod signature;
 pub mod twiml;
 
 use crate::ports::{Secret, SecretError, SecretStore};
+use crate::retry::{Classify, Disposition};
 
 /// A tenant's Twilio account credentials, read from the secret named in its config. The
 /// secret's value is JSON: `{"account_sid": "AC...", "auth_token": "..."}`.
@@ -20,6 +21,15 @@ pub enum CredentialsError {
     Secret(#[from] SecretError),
     #[error("secret '{0}' is not JSON with string fields account_sid and auth_token")]
     Malformed(String),
+}
+
+impl Classify for CredentialsError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            CredentialsError::Secret(e) => e.disposition(),
+            CredentialsError::Malformed(_) => Disposition::Permanent,
+        }
+    }
 }
 
 /// The auth tokens a webhook signature may be made with: the current one and, during a
