@@ -134,3 +134,37 @@ async fn an_unsubscribed_recipient_is_permanent_and_remembered() {
     assert!(matches!(next, Ok(Outcome::Suppressed(_))), "{next:?}");
     assert_eq!(h.twilio.posts(), 1);
 }
+
+/// The settle step reads the disposition: an ambiguous send comes back (the redelivery
+/// reconciles), a refusal is dead-lettered at once with the whole cause as its reason.
+#[tokio::test]
+async fn settle_retries_an_ambiguous_send_and_dead_letters_a_refusal() {
+    use comms_core::domain::Channel;
+    use comms_core::ports::{Queues, SendError};
+    use comms_engine::batch::{Record, SettlePolicy, settle};
+    use comms_engine::turn::TurnError;
+
+    let h = harness(OpenAiStub::start(vec![]).await).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000041", "a")).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000042", "b")).await;
+    let got = h.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
+    let [ambiguous, refused] =
+        <[Record; 2]>::try_from(got.into_iter().map(Record::from).collect::<Vec<_>>()).unwrap();
+    let policy = SettlePolicy {
+        channel: Channel::Sms,
+        delete_successes: true,
+        retry_delay: Duration::ZERO,
+        visibility: Duration::from_secs(2),
+    };
+    let unknown = TurnError::from(SendError::Ambiguous("timeout".into()));
+    assert!(settle(&h.queues, &policy, &ambiguous, Err(unknown)).await, "reported as failed");
+    let stop = SendError::Permanent { code: "21610".into(), message: "unsubscribed".into() };
+    assert!(!settle(&h.queues, &policy, &refused, Err(TurnError::from(stop))).await);
+
+    let dlq = h.queues.dlq_list(Channel::Sms, 10).await.unwrap();
+    assert_eq!(dlq.len(), 1, "{dlq:?}");
+    assert_eq!(dlq[0].message_id, refused.message_id);
+    assert_eq!(dlq[0].reason.as_deref(), Some("send: send refused permanently (code 21610): unsubscribed"));
+    let stats = h.queues.stats(Channel::Sms).await.unwrap();
+    assert_eq!(stats.depth + stats.in_flight, 1, "the ambiguous record stays on the queue");
+}

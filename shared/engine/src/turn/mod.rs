@@ -4,9 +4,9 @@
 //! attempt stopped, and an ambiguous send is reconciled with the provider before any
 //! resend.
 //!
-//! This module holds the engine and the resume loop; the steps are in [`compose`] (the
+//! This module holds the engine and the resume loop; the steps are in `compose` (the
 //! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
-//! (speaking into a live call) and [`error`] (why a turn failed).
+//! (speaking into a live call) and `error` (why a turn failed).
 
 mod compose;
 mod error;
