@@ -192,7 +192,8 @@ pub async fn aws_handler(
 ) -> Result<SqsHandler, lambda_runtime::Error> {
     let resources = &env.resources;
     let queues = SqsQueues::connect_channels(config, &resources.queue_names(), &[channel], true).await?;
-    let stores = comms_aws::stores(config, resources, queues)?;
+    let stores = comms_aws::stores(config, resources, queues)?
+        .with_engine_tenant_cache(comms_core::cached::DEFAULT_TTL);
     let twilio =
         Arc::new(TwilioRest::new(&env.twilio_api_base, stores.secrets.clone(), Duration::from_secs(15))?);
     let chat = secret_keyed_model(channel, stores.secrets.clone(), env);

@@ -220,6 +220,39 @@ async fn a_lambda_record_failing_transiently_is_the_only_batch_item_failure() {
     assert_eq!(world.queues.dlq_list(Channel::Sms, 10).await.unwrap().len(), 1, "only the poison");
 }
 
+/// The sample SMS webhook event with its message ids set to `sid`, signed as Twilio would.
+fn signed_sms_webhook(sample: &serde_json::Value, sid: &str) -> serde_json::Value {
+    let mut event = sample.clone();
+    let mut params: Vec<(String, String)> =
+        form_urlencoded::parse(event["body"].as_str().unwrap().as_bytes()).into_owned().collect();
+    for (k, v) in params.iter_mut() {
+        if k == "MessageSid" || k == "SmsSid" || k == "SmsMessageSid" {
+            *v = sid.to_owned();
+        }
+    }
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    event["headers"]["X-Twilio-Signature"] =
+        signature::compute(AUTH_TOKEN, &format!("{INVOKE_URL}/twilio/sms"), &params).into();
+    event["body"] = body.into();
+    event
+}
+
+impl AwsWorld {
+    /// What the SMS queue holds, received and handed over as the event source mapping does.
+    async fn received_event(&self) -> SqsEvent {
+        let got = self.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
+        let mut event = SqsEvent::default();
+        for m in got {
+            let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+            r.message_id = Some(m.message_id);
+            r.receipt_handle = Some(m.receipt);
+            r.body = Some(m.body);
+            event.records.push(r);
+        }
+        event
+    }
+}
+
 /// Counts the AWS API calls of one SMS turn with warm caches: the router Lambda taking
 /// the webhook, then the processor Lambda handling the record (as the event source
 /// mapping hands it; its own SQS calls are not the function's). Model and Twilio calls
@@ -244,18 +277,7 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
         serde_json::from_str(include_str!("../../../samples/events/apigw-rest-twilio-sms.json")).unwrap();
 
     let turn = |sid: &str| {
-        let mut event = sample.clone();
-        let mut params: Vec<(String, String)> =
-            form_urlencoded::parse(event["body"].as_str().unwrap().as_bytes()).into_owned().collect();
-        for (k, v) in params.iter_mut() {
-            if k == "MessageSid" || k == "SmsSid" || k == "SmsMessageSid" {
-                *v = sid.to_owned();
-            }
-        }
-        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
-        event["headers"]["X-Twilio-Signature"] =
-            signature::compute(AUTH_TOKEN, &format!("{INVOKE_URL}/twilio/sms"), &params).into();
-        event["body"] = body.into();
+        let event = signed_sms_webhook(&sample, sid);
         let router = router.clone();
         let handler = &handler;
         let world = &world;
@@ -266,15 +288,7 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
             assert_eq!(resp.status(), 200);
             let router_calls = log.take();
             // What the event source mapping does, outside the function: not counted.
-            let got = world.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
-            let mut event = SqsEvent::default();
-            for m in got {
-                let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
-                r.message_id = Some(m.message_id);
-                r.receipt_handle = Some(m.receipt);
-                r.body = Some(m.body);
-                event.records.push(r);
-            }
+            let event = world.received_event().await;
             log.take();
             let response = handler.handle(event).await;
             assert!(response.batch_item_failures.is_empty());

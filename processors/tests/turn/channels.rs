@@ -6,7 +6,7 @@ use std::time::Duration;
 use comms_core::domain::Channel;
 use comms_core::domain::tenant::{KeyHash, hash_key};
 use comms_core::ports::{ConsentStore, ConversationLog, ItemContent, TenantDirectory};
-use comms_engine::turn::{Outcome, TurnError};
+use comms_engine::turn::Outcome;
 use comms_sqlite::{
     SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteRequests,
     SqliteSecrets, SqliteTenants,
@@ -68,7 +68,10 @@ async fn incomplete_template_variables_are_rejected_and_nothing_is_sent() {
         let h = harness(openai).await;
         let env = initiate_envelope("9a7c1d2e-3b4f-4a5b-8c6d-0e1f2a3b4c5d", Channel::Whatsapp);
         let out = h.engine.handle(&env.to_json()).await;
-        assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("template")), "{answer}: {out:?}");
+        assert!(
+            matches!(&out, Err(e) if e.is_permanent() && e.reason().contains("template")),
+            "{answer}: {out:?}"
+        );
         assert_eq!(h.twilio.posts(), 0, "{answer}");
     }
 }
@@ -92,7 +95,7 @@ async fn whatsapp_replies_are_free_text_inside_the_session_only() {
     late.channel = Channel::Whatsapp;
     late.received_at = jiff::Timestamp::now() - Duration::from_secs(25 * 3600);
     let out = h.engine.handle(&late.to_json()).await;
-    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("24-hour")), "{out:?}");
+    assert!(matches!(&out, Err(e) if e.is_permanent() && e.reason().contains("24-hour")), "{out:?}");
     assert_eq!(h.twilio.posts(), 1);
 }
 
@@ -142,7 +145,7 @@ async fn an_unsubscribed_initiate_recipient_is_the_customer_opted_out_not_the_te
     h.twilio.next(&[crate::stubs::TwilioMode::Unsubscribed]);
     let first = initiate_envelope("5b0c7a1e-2d3f-4e5a-9b6c-7d8e9f0a1b2c", Channel::Sms);
     let out = h.engine.handle(&first.to_json()).await;
-    assert!(matches!(&out, Err(TurnError::Permanent(m)) if m.contains("21610")), "{out:?}");
+    assert!(matches!(&out, Err(e) if e.is_permanent() && e.reason().contains("21610")), "{out:?}");
     // The recipient of an initiate is the customer (`to`), not the tenant's number.
     assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
     let shop = comms_core::domain::PhoneNumber::parse(SHOP).unwrap();

@@ -6,6 +6,7 @@
 mod aws;
 mod channels;
 mod helpers;
+mod sending;
 use comms_testkit as stubs;
 mod turns;
 mod voice;

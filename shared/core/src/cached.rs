@@ -1,10 +1,13 @@
-//! A tenant directory that remembers which tenant owns a number for a while, in front
-//! of any other: the router looks a tenant up by number on every webhook, and on
-//! DynamoDB that would be a read per message.
+//! The one tenant cache: a tenant directory that remembers tenants for a while, in front
+//! of any other. The router looks a tenant up by number on every webhook, and the engine
+//! reads its tenant's configuration on every turn; on DynamoDB each would be a read per
+//! message.
 //!
-//! Only `by_number` is cached, and only hits: an unknown number is asked again (so a
-//! newly onboarded number works at once), and `get`, which the API-key checks use,
-//! always reads through (so a revoked key stops working at once).
+//! Only hits are cached: an unknown number or id is asked again (so a newly onboarded
+//! tenant works at once). `get` reads through unless asked otherwise
+//! ([`CachedTenants::caching_get`]): the router's API-key checks use it, and a revoked
+//! key must stop working at once; the engine, which only reads its configuration, caches
+//! it too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,27 +19,59 @@ use crate::domain::tenant::TenantConfig;
 use crate::domain::{Channel, PhoneNumber, TenantRef};
 use crate::ports::{StoreError, TenantDirectory};
 
+/// How long tenants are cached when nothing else is said: a tenant's change of number or
+/// configuration reaches webhooks and turns within it.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
 /// Entries kept at most; past that the cache starts over (a bound, not an LRU).
 const MAX_ENTRIES: usize = 10_000;
 
-type Entries = HashMap<(Channel, String), (Instant, TenantConfig)>;
+/// What an entry was found by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Number(Channel, String),
+    Id(TenantRef),
+}
 
-/// [`TenantDirectory`] with `by_number` hits cached for `ttl`.
+type Entries = HashMap<Key, (Instant, TenantConfig)>;
+
+/// [`TenantDirectory`] with `by_number` hits (and, if asked, `get` hits) cached for `ttl`.
 pub struct CachedTenants {
     inner: Arc<dyn TenantDirectory>,
     ttl: Duration,
+    cache_get: bool,
     entries: Mutex<Entries>,
 }
 
 impl CachedTenants {
-    /// Caches `inner`'s number lookups for `ttl` (a tenant's change of number or
-    /// configuration reaches webhooks within it).
+    /// Caches `inner`'s number lookups for `ttl`; `get` reads through.
     pub fn new(inner: Arc<dyn TenantDirectory>, ttl: Duration) -> Self {
-        Self { inner, ttl, entries: Mutex::new(HashMap::new()) }
+        Self { inner, ttl, cache_get: false, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// Caches `get` hits as well: for readers of tenant configuration (the engine), never
+    /// for API-key checks.
+    pub fn caching_get(mut self) -> Self {
+        self.cache_get = true;
+        self
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached(&self, key: &Key) -> Option<TenantConfig> {
+        self.entries().get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, cfg)| cfg.clone())
+    }
+
+    fn remember(&self, key: Key, found: &Option<TenantConfig>) {
+        if let Some(cfg) = found {
+            let mut entries = self.entries();
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), cfg.clone()));
+        }
     }
 }
 
@@ -50,7 +85,16 @@ impl TenantDirectory for CachedTenants {
     }
 
     async fn get(&self, tenant: &TenantRef) -> Result<Option<TenantConfig>, StoreError> {
-        self.inner.get(tenant).await
+        if !self.cache_get {
+            return self.inner.get(tenant).await;
+        }
+        let key = Key::Id(tenant.clone());
+        if let Some(cfg) = self.cached(&key) {
+            return Ok(Some(cfg));
+        }
+        let found = self.inner.get(tenant).await?;
+        self.remember(key, &found);
+        Ok(found)
     }
 
     async fn by_number(
@@ -58,20 +102,79 @@ impl TenantDirectory for CachedTenants {
         channel: Channel,
         number: &PhoneNumber,
     ) -> Result<Option<TenantConfig>, StoreError> {
-        let key = (channel, number.as_str().to_owned());
-        if let Some((at, cfg)) = self.entries().get(&key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(Some(cfg.clone()));
+        let key = Key::Number(channel, number.as_str().to_owned());
+        if let Some(cfg) = self.cached(&key) {
+            return Ok(Some(cfg));
         }
         let found = self.inner.by_number(channel, number).await?;
-        if let Some(cfg) = &found {
-            let mut entries = self.entries();
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, (Instant::now(), cfg.clone()));
-        }
+        self.remember(key, &found);
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// One tenant, counting the reads that reach it.
+    struct Counting {
+        config: TenantConfig,
+        gets: AtomicU32,
+    }
+
+    #[async_trait]
+    impl TenantDirectory for Counting {
+        async fn put(&self, _: &TenantConfig) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn get(&self, tenant: &TenantRef) -> Result<Option<TenantConfig>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            Ok((*tenant == self.config.tenant).then(|| self.config.clone()))
+        }
+        async fn by_number(&self, _: Channel, _: &PhoneNumber) -> Result<Option<TenantConfig>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    fn directory() -> Arc<Counting> {
+        let config =
+            TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+        Arc::new(Counting { config, gets: AtomicU32::new(0) })
+    }
+
+    async fn get_twice(cached: &CachedTenants, tenant: &TenantRef) {
+        for _ in 0..2 {
+            assert!(cached.get(tenant).await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn get_reads_through_unless_asked_to_cache() {
+        let inner = directory();
+        let tenant = inner.config.tenant.clone();
+        get_twice(&CachedTenants::new(inner.clone(), DEFAULT_TTL), &tenant).await;
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 2, "API-key checks must see a revoked key at once");
+
+        let inner = directory();
+        get_twice(&CachedTenants::new(inner.clone(), DEFAULT_TTL).caching_get(), &tenant).await;
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn cached_get_expires_and_never_caches_misses() {
+        let inner = directory();
+        let cached = CachedTenants::new(inner.clone(), Duration::from_millis(200)).caching_get();
+        let tenant = inner.config.tenant.clone();
+        get_twice(&cached, &tenant).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(cached.get(&tenant).await.unwrap().is_some());
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 2);
+        let unknown = TenantRef::new("nobody", "none").unwrap();
+        for _ in 0..2 {
+            assert!(cached.get(&unknown).await.unwrap().is_none());
+        }
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 4);
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::Channel;
-use comms_core::ports::{Queues, ReceivedMessage};
+use comms_core::ports::{QueueError, Queues, ReceivedMessage};
+use comms_core::redact::redact_digit_runs;
+use comms_core::retry::{Classify, Disposition};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -122,9 +124,7 @@ where
     records
         .into_iter()
         .zip(results)
-        .map(|(rec, r)| {
-            (rec, r.unwrap_or_else(|| Err(TurnError::Transient("processing task panicked".into()))))
-        })
+        .map(|(rec, r)| (rec, r.unwrap_or_else(|| Err(TurnError::retry("processing task panicked")))))
         .collect()
 }
 
@@ -147,12 +147,14 @@ pub struct SettlePolicy {
     pub visibility: Duration,
 }
 
-/// Settles one record: success → deleted (if the policy says so); permanent failure →
-/// moved to the dead-letter queue at once with its reason; transient failure → reason
-/// recorded (for `comms dlq list`, should it end in the DLQ) and the record hidden for a
-/// backoff before SQS hands it out again. Returns whether the record must be reported
-/// as failed (`batchItemFailures`): only transient failures, and permanent ones that
-/// could not be dead-lettered (they come back and are tried again).
+/// Settles one record: success → deleted (if the policy says so); a failure retrying
+/// cannot help ([`Disposition::Permanent`]) → moved to the dead-letter queue at once with
+/// its reason; any other failure → reason recorded (for `comms dlq list`, should it end
+/// in the DLQ) and the record hidden for a backoff before SQS hands it out again (an
+/// ambiguous send too: the redelivery reconciles before anything is sent again). Returns
+/// whether the record must be reported as failed (`batchItemFailures`): only retried
+/// failures, and permanent ones that could not be dead-lettered (they come back and are
+/// tried again).
 pub async fn settle(
     queues: &dyn Queues,
     policy: &SettlePolicy,
@@ -163,28 +165,38 @@ pub async fn settle(
     let (outcome, failed) = match result {
         Ok(()) if policy.delete_successes => (queues.delete(channel, &rec.receipt).await, false),
         Ok(()) => (Ok(()), false),
-        Err(TurnError::Permanent(reason)) => {
-            tracing::warn!(message_id = %rec.message_id, reason = %comms_core::redact::redact_digit_runs(&reason), "permanent failure: dead-lettered");
+        Err(e) if e.disposition() == Disposition::Permanent => {
+            let reason = e.reason();
+            tracing::warn!(message_id = %rec.message_id, reason = %redact_digit_runs(&reason), "permanent failure: dead-lettered");
             let moved = queues.dead_letter(channel, &ReceivedMessage::from(rec), &reason).await;
             let failed = moved.is_err();
             (moved, failed)
         }
-        Err(TurnError::Transient(reason)) => {
-            tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason = %comms_core::redact::redact_digit_runs(&reason), "transient failure: will retry");
-            if let Err(e) = queues.record_failure(channel, &rec.message_id, &reason).await {
-                tracing::warn!(message_id = %rec.message_id, error = %e, "could not record the failure reason");
-            }
-            let backoff = policy
-                .retry_delay
-                .saturating_mul(2u32.saturating_pow(rec.receive_count.saturating_sub(1).min(16)))
-                .min(policy.visibility);
-            (queues.change_visibility(channel, &rec.receipt, backoff).await, true)
-        }
+        Err(e) => (retry_later(queues, policy, rec, &e.reason()).await, true),
     };
     if let Err(e) = outcome {
         tracing::warn!(message_id = %rec.message_id, error = %e, "could not settle record; it will be redelivered");
     }
     failed
+}
+
+/// Records why `rec` failed and hides it for a backoff that doubles per receive.
+async fn retry_later(
+    queues: &dyn Queues,
+    policy: &SettlePolicy,
+    rec: &Record,
+    reason: &str,
+) -> Result<(), QueueError> {
+    let channel = policy.channel;
+    tracing::info!(message_id = %rec.message_id, attempt = rec.receive_count, reason = %redact_digit_runs(reason), "transient failure: will retry");
+    if let Err(e) = queues.record_failure(channel, &rec.message_id, reason).await {
+        tracing::warn!(message_id = %rec.message_id, error = %e, "could not record the failure reason");
+    }
+    let backoff = policy
+        .retry_delay
+        .saturating_mul(2u32.saturating_pow(rec.receive_count.saturating_sub(1).min(16)))
+        .min(policy.visibility);
+    queues.change_visibility(channel, &rec.receipt, backoff).await
 }
 
 /// One received batch through the engine, as both the local poller and the Lambda

@@ -128,6 +128,79 @@ fn opening(system: &str, ask: &str) -> Option<String> {
     None
 }
 
+/// Words for the tool results of the last round, if the conversation stands there.
+fn answer_tool_results(messages: &[ChatMessage]) -> Option<String> {
+    let results: Vec<&ChatMessage> =
+        messages.iter().rev().take_while(|m| matches!(m, ChatMessage::Tool { .. })).collect();
+    if results.is_empty() {
+        return None;
+    }
+    let calls: Vec<&ToolCall> = messages
+        .iter()
+        .flat_map(|m| match m {
+            ChatMessage::Assistant { tool_calls, .. } => tool_calls.iter().collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let words: Vec<String> = results
+        .iter()
+        .rev()
+        .filter_map(|m| match m {
+            ChatMessage::Tool { call_id, content } => {
+                let name = calls.iter().find(|c| &c.id == call_id).map_or("", |c| c.name.as_str());
+                Some(word_result(name, &serde_json::from_str(content).unwrap_or(Value::Null)))
+            }
+            _ => None,
+        })
+        .collect();
+    Some(words.join(" "))
+}
+
+/// The date the customer means: one they wrote, today if they said so, else tomorrow.
+fn meant_date(said: &str, system: &str) -> String {
+    let today = after(system, "Today is ").and_then(schedule::parse_date);
+    let date = if let Some(d) = said.split_whitespace().find_map(schedule::parse_date) {
+        Some(d)
+    } else if said.contains("today") {
+        today
+    } else {
+        today.map(|d| schedule::add_days(d, 1))
+    };
+    date.map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// The tool call the customer's words ask for, if the tool is offered.
+fn tool_for(said: &str, date: &str, request: &ChatRequest) -> Option<ChatReply> {
+    let has = |words: &[&str]| words.iter().any(|w| said.contains(w));
+    let tools = |name: &str| request.tools.iter().any(|t| t.name == name);
+    if has(&["discount", "% off", "cheaper"]) && tools("authorize_discount") {
+        let percent = find_percent(said).unwrap_or(10.0);
+        return Some(call("authorize_discount", json!({"percent": percent, "reason": "customer asked"})));
+    }
+    if let (true, Some(time), true) = (has(&["book"]), find_time(said), tools("book_slot")) {
+        return Some(call(
+            "book_slot",
+            json!({"date": date, "time": time, "customer_name": "SMS customer", "service": "repair"}),
+        ));
+    }
+    if has(&[
+        "available",
+        "availab",
+        "free",
+        "open",
+        "slot",
+        "appointment",
+        "when",
+        "book",
+        "today",
+        "tomorrow",
+    ]) && tools("check_availability")
+    {
+        return Some(call("check_availability", json!({"date": date})));
+    }
+    None
+}
+
 #[async_trait]
 impl ChatModel for OfflineRulesModel {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
@@ -137,29 +210,8 @@ impl ChatModel for OfflineRulesModel {
         });
         let system = system.unwrap_or("");
         // Answer the tool results of the last round, if that is where we are.
-        let results: Vec<&ChatMessage> =
-            request.messages.iter().rev().take_while(|m| matches!(m, ChatMessage::Tool { .. })).collect();
-        if !results.is_empty() {
-            let calls: Vec<&ToolCall> = request
-                .messages
-                .iter()
-                .flat_map(|m| match m {
-                    ChatMessage::Assistant { tool_calls, .. } => tool_calls.iter().collect::<Vec<_>>(),
-                    _ => Vec::new(),
-                })
-                .collect();
-            let words: Vec<String> = results
-                .iter()
-                .rev()
-                .filter_map(|m| match m {
-                    ChatMessage::Tool { call_id, content } => {
-                        let name = calls.iter().find(|c| &c.id == call_id).map_or("", |c| c.name.as_str());
-                        Some(word_result(name, &serde_json::from_str(content).unwrap_or(Value::Null)))
-                    }
-                    _ => None,
-                })
-                .collect();
-            return Ok(text(words.join(" ")));
+        if let Some(words) = answer_tool_results(&request.messages) {
+            return Ok(text(words));
         }
         let last_user = request.messages.iter().rev().find_map(|m| match m {
             ChatMessage::User { content } => Some(content.as_str()),
@@ -170,41 +222,8 @@ impl ChatModel for OfflineRulesModel {
             return Ok(text(reply));
         }
         let said = original.to_lowercase();
-        let today = after(system, "Today is ").and_then(schedule::parse_date);
-        let date = if let Some(d) = said.split_whitespace().find_map(schedule::parse_date) {
-            Some(d)
-        } else if said.contains("today") {
-            today
-        } else {
-            today.map(|d| schedule::add_days(d, 1))
-        };
-        let date = date.map(|d| d.to_string()).unwrap_or_default();
-        let has = |words: &[&str]| words.iter().any(|w| said.contains(w));
-        let tools = |name: &str| request.tools.iter().any(|t| t.name == name);
-        if has(&["discount", "% off", "cheaper"]) && tools("authorize_discount") {
-            let percent = find_percent(&said).unwrap_or(10.0);
-            return Ok(call("authorize_discount", json!({"percent": percent, "reason": "customer asked"})));
-        }
-        if let (true, Some(time), true) = (has(&["book"]), find_time(&said), tools("book_slot")) {
-            return Ok(call(
-                "book_slot",
-                json!({"date": date, "time": time, "customer_name": "SMS customer", "service": "repair"}),
-            ));
-        }
-        if has(&[
-            "available",
-            "availab",
-            "free",
-            "open",
-            "slot",
-            "appointment",
-            "when",
-            "book",
-            "today",
-            "tomorrow",
-        ]) && tools("check_availability")
-        {
-            return Ok(call("check_availability", json!({"date": date})));
+        if let Some(reply) = tool_for(&said, &meant_date(&said, system), request) {
+            return Ok(reply);
         }
         Ok(text(
             "Thanks for your message! This is the offline demo assistant (no AI model is configured). \

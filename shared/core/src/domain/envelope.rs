@@ -84,7 +84,9 @@ pub struct Envelope {
     pub tenant: TenantRef,
     pub channel: Channel,
     pub conversation_id: ConversationId,
-    /// The customer's address for inbound kinds, the tenant's for outbound ones.
+    /// The sender as the provider saw it: the customer's address for inbound kinds
+    /// (a text, a caller's speech), the tenant's for outbound ones. Readers ask
+    /// [`Envelope::customer`] and [`Envelope::business_number`] instead.
     pub from: PhoneNumber,
     pub to: PhoneNumber,
     pub body: String,
@@ -108,6 +110,12 @@ pub enum EnvelopeError {
     Malformed(String),
 }
 
+impl crate::retry::Classify for EnvelopeError {
+    fn disposition(&self) -> crate::retry::Disposition {
+        crate::retry::Disposition::Permanent
+    }
+}
+
 #[derive(Serialize)]
 struct Versioned<'a> {
     v: u64,
@@ -119,6 +127,23 @@ impl Envelope {
     /// The kind of work.
     pub fn kind(&self) -> Kind {
         self.detail.kind()
+    }
+
+    /// The customer's number: the sender of an inbound text or of a caller's speech, the
+    /// recipient of a conversation the tenant starts.
+    pub fn customer(&self) -> &PhoneNumber {
+        match self.kind() {
+            Kind::Initiate => &self.to,
+            Kind::Inbound | Kind::VoiceTurn => &self.from,
+        }
+    }
+
+    /// The tenant's number on this conversation (what replies are sent from).
+    pub fn business_number(&self) -> &PhoneNumber {
+        match self.kind() {
+            Kind::Initiate => &self.from,
+            Kind::Inbound | Kind::VoiceTurn => &self.to,
+        }
     }
 
     /// The wire form, with `"v": 1`.
@@ -235,6 +260,29 @@ mod tests {
         assert!(matches!(Envelope::parse(&with("from", "0415".into())), Err(EnvelopeError::Malformed(_))));
         assert!(matches!(Envelope::parse("not json"), Err(EnvelopeError::NotJson(_))));
         assert!(matches!(Envelope::parse("[1]"), Err(EnvelopeError::NotJson(_))));
+    }
+
+    #[test]
+    fn customer_and_business_number_do_not_depend_on_the_kind() {
+        let mut e = sample();
+        let (customer, shop) = (e.from.clone(), e.to.clone());
+        for detail in
+            [KindDetail::Inbound { num_media: 0 }, KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 1 }]
+        {
+            e.detail = detail;
+            assert_eq!((e.customer(), e.business_number()), (&customer, &shop), "{}", e.kind());
+        }
+        let initiate = Envelope {
+            from: shop.clone(),
+            to: customer.clone(),
+            detail: KindDetail::Initiate {
+                request_id: "r1".into(),
+                project_data: serde_json::Value::Null,
+                recipient_name: None,
+            },
+            ..sample()
+        };
+        assert_eq!((initiate.customer(), initiate.business_number()), (&customer, &shop));
     }
 
     #[test]

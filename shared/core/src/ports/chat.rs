@@ -3,6 +3,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::retry::{Classify, Disposition};
+
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolSpec {
@@ -60,10 +62,12 @@ pub enum ChatError {
     Permanent(String),
 }
 
-impl ChatError {
-    /// Whether retrying may help.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ChatError::Transient { .. })
+impl Classify for ChatError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            ChatError::Transient { retry_after, .. } => Disposition::Retry { after: *retry_after },
+            ChatError::Permanent(_) => Disposition::Permanent,
+        }
     }
 }
 

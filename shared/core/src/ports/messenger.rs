@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Channel, PhoneNumber, TenantRef};
+use crate::retry::{Classify, Disposition};
 
 /// An approved WhatsApp template and the values of its variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,16 @@ pub enum SendError {
     Permanent { code: String, message: String },
 }
 
+impl Classify for SendError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            SendError::Retryable { retry_after, .. } => Disposition::Retry { after: *retry_after },
+            SendError::Ambiguous(_) => Disposition::Ambiguous,
+            SendError::Permanent { .. } => Disposition::Permanent,
+        }
+    }
+}
+
 /// Sends texts and finds recently sent ones (to reconcile an ambiguous send).
 #[async_trait]
 pub trait Messenger: Send + Sync {
@@ -106,6 +117,16 @@ pub enum CallError {
     /// Bad credentials, invalid TwiML...
     #[error("call update refused (code {code}): {message}")]
     Permanent { code: String, message: String },
+}
+
+impl Classify for CallError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            CallError::Retryable { retry_after, .. } => Disposition::Retry { after: *retry_after },
+            CallError::Ambiguous(_) => Disposition::Ambiguous,
+            CallError::Ended(_) | CallError::Permanent { .. } => Disposition::Permanent,
+        }
+    }
 }
 
 /// Steers live calls (the voice channel answers asynchronously, by updating the call).

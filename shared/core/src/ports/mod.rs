@@ -32,6 +32,8 @@ pub use stores::Stores;
 pub use tenants::TenantDirectory;
 pub use turns::{Claim, TurnRecord, TurnStep, TurnStore, turn_key};
 
+use crate::retry::{Classify, Disposition};
+
 /// Failure of a storage port (tenants, consent, and the tables later issues add).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,8 +47,71 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same call may succeed.
+    /// Whether retrying the same call may succeed ([`Classify::disposition`], for
+    /// adapters that wrap one error in another).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Backend { transient: true, .. })
+        self.disposition().is_retry()
+    }
+}
+
+impl Classify for StoreError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            StoreError::Conflict(_) | StoreError::Backend { transient: false, .. } => Disposition::Permanent,
+            StoreError::Backend { transient: true, .. } => Disposition::RETRY,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::twilio::CredentialsError;
+
+    fn backend(transient: bool) -> (StoreError, QueueError, SecretError) {
+        (
+            StoreError::Backend { message: "x".into(), transient },
+            QueueError::Backend { message: "x".into(), transient },
+            SecretError::Backend { message: "x".into(), transient },
+        )
+    }
+
+    #[test]
+    fn storage_queue_and_secret_errors_retry_only_transient_backend_failures() {
+        let (s, q, k) = backend(true);
+        let retry = Disposition::RETRY;
+        assert_eq!([s.disposition(), q.disposition(), k.disposition()], [retry; 3]);
+        let (s, q, k) = backend(false);
+        let permanent = Disposition::Permanent;
+        assert_eq!([s.disposition(), q.disposition(), k.disposition()], [permanent; 3]);
+        assert_eq!(StoreError::Conflict("taken".into()).disposition(), permanent);
+        assert_eq!(QueueError::StaleReceipt.disposition(), permanent);
+        assert_eq!(SecretError::NotFound("n".into()).disposition(), permanent);
+        let creds = CredentialsError::Secret(backend(true).2);
+        assert_eq!(creds.disposition(), retry);
+        assert_eq!(CredentialsError::Malformed("n".into()).disposition(), permanent);
+    }
+
+    #[test]
+    fn provider_errors_carry_retry_after_and_ambiguity() {
+        let after = Some(Duration::from_secs(3));
+        let chat = ChatError::Transient { message: "429".into(), retry_after: after };
+        assert_eq!(chat.disposition(), Disposition::Retry { after });
+        assert_eq!(ChatError::Permanent("401".into()).disposition(), Disposition::Permanent);
+
+        let send = SendError::Retryable { message: "429".into(), retry_after: after };
+        assert_eq!(send.disposition(), Disposition::Retry { after });
+        assert_eq!(SendError::Ambiguous("timeout".into()).disposition(), Disposition::Ambiguous);
+        let refused = SendError::Permanent { code: "21610".into(), message: "stop".into() };
+        assert_eq!(refused.disposition(), Disposition::Permanent);
+
+        let call = CallError::Retryable { message: "429".into(), retry_after: None };
+        assert_eq!(call.disposition(), Disposition::RETRY);
+        assert_eq!(CallError::Ambiguous("timeout".into()).disposition(), Disposition::Ambiguous);
+        assert_eq!(CallError::Ended("hung up".into()).disposition(), Disposition::Permanent);
+        let refused = CallError::Permanent { code: "21220".into(), message: "bad".into() };
+        assert_eq!(refused.disposition(), Disposition::Permanent);
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::Channel;
+use crate::retry::{Classify, Disposition};
 
 /// A message to put on a channel's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,9 +88,19 @@ pub enum QueueError {
 }
 
 impl QueueError {
-    /// Whether retrying the same call may succeed.
+    /// Whether retrying the same call may succeed ([`Classify::disposition`], for
+    /// adapters that wrap one error in another).
     pub fn is_transient(&self) -> bool {
-        matches!(self, QueueError::Backend { transient: true, .. })
+        self.disposition().is_retry()
+    }
+}
+
+impl Classify for QueueError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            QueueError::StaleReceipt | QueueError::Backend { transient: false, .. } => Disposition::Permanent,
+            QueueError::Backend { transient: true, .. } => Disposition::RETRY,
+        }
     }
 }
 

@@ -2,6 +2,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::retry::{Classify, Disposition};
+
 /// A secret value. Debug and Display never show it; read it with [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -31,6 +33,17 @@ pub enum SecretError {
     NotFound(String),
     #[error("secret backend error: {message}")]
     Backend { message: String, transient: bool },
+}
+
+impl Classify for SecretError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            SecretError::NotFound(_) | SecretError::Backend { transient: false, .. } => {
+                Disposition::Permanent
+            }
+            SecretError::Backend { transient: true, .. } => Disposition::RETRY,
+        }
+    }
 }
 
 /// Reads secrets by name (`{credential_type}/{company_id}/{project_id}/{provider}`).

@@ -29,10 +29,18 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// The same stores with tenant lookups served from memory for `ttl` (the one tenant
-    /// cache; a networked directory wants it, an embedded one does not need it).
+    /// The same stores with tenant lookups by number served from memory for `ttl` (the
+    /// one tenant cache; a networked directory wants it, an embedded one does not need
+    /// it). Lookups by id read through, so a revoked API key stops working at once.
     pub fn with_tenant_cache(mut self, ttl: Duration) -> Self {
         self.tenants = Arc::new(CachedTenants::new(self.tenants, ttl));
+        self
+    }
+
+    /// As [`Stores::with_tenant_cache`], with lookups by id cached too: for the engine,
+    /// which reads its tenant's configuration on every turn and checks no keys.
+    pub fn with_engine_tenant_cache(mut self, ttl: Duration) -> Self {
+        self.tenants = Arc::new(CachedTenants::new(self.tenants, ttl).caching_get());
         self
     }
 }

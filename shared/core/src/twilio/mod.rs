@@ -5,6 +5,7 @@ pub mod signature;
 pub mod twiml;
 
 use crate::ports::{Secret, SecretError, SecretStore};
+use crate::retry::{Classify, Disposition};
 
 /// Order of Twilio message states; a status callback never moves a message backwards
 /// (the conversation stores keep the highest rank seen). 0: not a Twilio message state.
@@ -33,6 +34,15 @@ pub enum CredentialsError {
     Secret(#[from] SecretError),
     #[error("secret '{0}' is not JSON with string fields account_sid and auth_token")]
     Malformed(String),
+}
+
+impl Classify for CredentialsError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            CredentialsError::Secret(e) => e.disposition(),
+            CredentialsError::Malformed(_) => Disposition::Permanent,
+        }
+    }
 }
 
 /// The auth tokens a webhook signature may be made with: the current one and, during a

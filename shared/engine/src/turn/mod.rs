@@ -1,0 +1,339 @@
+//! The conversation turn (design §5), effectively once under at-least-once delivery:
+//! claim the inbound id → model with tools → store the items → send → store the reply.
+//! Each step is recorded on the turn record, so a redelivery resumes where the last
+//! attempt stopped, and an ambiguous send is reconciled with the provider before any
+//! resend.
+//!
+//! This module holds the engine and the resume loop; the steps are in `compose` (the
+//! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
+//! (speaking into a live call) and `error` (why a turn failed).
+
+mod compose;
+mod error;
+mod text;
+mod voice;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
+use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
+use comms_core::ports::{
+    Bookings, CallControl, ChatModel, Claim, ConsentStore, ConversationItem, ConversationKey,
+    ConversationLog, ItemContent, Ledger, Messenger, OwnerStateStore, Stores, TenantDirectory, TurnRecord,
+    TurnStep, TurnStore, turn_key,
+};
+
+pub use compose::{system_prompt, template_variables};
+pub use error::TurnError;
+
+use compose::{inbound_item, note_item};
+
+/// What a successful turn did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Replied,
+    /// A redelivery of a turn that had already finished: nothing done.
+    AlreadyDone,
+    /// Finished without a reply, with why (opted out, project paused).
+    Suppressed(String),
+}
+
+/// Knobs of the turn.
+#[derive(Debug, Clone)]
+pub struct TurnSettings {
+    /// Conversation items given to the model as history.
+    pub history_items: usize,
+    /// Waiting budget for retries of one model or send call.
+    pub retry_budget: Duration,
+    /// How long a claim holds before another delivery may take over. Set it to the
+    /// queue's visibility timeout: the turn renews it every half lease while it runs (as
+    /// the heartbeat renews the visibility), so a holder that died leaves at most about
+    /// half a lease when its record reappears, and the redelivery waits that out in
+    /// process instead of spending a receive (docs/decisions.md, "Crash safety").
+    pub lease: Duration,
+    /// Public base URL for Twilio status callbacks (`{base}/twilio/status`).
+    pub status_callback_base: Option<String>,
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        Self {
+            history_items: 20,
+            retry_budget: Duration::from_secs(20),
+            lease: Duration::from_secs(30),
+            status_callback_base: None,
+        }
+    }
+}
+
+/// The SMS turn, on its ports.
+pub struct Engine {
+    ports: EnginePorts,
+    pub settings: TurnSettings,
+}
+
+/// The ports an [`Engine`] is built from.
+pub struct EnginePorts {
+    /// Read on every turn: on a networked backend, put the cache in front of it
+    /// ([`Stores::with_engine_tenant_cache`]).
+    pub tenants: Arc<dyn TenantDirectory>,
+    pub conversations: Arc<dyn ConversationLog>,
+    pub turns: Arc<dyn TurnStore>,
+    pub owner_state: Arc<dyn OwnerStateStore>,
+    pub bookings: Arc<dyn Bookings>,
+    pub ledger: Arc<dyn Ledger>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub chat: Arc<dyn ChatModel>,
+    pub messenger: Arc<dyn Messenger>,
+    /// Live-call updates (the voice channel's answers).
+    pub calls: Arc<dyn CallControl>,
+}
+
+impl EnginePorts {
+    /// The engine's ports: the storage ports of `stores` (one backend's composition
+    /// root), with the given model, messenger and call control.
+    pub fn new(
+        stores: &Stores,
+        chat: Arc<dyn ChatModel>,
+        messenger: Arc<dyn Messenger>,
+        calls: Arc<dyn CallControl>,
+    ) -> Self {
+        Self {
+            tenants: Arc::clone(&stores.tenants),
+            conversations: Arc::clone(&stores.conversations),
+            turns: Arc::clone(&stores.turns),
+            owner_state: Arc::clone(&stores.owner_state),
+            bookings: Arc::clone(&stores.bookings),
+            ledger: Arc::clone(&stores.ledger),
+            consent: Arc::clone(&stores.consent),
+            chat,
+            messenger,
+            calls,
+        }
+    }
+}
+
+/// What a step led to: the next step, or the end of the turn.
+enum Next {
+    Step(TurnStep),
+    Finished(Outcome),
+}
+
+impl Engine {
+    /// An engine on these ports.
+    pub fn new(ports: EnginePorts, settings: TurnSettings) -> Self {
+        Self { ports, settings }
+    }
+
+    /// Handles one queue body.
+    pub async fn handle(&self, body: &str) -> Result<Outcome, TurnError> {
+        let envelope = Envelope::parse(body)?;
+        let span = tracing::info_span!(
+            "turn",
+            id = %envelope.id,
+            tenant = %envelope.tenant,
+            conversation = %envelope.conversation_id.redacted(),
+        );
+        let result = match envelope.kind() {
+            Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => {
+                tracing::Instrument::instrument(self.turn(&envelope), span.clone()).await
+            }
+        };
+        let _guard = span.enter();
+        match &result {
+            Ok(outcome) => tracing::info!(?outcome, "turn finished"),
+            Err(e) => {
+                tracing::warn!(error = %comms_core::redact::redact_digit_runs(&e.reason()), "turn failed")
+            }
+        }
+        result
+    }
+
+    /// The tenant's configuration (cached, if at all, by the tenant directory itself).
+    async fn tenant(&self, t: &TenantRef) -> Result<Arc<TenantConfig>, TurnError> {
+        let cfg = self.ports.tenants.get(t).await?;
+        Ok(Arc::new(cfg.ok_or_else(|| TurnError::permanent(format!("unknown tenant {t}")))?))
+    }
+
+    async fn advance(&self, key: &str, step: &TurnStep) -> Result<(), TurnError> {
+        Ok(self.ports.turns.advance(key, step, self.settings.lease).await?)
+    }
+
+    /// Claims the turn. A busy claim whose lease ends within three quarters of a lease is
+    /// the claim of a holder that stopped renewing it (it died, or a Lambda timed out):
+    /// this delivery waits it out, kept invisible by its heartbeat, and takes over, so a
+    /// crash never costs a receive. A lease further off belongs to a live holder (just
+    /// claimed or renewed): that is a real overlap, retried later.
+    async fn claim(&self, key: &str) -> Result<Option<TurnRecord>, TurnError> {
+        let lease = self.settings.lease;
+        let mut waited = false;
+        loop {
+            match self.ports.turns.claim(key, lease).await? {
+                Claim::Acquired(r) => return Ok(Some(r)),
+                Claim::Done(_) => return Ok(None),
+                Claim::Busy { lease_left } if !waited && lease_left <= lease * 3 / 4 => {
+                    tracing::info!(?lease_left, "turn claimed by an attempt that stopped renewing: waiting");
+                    tokio::time::sleep(lease_left + BUSY_MARGIN).await;
+                    waited = true;
+                }
+                Claim::Busy { .. } => {
+                    return Err(TurnError::retry("another delivery of this message is in progress"));
+                }
+            }
+        }
+    }
+
+    async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
+        let tenant = self.tenant(&env.tenant).await?;
+        let key = turn_key(&env.tenant, env.channel, &env.id);
+        let Some(record) = self.claim(&key).await? else { return Ok(Outcome::AlreadyDone) };
+        // Renew the lease while the turn runs; stops when the turn ends (or the process
+        // dies, after which the lease runs out within one lease).
+        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), key.clone(), self.settings.lease);
+        let result = self.resume(&tenant, env, &key, record.step).await;
+        drop(renewal);
+        if result.is_err() {
+            // This attempt gave up: let the next delivery resume without waiting out
+            // the lease. (A permanent failure has already recorded its Done step.)
+            if let Err(e) = self.ports.turns.release(&key).await {
+                tracing::warn!(error = %e, "could not release turn lease");
+            }
+        }
+        result
+    }
+
+    /// Runs the turn from `step` to its end, one recorded step at a time.
+    async fn resume(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+        key: &str,
+        mut step: TurnStep,
+    ) -> Result<Outcome, TurnError> {
+        let conv = ConversationKey {
+            id: env.conversation_id.clone(),
+            tenant: env.tenant.clone(),
+            channel: env.channel,
+            customer: env.customer().clone(),
+        };
+        let voice = env.channel == Channel::Voice;
+        loop {
+            let next = match step {
+                TurnStep::Started => self.start(tenant, env, key, &conv).await?,
+                TurnStep::ReplyReady { reply, .. } if voice => {
+                    Next::Step(self.speak(key, tenant, env, &conv, reply).await?)
+                }
+                TurnStep::ReplyReady { reply, template } => {
+                    Next::Step(self.send(key, tenant, env, reply, template, Vec::new()).await?)
+                }
+                TurnStep::Sending { .. } if voice => {
+                    Next::Finished(self.not_repeated(key, env, &conv).await?)
+                }
+                TurnStep::Sending { reply, template, at } => {
+                    Next::Step(self.reconcile_and_send(key, tenant, env, reply, template, at).await?)
+                }
+                TurnStep::Sent { reply, provider_ids } => {
+                    Next::Finished(self.finish(key, env, &conv, reply, provider_ids).await?)
+                }
+                TurnStep::Done { .. } => Next::Finished(Outcome::AlreadyDone),
+            };
+            step = match next {
+                Next::Step(s) => s,
+                Next::Finished(outcome) => return Ok(outcome),
+            };
+        }
+    }
+
+    /// The first step: suppressed (opted out, project paused), or the reply composed.
+    async fn start(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+        key: &str,
+        conv: &ConversationKey,
+    ) -> Result<Next, TurnError> {
+        if let Some(reason) = self.suppressed(tenant, env).await? {
+            let mut items = vec![note_item(env, &format!("no reply: {reason}"))];
+            if env.kind() == Kind::Inbound {
+                items.insert(0, inbound_item(env));
+            }
+            self.ports.conversations.append(conv, &items).await?;
+            self.advance(key, &TurnStep::Done { outcome: format!("suppressed: {reason}") }).await?;
+            return Ok(Next::Finished(Outcome::Suppressed(reason.into())));
+        }
+        let (reply, template, items) = match env.kind() {
+            Kind::Initiate => self.compose_opening(tenant, env).await?,
+            Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env).await?,
+        };
+        self.ports.conversations.append(conv, &items).await?;
+        // Not stored: `send` stores `Sending` before anything goes out, so a write here
+        // would only cover the opt-out re-check in between (one AWS call per turn saved;
+        // a crash there re-runs the model, whose items are appended idempotently).
+        Ok(Next::Step(TurnStep::ReplyReady { reply, template }))
+    }
+
+    /// Why no reply may be made, if so.
+    async fn suppressed(
+        &self,
+        tenant: &TenantConfig,
+        env: &Envelope,
+    ) -> Result<Option<&'static str>, TurnError> {
+        // A caller on a live call is answered whatever their texting opt-out.
+        let opted_out = env.channel != Channel::Voice
+            && self.ports.consent.is_opted_out(&env.tenant, env.customer()).await?;
+        Ok(if opted_out {
+            Some("recipient opted out")
+        } else if tenant.project_status != ProjectStatus::Active {
+            Some("project is not active")
+        } else {
+            None
+        })
+    }
+
+    /// The reply went out: stored in the conversation, and the turn done.
+    async fn finish(
+        &self,
+        key: &str,
+        env: &Envelope,
+        conv: &ConversationKey,
+        reply: String,
+        provider_ids: Vec<String>,
+    ) -> Result<Outcome, TurnError> {
+        let item = ConversationItem {
+            item_id: format!("{}:reply", env.id),
+            at: jiff::Timestamp::now(),
+            content: ItemContent::Reply { text: reply, provider_ids },
+        };
+        self.ports.conversations.append(conv, &[item]).await?;
+        self.advance(key, &TurnStep::Done { outcome: "replied".into() }).await?;
+        Ok(Outcome::Replied)
+    }
+}
+
+/// Slack added to a dead holder's remaining lease before claiming again.
+const BUSY_MARGIN: Duration = Duration::from_millis(100);
+
+/// Renews a turn's lease every half lease until dropped.
+struct LeaseRenewal(tokio::task::JoinHandle<()>);
+
+impl LeaseRenewal {
+    fn start(turns: Arc<dyn TurnStore>, key: String, lease: Duration) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 2).await;
+                if let Err(e) = turns.renew(&key, lease).await {
+                    // The turn may still finish; if the lease runs out meanwhile, the
+                    // steps recorded so far make a takeover safe.
+                    tracing::warn!(error = %e, "could not renew the turn lease");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
