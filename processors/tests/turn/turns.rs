@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use comms_core::domain::{Channel, OwnerMode, OwnerState};
 use comms_core::ports::{
-    ConsentAction, ConsentStore, ConversationLog, ItemContent, Ledger, OwnerStateStore, Queues,
+    ConsentAction, ConsentStore, ConversationLog, DeadLetters, ItemContent, Ledger, OwnerStateStore,
 };
 use comms_engine::turn::{Outcome, TurnError};
 use serde_json::{Value, json};

@@ -8,6 +8,10 @@ use async_trait::async_trait;
 use aws_secretsmanager_caching::SecretsManagerCachingClient;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::ports::{Secret, SecretError, SecretStore, SecretWriter};
 
@@ -42,16 +46,11 @@ impl SecretsManagerStore {
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        // The caching client reports errors as `Box<dyn Error>`; its text carries the
-        // service's error code, which is all that tells a missing secret apart.
-        let result = self.cache.get_secret_value(name, None, None, false).await.map_err(|e| {
-            let text = format!("{e:?}");
-            if text.contains("ResourceNotFoundException") {
-                SecretError::NotFound(name.to_owned())
-            } else {
-                SecretError::Backend { message: e.to_string(), transient: true }
-            }
-        })?;
+        let result = self
+            .cache
+            .get_secret_value(name, None, None, false)
+            .await
+            .map_err(|e| cache_error(name, e.as_ref()))?;
         result.secret_string.map(Secret::new).ok_or_else(|| SecretError::Backend {
             message: format!("secret '{name}' has no string value"),
             transient: false,
@@ -59,13 +58,26 @@ impl SecretStore for SecretsManagerStore {
     }
 }
 
+/// The caching client reports errors as `Box<dyn Error>`: the SDK error of the call it
+/// made (classified like every other), or its own (its store), which is an SDK error's
+/// text at most; its text carries the service's error code, which is all that tells a
+/// missing secret apart then.
+fn cache_error(name: &str, e: &(dyn std::error::Error + 'static)) -> SecretError {
+    if let Some(e) = e.downcast_ref::<SdkError<GetSecretValueError, HttpResponse>>() {
+        return crate::errors::secret_error(name, e);
+    }
+    if let Some(e) = e.downcast_ref::<SdkError<DescribeSecretError, HttpResponse>>() {
+        return crate::errors::secret_error(name, e);
+    }
+    if format!("{e:?}").contains("ResourceNotFoundException") {
+        return SecretError::NotFound(name.to_owned());
+    }
+    SecretError::Backend { message: e.to_string(), transient: true }
+}
+
 #[async_trait]
 impl SecretWriter for SecretsManagerStore {
     async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
-        let failed = |e: &dyn ProvideErrorMetadata| SecretError::Backend {
-            message: format!("{} {}", e.code().unwrap_or(""), e.message().unwrap_or("")).trim().to_owned(),
-            transient: false,
-        };
         let created = self.client.create_secret().name(name).secret_string(value.expose()).send().await;
         match created {
             Ok(_) => Ok(()),
@@ -76,10 +88,10 @@ impl SecretWriter for SecretsManagerStore {
                     .secret_string(value.expose())
                     .send()
                     .await
-                    .map_err(|e| failed(&e))?;
+                    .map_err(|e| crate::errors::secret_error(name, &e))?;
                 Ok(())
             }
-            Err(e) => Err(failed(&e)),
+            Err(e) => Err(crate::errors::secret_error(name, &e)),
         }
     }
 }

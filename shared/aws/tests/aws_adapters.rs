@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use comms_aws::{QueueNames, SqsQueues, emulator_config};
 use comms_core::domain::Channel;
-use comms_core::ports::Queues;
 use comms_testkit::conformance;
 use comms_testkit::moto::Moto;
 
@@ -29,7 +28,7 @@ macro_rules! sqs_conformance {
         async fn $check() {
             let Some(moto) = start_moto().await else { return };
             let q = queues(&moto).await;
-            let open = move || -> Arc<dyn Queues> { Arc::new(q.clone()) };
+            let open = move || -> Arc<dyn conformance::queue::QueuePorts> { Arc::new(q.clone()) };
             conformance::queue::$check(&open).await;
         }
     )*};
