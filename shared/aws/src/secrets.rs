@@ -59,9 +59,8 @@ impl SecretStore for SecretsManagerStore {
 }
 
 /// The caching client reports errors as `Box<dyn Error>`: the SDK error of the call it
-/// made (classified like every other), or its own (its store), which is an SDK error's
-/// text at most; its text carries the service's error code, which is all that tells a
-/// missing secret apart then.
+/// made, classified like every other, or one of its own, of which only the text is
+/// left (it names the service's error code, which tells a missing secret apart).
 fn cache_error(name: &str, e: &(dyn std::error::Error + 'static)) -> SecretError {
     if let Some(e) = e.downcast_ref::<SdkError<GetSecretValueError, HttpResponse>>() {
         return crate::errors::secret_error(name, e);
@@ -93,5 +92,37 @@ impl SecretWriter for SecretsManagerStore {
             }
             Err(e) => Err(crate::errors::secret_error(name, &e)),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: constructing fixtures
+mod tests {
+    use aws_sdk_secretsmanager::error::ErrorMetadata;
+    use aws_smithy_runtime_api::http::StatusCode;
+
+    use super::*;
+
+    fn boxed(e: SdkError<GetSecretValueError, HttpResponse>) -> Box<dyn std::error::Error> {
+        Box::new(e)
+    }
+
+    fn service(code: &str, status: u16) -> SdkError<GetSecretValueError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), "".into());
+        SdkError::service_error(GetSecretValueError::generic(meta), raw)
+    }
+
+    /// The caching client's boxed SDK errors go through the one classifier.
+    #[test]
+    fn the_caching_clients_errors_are_classified() {
+        let denied = cache_error("k", boxed(service("AccessDeniedException", 400)).as_ref());
+        assert!(matches!(denied, SecretError::Backend { transient: false, .. }), "{denied:?}");
+        let missing = cache_error("k", boxed(service("ResourceNotFoundException", 400)).as_ref());
+        assert!(matches!(missing, SecretError::NotFound(ref n) if n == "k"), "{missing:?}");
+        let timeout = cache_error("k", boxed(SdkError::timeout_error("slow")).as_ref());
+        assert!(matches!(timeout, SecretError::Backend { transient: true, .. }), "{timeout:?}");
+        let own: Box<dyn std::error::Error> = "ResourceNotFoundException: gone".into();
+        assert!(matches!(cache_error("k", own.as_ref()), SecretError::NotFound(_)));
     }
 }
