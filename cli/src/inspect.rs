@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 use comms_core::domain::{Channel, ConversationId, TenantRef};
-use comms_core::ports::{DlqFilter, ItemContent, Queues};
+use comms_core::ports::{DeadLetters, DlqFilter, ItemContent};
 use comms_sqlite::SqliteOutbox;
 use serde_json::json;
 
@@ -205,11 +205,11 @@ pub async fn dlq(data_dir: &Path, backend: Backend, cmd: DlqCommand) -> CliResul
         println!("(progress: aws sqs list-message-move-tasks --source-arn <the DLQ's ARN>)");
         return Ok(());
     }
-    dlq_on(ports.stores.queues.as_ref(), cmd).await
+    dlq_on(ports.stores.dead_letters.as_ref(), cmd).await
 }
 
 /// The DLQ operations on any queue adapter.
-pub async fn dlq_on(queues: &dyn Queues, cmd: DlqCommand) -> CliResult {
+pub async fn dlq_on(queues: &dyn DeadLetters, cmd: DlqCommand) -> CliResult {
     match cmd {
         DlqCommand::List { target, json } => {
             let dead = queues.dlq_list(target.channel, target.limit).await?;

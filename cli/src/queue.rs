@@ -27,7 +27,7 @@ struct Row {
 
 pub async fn run(data_dir: &Path, backend: Backend, cmd: QueueCommand) -> CliResult {
     let QueueCommand::Stats { json } = cmd;
-    let queues = ports(data_dir, backend).await?.stores.queues;
+    let queues = ports(data_dir, backend).await?.stores.dead_letters;
     let mut rows = Vec::new();
     for channel in Channel::ALL {
         match queues.stats(channel).await {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use comms_aws::{DynamoStore, QueueNames, SecretsManagerStore, SqsQueues, emulator_config};
 use comms_core::domain::Channel;
 use comms_core::domain::TenantRef;
-use comms_core::ports::{OutgoingMessage, Queues, SecretStore, TenantDirectory};
+use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, SecretStore, TenantDirectory};
 use comms_testkit::moto::Moto;
 
 const BIN: &str = env!("CARGO_BIN_EXE_comms");

@@ -9,7 +9,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use comms_aws::{AwsResources, CallLog, DynamoStore, SqsQueues, emulator_config};
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, Envelope};
-use comms_core::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues, TenantDirectory};
+use comms_core::ports::{
+    ConversationLog, DeadLetters, ItemContent, OutgoingMessage, Queues, TenantDirectory,
+};
 use comms_core::twilio::signature;
 use comms_engine::worker::{self, WorkerSettings};
 use comms_processors::lambda::{self, ProcessorSettings, SqsHandler};
@@ -104,7 +106,7 @@ impl AwsWorld {
         let start = std::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let s = queues.stats(Channel::Sms).await.unwrap();
+            let s = self.queues.stats(Channel::Sms).await.unwrap();
             if until(s.depth + s.in_flight, s.dlq_depth) || start.elapsed() > Duration::from_secs(30) {
                 break;
             }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
-use comms_core::ports::{OutgoingMessage, Queues, Secret, TenantDirectory};
+use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory};
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_engine::worker::{self, WorkerSettings};

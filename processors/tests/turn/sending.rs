@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use comms_core::domain::OwnerState;
-use comms_core::ports::{ConsentAction, ConsentStore, ConversationLog, ItemContent};
+use comms_core::ports::{ConsentAction, ConsentStore, ConversationLog, DeadLetters, ItemContent};
 use comms_core::retry::{Classify, Disposition};
 use comms_engine::turn::Outcome;
 use serde_json::json;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use comms_core::domain::{Channel, OwnerMode, OwnerState};
-use comms_core::ports::{ConversationLog, ItemContent, Ledger, OwnerStateStore, Queues};
+use comms_core::ports::{ConversationLog, DeadLetters, ItemContent, Ledger, OwnerStateStore};
 use comms_engine::turn::Outcome;
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! the next `<Gather>`; at most once; a call that already ended is noted, not retried.
 
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_core::ports::{ConversationLog, ItemContent, OutgoingMessage, Queues};
+use comms_core::ports::{ConversationLog, DeadLetters, ItemContent, OutgoingMessage, Queues};
 use comms_engine::turn::Outcome;
 
 use crate::helpers::*;

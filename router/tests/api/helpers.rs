@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::ports::Secret;
-use comms_core::ports::{Queues, TenantDirectory};
+use comms_core::ports::{DeadLetters, TenantDirectory};
 use comms_core::twilio::{TwilioCredentials, signature};
 use comms_router::{AppState, RouterConfig, app};
 use comms_sqlite::{

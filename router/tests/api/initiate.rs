@@ -1,6 +1,6 @@
 use comms_core::domain::tenant::{KeyHash, ProjectStatus, TenantConfig, hash_key};
 use comms_core::domain::{Channel, Envelope, KindDetail, PhoneNumber, TenantRef};
-use comms_core::ports::{ConsentAction, ConsentStore, Queues, TenantDirectory};
+use comms_core::ports::{ConsentAction, ConsentStore, DeadLetters, Queues, TenantDirectory};
 use comms_sqlite::SqliteTenants;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! `samples/events/`) through `lambda_http`, with the stage in the invoke URL.
 
 use comms_core::domain::Channel;
-use comms_core::ports::Queues;
+use comms_core::ports::DeadLetters;
 use comms_core::twilio::signature;
 use comms_router::{app, lambda};
 

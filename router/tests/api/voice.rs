@@ -2,7 +2,7 @@
 //! silence reprompted once, the hold loop bounded.
 
 use comms_core::domain::{Channel, Envelope, KindDetail, OwnerMode, OwnerState};
-use comms_core::ports::{OwnerStateStore, Queues};
+use comms_core::ports::{DeadLetters, OwnerStateStore, Queues};
 
 use crate::helpers::*;
 

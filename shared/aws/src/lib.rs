@@ -1,10 +1,12 @@
-//! AWS adapters: SQS for the queue port (with a DynamoDB table for failure reasons),
-//! Secrets Manager (cached) for the secrets port.
+//! AWS adapters: DynamoDB for the storage ports, SQS for the queue ports (with a
+//! DynamoDB table for failure reasons), Secrets Manager (cached) for the secrets port;
+//! one classifier of SDK errors (`errors.rs`).
 //! Clients come from the usual AWS environment (`aws-config`), which also honours
 //! `AWS_ENDPOINT_URL`, so the same code runs against AWS or a local emulator.
 
 mod calls;
 mod dynamo;
+mod errors;
 mod secrets;
 mod settings;
 mod sqs;
@@ -50,10 +52,12 @@ pub fn stores(
 ) -> Result<comms_core::ports::Stores, comms_core::ports::SecretError> {
     let store = std::sync::Arc::new(DynamoStore::new(config, &resources.table));
     let secrets = SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?;
+    let queues = std::sync::Arc::new(queues);
     Ok(comms_core::ports::Stores {
         tenants: store.clone(),
         secrets: std::sync::Arc::new(secrets),
-        queues: std::sync::Arc::new(queues),
+        queues: queues.clone(),
+        dead_letters: queues,
         consent: store.clone(),
         conversations: store.clone(),
         deliveries: store.clone(),

@@ -8,6 +8,10 @@ use async_trait::async_trait;
 use aws_secretsmanager_caching::SecretsManagerCachingClient;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::ports::{Secret, SecretError, SecretStore, SecretWriter};
 
@@ -42,16 +46,11 @@ impl SecretsManagerStore {
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        // The caching client reports errors as `Box<dyn Error>`; its text carries the
-        // service's error code, which is all that tells a missing secret apart.
-        let result = self.cache.get_secret_value(name, None, None, false).await.map_err(|e| {
-            let text = format!("{e:?}");
-            if text.contains("ResourceNotFoundException") {
-                SecretError::NotFound(name.to_owned())
-            } else {
-                SecretError::Backend { message: e.to_string(), transient: true }
-            }
-        })?;
+        let result = self
+            .cache
+            .get_secret_value(name, None, None, false)
+            .await
+            .map_err(|e| cache_error(name, e.as_ref()))?;
         result.secret_string.map(Secret::new).ok_or_else(|| SecretError::Backend {
             message: format!("secret '{name}' has no string value"),
             transient: false,
@@ -59,13 +58,25 @@ impl SecretStore for SecretsManagerStore {
     }
 }
 
+/// The caching client reports errors as `Box<dyn Error>`: the SDK error of the call it
+/// made, classified like every other, or one of its own, of which only the text is
+/// left (it names the service's error code, which tells a missing secret apart).
+fn cache_error(name: &str, e: &(dyn std::error::Error + 'static)) -> SecretError {
+    if let Some(e) = e.downcast_ref::<SdkError<GetSecretValueError, HttpResponse>>() {
+        return crate::errors::secret_error(name, e);
+    }
+    if let Some(e) = e.downcast_ref::<SdkError<DescribeSecretError, HttpResponse>>() {
+        return crate::errors::secret_error(name, e);
+    }
+    if format!("{e:?}").contains("ResourceNotFoundException") {
+        return SecretError::NotFound(name.to_owned());
+    }
+    SecretError::Backend { message: e.to_string(), transient: true }
+}
+
 #[async_trait]
 impl SecretWriter for SecretsManagerStore {
     async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
-        let failed = |e: &dyn ProvideErrorMetadata| SecretError::Backend {
-            message: format!("{} {}", e.code().unwrap_or(""), e.message().unwrap_or("")).trim().to_owned(),
-            transient: false,
-        };
         let created = self.client.create_secret().name(name).secret_string(value.expose()).send().await;
         match created {
             Ok(_) => Ok(()),
@@ -76,10 +87,42 @@ impl SecretWriter for SecretsManagerStore {
                     .secret_string(value.expose())
                     .send()
                     .await
-                    .map_err(|e| failed(&e))?;
+                    .map_err(|e| crate::errors::secret_error(name, &e))?;
                 Ok(())
             }
-            Err(e) => Err(failed(&e)),
+            Err(e) => Err(crate::errors::secret_error(name, &e)),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: constructing fixtures
+mod tests {
+    use aws_sdk_secretsmanager::error::ErrorMetadata;
+    use aws_smithy_runtime_api::http::StatusCode;
+
+    use super::*;
+
+    fn boxed(e: SdkError<GetSecretValueError, HttpResponse>) -> Box<dyn std::error::Error> {
+        Box::new(e)
+    }
+
+    fn service(code: &str, status: u16) -> SdkError<GetSecretValueError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), "".into());
+        SdkError::service_error(GetSecretValueError::generic(meta), raw)
+    }
+
+    /// The caching client's boxed SDK errors go through the one classifier.
+    #[test]
+    fn the_caching_clients_errors_are_classified() {
+        let denied = cache_error("k", boxed(service("AccessDeniedException", 400)).as_ref());
+        assert!(matches!(denied, SecretError::Backend { transient: false, .. }), "{denied:?}");
+        let missing = cache_error("k", boxed(service("ResourceNotFoundException", 400)).as_ref());
+        assert!(matches!(missing, SecretError::NotFound(ref n) if n == "k"), "{missing:?}");
+        let timeout = cache_error("k", boxed(SdkError::timeout_error("slow")).as_ref());
+        assert!(matches!(timeout, SecretError::Backend { transient: true, .. }), "{timeout:?}");
+        let own: Box<dyn std::error::Error> = "ResourceNotFoundException: gone".into();
+        assert!(matches!(cache_error("k", own.as_ref()), SecretError::NotFound(_)));
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use comms_aws::{QueueNames, SqsQueues, emulator_config};
 use comms_core::domain::Channel;
-use comms_core::ports::Queues;
 use comms_testkit::conformance;
 use comms_testkit::moto::Moto;
 
@@ -29,7 +28,7 @@ macro_rules! sqs_conformance {
         async fn $check() {
             let Some(moto) = start_moto().await else { return };
             let q = queues(&moto).await;
-            let open = move || -> Arc<dyn Queues> { Arc::new(q.clone()) };
+            let open = move || -> Arc<dyn conformance::queue::QueuePorts> { Arc::new(q.clone()) };
             conformance::queue::$check(&open).await;
         }
     )*};
@@ -92,7 +91,11 @@ async fn secrets_manager_put_creates_then_replaces() {
 mod dynamo {
     use std::sync::Arc;
 
-    use comms_aws::{DynamoStore, emulator_config};
+    use comms_aws::{CallLog, DynamoStore, emulator_config};
+    use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
+    use comms_core::ports::{
+        ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, LedgerEntry,
+    };
     use comms_testkit::conformance::{self, stores};
 
     use super::start_moto;
@@ -178,6 +181,76 @@ mod dynamo {
     async fn conversation_items_are_idempotent_and_ordered() {
         let Some(moto) = start_moto().await else { return };
         stores::conversation_items_are_idempotent_and_ordered(&store(&moto.endpoint).await).await;
+    }
+
+    /// Pages of two items: the suites that read lists still pass, and reads of more than
+    /// a page (a tenant's conversations, all of them by scan, a conversation's items, the
+    /// ledger, a day's bookings) follow `LastEvaluatedKey` to the end or to their limit.
+    #[tokio::test]
+    async fn reads_follow_every_page() {
+        let Some(moto) = start_moto().await else { return };
+        let calls = CallLog::default();
+        let config = calls.instrument(&emulator_config(&moto.endpoint).await);
+        let table = format!("t{}-data", uuid::Uuid::new_v4().simple());
+        let store = DynamoStore::provision(&config, &table).await.unwrap().with_page_size(2);
+        stores::conversation_items_are_idempotent_and_ordered(&store).await;
+        stores::slots_are_reserved_once(&store).await;
+        stores::owner_state_is_kept_with_history(&store).await;
+        stores::ledger_keeps_entries_per_tenant(&store).await;
+
+        let tenant = TenantRef::new("paged", "shop").unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let customer = PhoneNumber::parse(&format!("+1415555020{i}")).unwrap();
+            let key = ConversationKey {
+                id: ConversationId::derive(&tenant, Channel::Sms, &customer),
+                tenant: tenant.clone(),
+                channel: Channel::Sms,
+                customer,
+            };
+            let items: Vec<_> = (0..5).map(|n| inbound(&format!("{i}-{n}"))).collect();
+            store.append(&key, &items).await.unwrap();
+            ids.push(key.id);
+        }
+        calls.take();
+        assert_eq!(store.list(Some(&tenant), 10).await.unwrap().len(), 5, "every page of the index");
+        assert!(queries(&calls) >= 3, "pages of two: {:?}", calls.take());
+        assert_eq!(store.list(Some(&tenant), 3).await.unwrap().len(), 3, "the limit across pages");
+        let all = store.list(None, 100).await.unwrap();
+        assert_eq!(all.iter().filter(|c| c.tenant == tenant).count(), 5, "every page of the scan");
+        assert_eq!(all.len(), 7, "with the suite's two");
+        let recent = store.recent(&ids[0], 4).await.unwrap();
+        let got: Vec<_> = recent.iter().map(|i| i.item_id.as_str()).collect();
+        assert_eq!(got, ["0-1", "0-2", "0-3", "0-4"], "the last four, oldest first");
+        assert_eq!(store.recent(&ids[0], 10).await.unwrap().len(), 5);
+
+        for n in 0..5 {
+            let entry = LedgerEntry {
+                tenant: tenant.clone(),
+                conversation_id: None,
+                kind: format!("k{n}"),
+                data: serde_json::json!({}),
+                at: jiff::Timestamp::now(),
+            };
+            store.record(&entry).await.unwrap();
+        }
+        let kinds: Vec<_> = store.entries(&tenant, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["k4", "k3", "k2", "k1", "k0"]);
+        assert_eq!(store.entries(&tenant, 3).await.unwrap().len(), 3);
+    }
+
+    fn inbound(id: &str) -> ConversationItem {
+        // Distinct, increasing times: the items' order is their time order.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        ConversationItem {
+            item_id: id.into(),
+            at: jiff::Timestamp::now(),
+            content: ItemContent::Inbound { text: id.into() },
+        }
+    }
+
+    fn queries(calls: &CallLog) -> usize {
+        calls.take().iter().filter(|c| c.as_str() == "DynamoDB.Query").count()
     }
 
     #[tokio::test]

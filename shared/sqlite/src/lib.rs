@@ -283,10 +283,12 @@ fn ts_sortable(ts: jiff::Timestamp) -> String {
 /// one SQLite file.
 pub fn stores(db: &Db, queue: QueueSettings) -> comms_core::ports::Stores {
     let conversations = Arc::new(SqliteConversations::new(db.clone()));
+    let queues = Arc::new(SqliteQueues::new(db.clone(), queue));
     comms_core::ports::Stores {
         tenants: Arc::new(SqliteTenants::new(db.clone())),
         secrets: Arc::new(SqliteSecrets::new(db.clone())),
-        queues: Arc::new(SqliteQueues::new(db.clone(), queue)),
+        queues: queues.clone(),
+        dead_letters: queues,
         consent: Arc::new(SqliteConsent::new(db.clone())),
         conversations: conversations.clone(),
         deliveries: conversations,

@@ -7,7 +7,7 @@ use rusqlite::{TransactionBehavior, params};
 use super::{Db, now_ms, queue_backend, ts_from_ms};
 use comms_core::domain::Channel;
 use comms_core::ports::{
-    DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage,
+    DeadLetter, DeadLetters, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage,
 };
 
 /// Behaviour shared by every channel queue.
@@ -45,6 +45,66 @@ fn duration_ms(d: Duration) -> i64 {
 fn attributes_from(json: &str) -> BTreeMap<String, String> {
     // Written by `send` from a map; a row edited by hand into garbage reads as empty.
     serde_json::from_str(json).unwrap_or_default()
+}
+
+/// Up to `want` visible live rows of `channel` after `after_seq`, oldest first, with their
+/// receive counts.
+fn visible_rows(
+    tx: &rusqlite::Transaction<'_>,
+    channel: Channel,
+    now: i64,
+    want: usize,
+    after_seq: i64,
+) -> rusqlite::Result<Vec<(i64, u32)>> {
+    tx.prepare_cached(
+        "SELECT seq, receive_count FROM queue_messages
+         WHERE channel = ?1 AND dead_at_ms IS NULL AND visible_at_ms <= ?2 AND seq > ?4
+         ORDER BY seq LIMIT ?3",
+    )?
+    .query_map(params![channel.as_str(), now, want as i64, after_seq], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// Dead-letters a row received `max_receive_count` times without being deleted, keeping
+/// the last recorded failure (if any) as its reason.
+fn expire_row(tx: &rusqlite::Transaction<'_>, seq: i64, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE queue_messages SET dead_at_ms = ?2, receipt = NULL,
+           last_error = CASE WHEN last_error IS NULL
+             THEN 'received ' || receive_count || ' times without being deleted'
+             ELSE last_error || ' (after ' || receive_count || ' receives)' END
+         WHERE seq = ?1",
+        params![seq, now],
+    )?;
+    Ok(())
+}
+
+/// Receives a row: a fresh receipt, hidden until `visible_at`.
+fn take_row(
+    tx: &rusqlite::Transaction<'_>,
+    seq: i64,
+    now: i64,
+    visible_at: i64,
+) -> rusqlite::Result<ReceivedMessage> {
+    let receipt = uuid::Uuid::new_v4().to_string();
+    tx.query_row(
+        "UPDATE queue_messages
+         SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3,
+             first_received_at_ms = COALESCE(first_received_at_ms, ?4)
+         WHERE seq = ?1
+         RETURNING message_id, body, attributes, receive_count, sent_at_ms",
+        params![seq, receipt, visible_at, now],
+        |r| {
+            Ok(ReceivedMessage {
+                message_id: r.get(0)?,
+                receipt: receipt.clone(),
+                body: r.get(1)?,
+                attributes: attributes_from(&r.get::<_, String>(2)?),
+                receive_count: r.get(3)?,
+                sent_at: ts_from_ms(r.get(4)?),
+            })
+        },
+    )
 }
 
 #[async_trait]
@@ -85,57 +145,18 @@ impl Queues for SqliteQueues {
                 // Rows already considered in this call are skipped even if visible again
                 // (visibility 0): one receive never returns a message twice.
                 let mut after_seq = 0i64;
-                loop {
-                    let want = max.saturating_sub(out.len());
-                    if want == 0 {
-                        break;
-                    }
-                    let candidates: Vec<(i64, u32)> = tx
-                        .prepare_cached(
-                            "SELECT seq, receive_count FROM queue_messages
-                             WHERE channel = ?1 AND dead_at_ms IS NULL AND visible_at_ms <= ?2 AND seq > ?4
-                             ORDER BY seq LIMIT ?3",
-                        )?
-                        .query_map(params![channel.as_str(), now, want as i64, after_seq], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })?
-                        .collect::<Result<_, _>>()?;
+                while out.len() < max {
+                    let candidates = visible_rows(&tx, channel, now, max - out.len(), after_seq)?;
                     if candidates.is_empty() {
                         break;
                     }
                     for (seq, count) in candidates {
                         after_seq = seq;
                         if count >= max_receives {
-                            tx.execute(
-                                "UPDATE queue_messages SET dead_at_ms = ?2, receipt = NULL,
-                                   last_error = CASE WHEN last_error IS NULL
-                                     THEN 'received ' || receive_count || ' times without being deleted'
-                                     ELSE last_error || ' (after ' || receive_count || ' receives)' END
-                                 WHERE seq = ?1",
-                                params![seq, now],
-                            )?;
-                            continue;
+                            expire_row(&tx, seq, now)?;
+                        } else {
+                            out.push(take_row(&tx, seq, now, now + visibility)?);
                         }
-                        let receipt = uuid::Uuid::new_v4().to_string();
-                        let msg = tx.query_row(
-                            "UPDATE queue_messages
-                             SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3,
-                                 first_received_at_ms = COALESCE(first_received_at_ms, ?4)
-                             WHERE seq = ?1
-                             RETURNING message_id, body, attributes, receive_count, sent_at_ms",
-                            params![seq, receipt, now + visibility, now],
-                            |r| {
-                                Ok(ReceivedMessage {
-                                    message_id: r.get(0)?,
-                                    receipt: receipt.clone(),
-                                    body: r.get(1)?,
-                                    attributes: attributes_from(&r.get::<_, String>(2)?),
-                                    receive_count: r.get(3)?,
-                                    sent_at: ts_from_ms(r.get(4)?),
-                                })
-                            },
-                        )?;
-                        out.push(msg);
                     }
                 }
                 tx.commit()?;
@@ -221,7 +242,10 @@ impl Queues for SqliteQueues {
             .map_err(queue_backend)?;
         if moved == 0 { Err(QueueError::StaleReceipt) } else { Ok(()) }
     }
+}
 
+#[async_trait]
+impl DeadLetters for SqliteQueues {
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError> {
         self.db
             .call(move |c| {

@@ -14,7 +14,7 @@ macro_rules! queue_conformance {
         async fn $check() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("comms.db");
-            let open = move || -> Arc<dyn Queues> {
+            let open = move || -> Arc<dyn conformance::queue::QueuePorts> {
                 Arc::new(SqliteQueues::new(Db::open(&path).unwrap(), QueueSettings { max_receive_count: 3 }))
             };
             conformance::queue::$check(&open).await;

@@ -1,16 +1,23 @@
 //! The queue port's conformance suite. Every check expects a fresh, empty store configured
 //! with `max_receive_count = 3`; `open` returns a new handle onto that same store (a new
-//! connection or client), so reopening can be tested.
+//! connection or client), so reopening can be tested. The checks drive both queue ports
+//! of the adapter: the message path ([`Queues`]) and dead-letter administration
+//! ([`DeadLetters`]), on one handle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::Channel;
-use comms_core::ports::{DlqFilter, OutgoingMessage, Queues};
+use comms_core::ports::{DeadLetters, DlqFilter, OutgoingMessage, Queues};
+
+/// Both queue ports of one adapter.
+pub trait QueuePorts: Queues + DeadLetters {}
+
+impl<T: Queues + DeadLetters + ?Sized> QueuePorts for T {}
 
 /// Opens a handle onto the store under test.
-pub type Open<'a> = &'a (dyn Fn() -> Arc<dyn Queues> + Sync);
+pub type Open<'a> = &'a (dyn Fn() -> Arc<dyn QueuePorts> + Sync);
 
 const CH: Channel = Channel::Sms;
 const SEC: Duration = Duration::from_secs(1);

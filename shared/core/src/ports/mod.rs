@@ -25,7 +25,9 @@ pub use messenger::{
     CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText, TemplateContent,
 };
 pub use owner_state::OwnerStateStore;
-pub use queue::{DeadLetter, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage};
+pub use queue::{
+    DeadLetter, DeadLetters, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage,
+};
 pub use requests::{RequestBegin, RequestLog};
 pub use secrets::{Secret, SecretError, SecretStore, SecretWriter};
 pub use stores::Stores;

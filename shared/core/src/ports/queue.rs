@@ -104,11 +104,12 @@ impl Classify for QueueError {
     }
 }
 
-/// One queue per channel, each with a dead-letter queue, with SQS semantics: at-least-once
-/// delivery, a visibility timeout per receive, and a move to the dead-letter queue once a
-/// message has been received `max_receive_count` times without being deleted. The
-/// embedded adapter never gives one message to two receivers at once; SQS standard
-/// queues may, rarely, so processors must be idempotent (the turn claim).
+/// The message path: one queue per channel, each with a dead-letter queue, with SQS
+/// semantics: at-least-once delivery, a visibility timeout per receive, and a move to the
+/// dead-letter queue once a message has been received `max_receive_count` times without
+/// being deleted. The embedded adapter never gives one message to two receivers at once;
+/// SQS standard queues may, rarely, so processors must be idempotent (the turn claim).
+/// What the router and the engine use; the operator's side is [`DeadLetters`].
 #[async_trait]
 pub trait Queues: Send + Sync {
     /// Enqueues a message; returns its id.
@@ -152,7 +153,12 @@ pub trait Queues: Send + Sync {
         message: &ReceivedMessage,
         reason: &str,
     ) -> Result<(), QueueError>;
+}
 
+/// Dead-letter administration (the operator's CLI): depths, listing, replay and purge of
+/// the dead-letter queues the message path ([`Queues`]) fills.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
     /// Depths of the channel's queue and dead-letter queue.
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError>;
 
@@ -168,7 +174,7 @@ pub trait Queues: Send + Sync {
         self.dlq_replay_matching(channel, limit, &DlqFilter::default()).await
     }
 
-    /// As [`Queues::dlq_replay`], moving only the messages `filter` matches; the others
+    /// As [`DeadLetters::dlq_replay`], moving only the messages `filter` matches; the others
     /// stay dead-lettered as they were.
     async fn dlq_replay_matching(
         &self,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Bookings, ConsentStore, ConversationLog, DeliveryStatusStore, Ledger, OwnerStateStore, Queues,
-    RequestLog, SecretWriter, TenantDirectory, TurnStore,
+    Bookings, ConsentStore, ConversationLog, DeadLetters, DeliveryStatusStore, Ledger, OwnerStateStore,
+    Queues, RequestLog, SecretWriter, TenantDirectory, TurnStore,
 };
 use crate::cached::CachedTenants;
 
@@ -18,6 +18,8 @@ pub struct Stores {
     pub tenants: Arc<dyn TenantDirectory>,
     pub secrets: Arc<dyn SecretWriter>,
     pub queues: Arc<dyn Queues>,
+    /// The same queues' dead-letter administration (operator commands).
+    pub dead_letters: Arc<dyn DeadLetters>,
     pub consent: Arc<dyn ConsentStore>,
     pub conversations: Arc<dyn ConversationLog>,
     pub deliveries: Arc<dyn DeliveryStatusStore>,

@@ -1,0 +1,90 @@
+//! Consent: the opt-out per (tenant, number), with the keyword log that drove it.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use comms_core::domain::{PhoneNumber, TenantRef};
+use comms_core::ports::{ConsentAction, ConsentStore, StoreError};
+
+use super::{Attrs, DynamoStore, Item, Key, s, sortable, tenant_pk};
+
+fn consent_key(tenant: &TenantRef, customer: &PhoneNumber) -> Key {
+    Key::new(tenant_pk(tenant), format!("CONSENT#{customer}"))
+}
+
+/// A consent item: `TENANT#{company}#{project}` / `CONSENT#{e164}`. An item without
+/// the flag does not opt out.
+struct ConsentItem {
+    key: Key,
+    opted_out: bool,
+    updated_at: jiff::Timestamp,
+}
+
+impl TryFrom<&Item> for ConsentItem {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let a = Attrs(item);
+        Ok(Self {
+            key: Key::of(item)?,
+            opted_out: a.opt_bool("opted_out").unwrap_or(false),
+            updated_at: a.opt_s("updated_at").and_then(|t| t.parse().ok()).unwrap_or_default(),
+        })
+    }
+}
+
+impl From<&ConsentItem> for Item {
+    fn from(c: &ConsentItem) -> Item {
+        c.key.with([
+            ("opted_out", AttributeValue::Bool(c.opted_out)),
+            ("updated_at", s(sortable(c.updated_at))),
+        ])
+    }
+}
+
+/// A consent log item: `TENANT#{company}#{project}` / `CONSENTLOG#{e164}#{at}#{uuid}`.
+struct ConsentLogItem<'a> {
+    tenant: &'a TenantRef,
+    customer: &'a PhoneNumber,
+    action: ConsentAction,
+    keyword: &'a str,
+    at: jiff::Timestamp,
+}
+
+impl From<ConsentLogItem<'_>> for Item {
+    fn from(l: ConsentLogItem<'_>) -> Item {
+        let sk = format!("CONSENTLOG#{}#{}#{}", l.customer, sortable(l.at), uuid::Uuid::new_v4().simple());
+        Key::new(tenant_pk(l.tenant), sk).with([("action", s(l.action.as_str())), ("keyword", s(l.keyword))])
+    }
+}
+
+#[async_trait]
+impl ConsentStore for DynamoStore {
+    async fn record(
+        &self,
+        tenant: &TenantRef,
+        customer: &PhoneNumber,
+        action: ConsentAction,
+        keyword: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let log = ConsentLogItem { tenant, customer, action, keyword, at };
+        let mut tx = self.client.transact_write_items().transact_items(self.put_tx(log.into(), None)?);
+        let opted_out = match action {
+            ConsentAction::OptOut => Some(true),
+            ConsentAction::OptIn => Some(false),
+            ConsentAction::Help => None,
+        };
+        if let Some(opted_out) = opted_out {
+            let consent = ConsentItem { key: consent_key(tenant, customer), opted_out, updated_at: at };
+            tx = tx.transact_items(self.put_tx((&consent).into(), None)?);
+        }
+        tx.send().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn is_opted_out(&self, tenant: &TenantRef, customer: &PhoneNumber) -> Result<bool, StoreError> {
+        let item: Option<ConsentItem> = self.get_as(&consent_key(tenant, customer)).await?;
+        Ok(item.is_some_and(|c| c.opted_out))
+    }
+}

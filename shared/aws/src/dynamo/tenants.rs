@@ -1,0 +1,131 @@
+//! The tenant directory: each tenant's configuration, and a route item per number it
+//! owns, written in one transaction so a number has one owner.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use comms_core::domain::tenant::TenantConfig;
+use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::ports::{StoreError, TenantDirectory};
+
+use super::{Attrs, DynamoStore, Item, Key, invalid, s, tenant_pk};
+
+fn config_key(tenant: &TenantRef) -> Key {
+    Key::new(tenant_pk(tenant), "CONFIG")
+}
+
+fn route_key(channel: Channel, number: &PhoneNumber) -> Key {
+    Key::new(format!("NUMBER#{channel}#{number}"), "ROUTE")
+}
+
+/// A tenant config item: `TENANT#{company}#{project}` / `CONFIG`, the config as JSON.
+struct ConfigItem(TenantConfig);
+
+impl TryFrom<&Item> for ConfigItem {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        TenantConfig::from_json(Attrs(item).s("config")?).map(ConfigItem).map_err(|e| invalid(e.to_string()))
+    }
+}
+
+impl From<&ConfigItem> for Item {
+    fn from(ConfigItem(config): &ConfigItem) -> Item {
+        config_key(&config.tenant).with([("config", s(config.to_json_pretty()))])
+    }
+}
+
+/// A number route item: `NUMBER#{channel}#{e164}` / `ROUTE`, the tenant owning it.
+struct RouteItem {
+    key: Key,
+    tenant: TenantRef,
+}
+
+impl TryFrom<&Item> for RouteItem {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let a = Attrs(item);
+        let tenant = TenantRef {
+            company_id: a.s("company_id")?.to_owned(),
+            project_id: a.s("project_id")?.to_owned(),
+        };
+        Ok(Self { key: Key::of(item)?, tenant })
+    }
+}
+
+impl From<&RouteItem> for Item {
+    fn from(r: &RouteItem) -> Item {
+        r.key.with([("company_id", s(&r.tenant.company_id)), ("project_id", s(&r.tenant.project_id))])
+    }
+}
+
+impl DynamoStore {
+    /// Adds a route per number of `config` (each on condition: free or already this
+    /// tenant's) and deletes the routes of numbers `previous` had and `config` has not.
+    fn with_routes(
+        &self,
+        mut tx: TransactWriteItemsFluentBuilder,
+        config: &TenantConfig,
+        previous: Option<&TenantConfig>,
+    ) -> Result<TransactWriteItemsFluentBuilder, StoreError> {
+        let t = &config.tenant;
+        for (channel, numbers) in &config.numbers {
+            for number in numbers {
+                let route = RouteItem { key: route_key(*channel, number), tenant: t.clone() };
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some((&route).into()))
+                    .condition_expression("attribute_not_exists(pk) OR (company_id = :c AND project_id = :p)")
+                    .expression_attribute_values(":c", s(&t.company_id))
+                    .expression_attribute_values(":p", s(&t.project_id))
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+            }
+        }
+        // Numbers the tenant no longer has are released.
+        for (channel, numbers) in previous.iter().flat_map(|p| p.numbers.iter()) {
+            let kept = |n: &&PhoneNumber| config.numbers.get(channel).is_some_and(|l| l.contains(n));
+            for number in numbers.iter().filter(|n| !kept(n)) {
+                tx = tx.transact_items(self.delete_tx(&route_key(*channel, number))?);
+            }
+        }
+        Ok(tx)
+    }
+}
+
+#[async_trait]
+impl TenantDirectory for DynamoStore {
+    async fn put(&self, config: &TenantConfig) -> Result<(), StoreError> {
+        let previous: Option<ConfigItem> = self.get_as(&config_key(&config.tenant)).await?;
+        let item = ConfigItem(config.clone());
+        let tx = self.client.transact_write_items().transact_items(self.put_tx((&item).into(), None)?);
+        let tx = self.with_routes(tx, config, previous.as_ref().map(|ConfigItem(p)| p))?;
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("TransactionCanceledException") => {
+                Err(StoreError::Conflict("a number already routes to another tenant".into()))
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    async fn get(&self, tenant: &TenantRef) -> Result<Option<TenantConfig>, StoreError> {
+        let item: Option<ConfigItem> = self.get_as(&config_key(tenant)).await?;
+        Ok(item.map(|ConfigItem(config)| config))
+    }
+
+    async fn by_number(
+        &self,
+        channel: Channel,
+        number: &PhoneNumber,
+    ) -> Result<Option<TenantConfig>, StoreError> {
+        let Some(route) = self.get_as::<RouteItem>(&route_key(channel, number)).await? else {
+            return Ok(None);
+        };
+        TenantDirectory::get(self, &route.tenant).await
+    }
+}
