@@ -1,16 +1,12 @@
 //! Outbound conversations (initiate), WhatsApp, and the owner state API feeding the turn.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::Channel;
 use comms_core::domain::tenant::{KeyHash, hash_key};
 use comms_core::ports::{ConsentStore, ConversationLog, ItemContent, TenantDirectory};
 use comms_engine::turn::Outcome;
-use comms_sqlite::{
-    SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues, SqliteRequests,
-    SqliteSecrets, SqliteTenants,
-};
+use comms_sqlite::SqliteTenants;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -108,18 +104,8 @@ async fn a_state_change_through_the_admin_api_reaches_the_next_prompt() {
     tenant.admin_keys = vec![KeyHash { id: "owner".into(), sha256: hash_key("owner-key") }];
     SqliteTenants::new(h.db.clone()).put(&tenant).await.unwrap();
 
-    let db = h.db.clone();
-    let state = comms_router::AppState {
-        tenants: Arc::new(SqliteTenants::new(db.clone())),
-        secrets: Arc::new(SqliteSecrets::new(db.clone())),
-        queues: Arc::new(SqliteQueues::new(db.clone(), Default::default())),
-        consent: Arc::new(SqliteConsent::new(db.clone())),
-        deliveries: Arc::new(SqliteConversations::new(db.clone())),
-        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-        bookings: Arc::new(SqliteBookings::new(db.clone())),
-        requests: Arc::new(SqliteRequests::new(db.clone())),
-        config: Arc::new(comms_router::RouterConfig::new("http://127.0.0.1")),
-    };
+    let stores = comms_sqlite::stores(&h.db, Default::default());
+    let state = comms_router::AppState::new(&stores, comms_router::RouterConfig::new("http://127.0.0.1"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, comms_router::app(state)).await.unwrap() });

@@ -1,14 +1,9 @@
-use std::sync::Arc;
-
 use comms_core::domain::tenant::TenantConfig;
+use comms_core::ports::DeadLetters;
 use comms_core::ports::Secret;
-use comms_core::ports::{DeadLetters, TenantDirectory};
 use comms_core::twilio::{TwilioCredentials, signature};
 use comms_router::{AppState, RouterConfig, app};
-use comms_sqlite::{
-    Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteOwnerState, SqliteQueues,
-    SqliteRequests, SqliteSecrets, SqliteTenants,
-};
+use comms_sqlite::{Db, QueueSettings, SqliteConsent, SqliteConversations, SqliteQueues};
 
 pub const SHOP_NUMBER: &str = "+15555550100";
 pub const CUSTOMER: &str = "+14155550123";
@@ -45,28 +40,18 @@ pub async fn test_state(
     max_body_bytes: usize,
 ) -> (AppState, Db, TenantConfig) {
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
-    let tenants = SqliteTenants::new(db.clone());
-    let secrets = SqliteSecrets::new(db.clone());
+    // Built as `comms serve` builds it: the embedded composition root, then the state.
+    let stores = comms_sqlite::stores(&db, QueueSettings::default());
 
     let tenant =
         TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
-    tenants.put(&tenant).await.unwrap();
+    stores.tenants.put(&tenant).await.unwrap();
     let creds = TwilioCredentials { account_sid: "ACtest".into(), auth_token: Secret::new(AUTH_TOKEN) };
-    secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
+    stores.secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
 
     let mut config = RouterConfig::new(public_base_url);
     config.max_body_bytes = max_body_bytes;
-    let state = AppState {
-        tenants: Arc::new(tenants),
-        secrets: Arc::new(secrets),
-        queues: Arc::new(SqliteQueues::new(db.clone(), QueueSettings::default())),
-        consent: Arc::new(SqliteConsent::new(db.clone())),
-        deliveries: Arc::new(SqliteConversations::new(db.clone())),
-        owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
-        bookings: Arc::new(SqliteBookings::new(db.clone())),
-        requests: Arc::new(SqliteRequests::new(db.clone())),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(&stores, config);
     (state, db, tenant)
 }
 

@@ -70,7 +70,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::twilio::CredentialsError;
 
     fn backend(transient: bool) -> (StoreError, QueueError, SecretError) {
         (
@@ -91,9 +90,6 @@ mod tests {
         assert_eq!(StoreError::Conflict("taken".into()).disposition(), permanent);
         assert_eq!(QueueError::StaleReceipt.disposition(), permanent);
         assert_eq!(SecretError::NotFound("n".into()).disposition(), permanent);
-        let creds = CredentialsError::Secret(backend(true).2);
-        assert_eq!(creds.disposition(), retry);
-        assert_eq!(CredentialsError::Malformed("n".into()).disposition(), permanent);
     }
 
     #[test]

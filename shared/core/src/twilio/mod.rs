@@ -124,6 +124,15 @@ impl TwilioCredentials {
 mod tests {
     use super::*;
 
+    #[test]
+    fn credentials_errors_retry_as_their_secret_store_failure() {
+        use crate::ports::SecretError;
+        use crate::retry::{Classify, Disposition};
+        let transient = SecretError::Backend { message: "x".into(), transient: true };
+        assert_eq!(CredentialsError::Secret(transient).disposition(), Disposition::RETRY);
+        assert_eq!(CredentialsError::Malformed("n".into()).disposition(), Disposition::Permanent);
+    }
+
     fn at(s: &str) -> jiff::Timestamp {
         s.parse().expect("timestamp")
     }
