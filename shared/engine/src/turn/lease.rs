@@ -3,18 +3,40 @@
 //! past its lease) stops instead of sending (docs/decisions.md, "Crash safety").
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use comms_core::ports::{StoreError, TurnStore};
 use comms_core::retry::{Classify, Disposition, with_backoff};
 
 use super::Engine;
 
-/// The claim this attempt holds: the turn's key and the claim's fencing token.
+/// The claim this attempt holds: the turn's key, the claim's fencing token, and when
+/// the store last confirmed it (a claim, advance or renew that succeeded).
 pub(super) struct Held {
     pub(super) key: String,
     pub(super) token: u32,
+    /// When the last confirming write was asked for: it set the lease to at least a
+    /// whole lease from then, and no other claim takes a lease over before it runs out.
+    confirmed: Mutex<Instant>,
+}
+
+impl Held {
+    /// The claim `token` of `key`, acquired by a claim asked for at `asked`.
+    pub(super) fn new(key: String, token: u32, asked: Instant) -> Self {
+        Self { key, token, confirmed: Mutex::new(asked) }
+    }
+
+    /// A write asked for at `asked` succeeded: the lease runs a whole lease from then.
+    pub(super) fn confirm(&self, asked: Instant) {
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(PoisonError::into_inner);
+        *confirmed = (*confirmed).max(asked);
+    }
+
+    /// Whether the lease was confirmed less than `within` ago.
+    fn confirmed_within(&self, within: Duration) -> bool {
+        self.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < within
+    }
 }
 
 /// A provider call that was not made because the lease check failed, or that failed.
@@ -36,9 +58,14 @@ impl<E: Classify> Classify for Fenced<E> {
 
 impl Engine {
     /// Makes the provider call `call`, retried as its errors say within the retry
-    /// budget, each try right after a renewal of this attempt's lease: a holder that
-    /// lost its claim sends nothing, and the window in which a stale holder could still
-    /// send shrinks to the time between that renewal and the request.
+    /// budget, each try only while this attempt provably holds the turn: a holder that
+    /// lost its claim sends nothing, and a stale holder could send only if it stalled
+    /// between that proof and the request.
+    ///
+    /// The proof is a conditional write of this claim less than a quarter lease ago
+    /// (usually the `Sending` step stored just before the send: no extra store call on a
+    /// normal turn), since that write set the lease to a whole lease from then and a
+    /// claim is taken over only once its lease ran out; past that, a conditional renew.
     pub(super) async fn fenced<T, E, F, Fut>(&self, held: &Held, mut call: F) -> Result<T, Fenced<E>>
     where
         E: Classify,
@@ -49,7 +76,11 @@ impl Engine {
         with_backoff(self.settings.retry_budget, || {
             let request = call();
             async move {
-                turns.renew(&held.key, held.token, lease).await.map_err(Fenced::Lease)?;
+                if !held.confirmed_within(lease / 4) {
+                    let asked = Instant::now();
+                    turns.renew(&held.key, held.token, lease).await.map_err(Fenced::Lease)?;
+                    held.confirm(asked);
+                }
                 request.await.map_err(Fenced::Call)
             }
         })
@@ -62,7 +93,7 @@ pub(super) struct LeaseRenewal(tokio::task::JoinHandle<()>);
 
 impl LeaseRenewal {
     pub(super) fn start(turns: Arc<dyn TurnStore>, held: &Held, lease: Duration) -> Self {
-        let Held { key, token } = Held { key: held.key.clone(), token: held.token };
+        let (key, token) = (held.key.clone(), held.token);
         Self(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 2).await;

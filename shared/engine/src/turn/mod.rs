@@ -160,7 +160,10 @@ impl Engine {
 
     /// Records `step`, only while this attempt still holds the turn.
     async fn advance(&self, held: &Held, step: &TurnStep) -> Result<(), TurnError> {
-        Ok(self.ports.turns.advance(&held.key, held.token, step, self.settings.lease).await?)
+        let asked = std::time::Instant::now();
+        self.ports.turns.advance(&held.key, held.token, step, self.settings.lease).await?;
+        held.confirm(asked);
+        Ok(())
     }
 
     /// Claims the turn. A busy claim whose lease ends within three quarters of a lease is
@@ -190,8 +193,9 @@ impl Engine {
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let key = turn_key(&env.tenant, env.channel, &env.id);
+        let asked = std::time::Instant::now();
         let Some(record) = self.claim(&key).await? else { return Ok(Outcome::AlreadyDone) };
-        let held = Held { key, token: record.token() };
+        let held = Held::new(key, record.token(), asked);
         // Renew the lease while the turn runs; stops when the turn ends (or the process
         // dies, after which the lease runs out within one lease).
         let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), &held, self.settings.lease);
