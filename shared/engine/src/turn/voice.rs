@@ -6,7 +6,7 @@ use super::lease::{Fenced, Held};
 use super::{Engine, Outcome, TurnError};
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Envelope, KindDetail, voice};
-use comms_core::ports::{CallError, CallUpdate, ConversationKey, TurnStep};
+use comms_core::ports::{CallError, CallUpdate, ConversationKey, StoreError, TurnStep};
 
 impl Engine {
     /// Answers a voice turn by updating the live call: the reply, then the next
@@ -25,7 +25,14 @@ impl Engine {
         self.advance(key, &sending).await?;
         // Each try follows a lease check: a holder that lost the turn stops first.
         let updated = match self.fenced(key, || self.ports.calls.update_call(&update)).await {
-            Err(Fenced::Lease(e)) => return Err(e.into()),
+            Err(Fenced::Lease(StoreError::LeaseLost)) => return Err(StoreError::LeaseLost.into()),
+            Err(Fenced::Lease(e)) => {
+                // The lease check failed, so the call was not updated: back to
+                // ReplyReady (if the store lets us), or `Sending` stays and the next
+                // attempt does not repeat what was never said.
+                self.advance(key, &TurnStep::ReplyReady { reply, template: None }).await?;
+                return Err(e.into());
+            }
             Err(Fenced::Call(e)) => Err(e),
             Ok(()) => Ok(()),
         };
