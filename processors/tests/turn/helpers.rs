@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
-use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory};
+use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory, TurnStore};
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_engine::worker::{self, WorkerSettings};
@@ -39,6 +39,15 @@ pub async fn harness(openai: OpenAiStub) -> Harness {
 }
 
 pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness {
+    harness_with_turns(openai, settings, |turns| turns).await
+}
+
+/// A harness whose engine sees the turn store through `wrap` (to make a holder stall).
+pub async fn harness_with_turns(
+    openai: OpenAiStub,
+    settings: TurnSettings,
+    wrap: impl FnOnce(Arc<dyn TurnStore>) -> Arc<dyn TurnStore>,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
     let tenants = SqliteTenants::new(db.clone());
@@ -59,6 +68,8 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
     .unwrap();
     let messenger =
         Arc::new(TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap());
+    let mut stores = comms_sqlite::stores(&db, QueueSettings::default());
+    stores.turns = wrap(stores.turns);
     Harness {
         db: db.clone(),
         queues: SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: 3 }),
@@ -68,12 +79,7 @@ pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness
         bookings: SqliteBookings::new(db.clone()),
         ledger: SqliteLedger::new(db.clone()),
         engine: Arc::new(Engine::new(
-            EnginePorts::new(
-                &comms_sqlite::stores(&db, QueueSettings::default()),
-                Arc::new(chat),
-                messenger.clone(),
-                messenger,
-            ),
+            EnginePorts::new(&stores, Arc::new(chat), messenger.clone(), messenger),
             TurnSettings { status_callback_base: Some("https://comms.example".into()), ..settings },
         )),
         tenant,

@@ -5,6 +5,7 @@
 
 mod aws;
 mod channels;
+mod fencing;
 mod helpers;
 mod sending;
 use comms_testkit as stubs;

@@ -168,3 +168,29 @@ async fn settle_retries_an_ambiguous_send_and_dead_letters_a_refusal() {
     let stats = h.queues.stats(Channel::Sms).await.unwrap();
     assert_eq!(stats.depth + stats.in_flight, 1, "the ambiguous record stays on the queue");
 }
+
+/// A turn taken over by another attempt is neither deleted nor dead-lettered: it stays
+/// on the queue, hidden for a visibility, for the redelivery to find the turn done.
+#[tokio::test]
+async fn settle_leaves_a_taken_over_turn_to_its_new_holder() {
+    use comms_core::domain::Channel;
+    use comms_core::ports::{Queues, StoreError};
+    use comms_engine::batch::{Record, SettlePolicy, settle};
+    use comms_engine::turn::TurnError;
+
+    let h = harness(OpenAiStub::start(vec![]).await).await;
+    h.enqueue(&envelope("SM00000000000000000000000000000043", "a")).await;
+    let got = h.queues.receive(Channel::Sms, 10, Duration::from_secs(30)).await.unwrap();
+    let rec = Record::from(got.into_iter().next().unwrap());
+    let policy = SettlePolicy {
+        channel: Channel::Sms,
+        delete_successes: true,
+        retry_delay: Duration::ZERO,
+        visibility: Duration::from_secs(30),
+    };
+    let lost = TurnError::from(StoreError::LeaseLost);
+    assert!(settle(&h.queues, &policy, &rec, Err(lost)).await, "reported as failed: not deleted");
+    assert!(h.queues.dlq_list(Channel::Sms, 10).await.unwrap().is_empty());
+    let stats = h.queues.stats(Channel::Sms).await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight), (0, 1), "kept, hidden for the new holder to finish");
+}

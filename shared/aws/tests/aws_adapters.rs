@@ -118,6 +118,12 @@ mod dynamo {
     }
 
     #[tokio::test]
+    async fn taken_over_claims_fence_the_old_holder() {
+        let Some(moto) = start_moto().await else { return };
+        stores::taken_over_claims_fence_the_old_holder(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
     async fn turn_keys_are_scoped_by_tenant() {
         let Some(moto) = start_moto().await else { return };
         stores::turn_keys_are_scoped_by_tenant(&store(&moto.endpoint).await).await;

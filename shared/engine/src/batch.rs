@@ -154,7 +154,8 @@ pub struct SettlePolicy {
 /// ambiguous send too: the redelivery reconciles before anything is sent again). Returns
 /// whether the record must be reported as failed (`batchItemFailures`): only retried
 /// failures, and permanent ones that could not be dead-lettered (they come back and are
-/// tried again).
+/// tried again). A turn whose lease another attempt took over is neither: it is left to
+/// that attempt, hidden for a whole visibility (docs/decisions.md, "Crash safety").
 pub async fn settle(
     queues: &dyn Queues,
     policy: &SettlePolicy,
@@ -171,6 +172,13 @@ pub async fn settle(
             let moved = queues.dead_letter(channel, &ReceivedMessage::from(rec), &reason).await;
             let failed = moved.is_err();
             (moved, failed)
+        }
+        // Another attempt took the turn over and finishes it: left on the queue (the
+        // receipt may be stale: deleting with it could drop the new holder's message),
+        // hidden for a whole visibility, by when the redelivery finds the turn done.
+        Err(e) if e.is_lease_lost() => {
+            tracing::info!(message_id = %rec.message_id, "turn taken over by another attempt: left to it");
+            (queues.change_visibility(channel, &rec.receipt, policy.visibility).await, true)
         }
         Err(e) => (retry_later(queues, policy, rec, &e.reason()).await, true),
     };

@@ -79,45 +79,68 @@ impl TurnStore for SqliteTurns {
             .map_err(backend)
     }
 
-    async fn advance(&self, key: &str, step: &TurnStep, lease: Duration) -> Result<(), StoreError> {
+    async fn advance(
+        &self,
+        key: &str,
+        token: u32,
+        step: &TurnStep,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
         let (key, step) = (key.to_owned(), to_json(step));
         let lease = lease_ms(lease);
-        self.db
+        let updated = self
+            .db
             .call(move |c| {
                 c.execute(
-                    "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1",
-                    params![key, step, now_ms() + lease, jiff::Timestamp::now().to_string()],
+                    "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1 AND attempts = ?5",
+                    params![key, step, now_ms() + lease, jiff::Timestamp::now().to_string(), token],
                 )
             })
             .await
             .map_err(backend)?;
-        Ok(())
+        if updated == 1 { Ok(()) } else { Err(StoreError::LeaseLost) }
     }
 
-    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError> {
+    async fn renew(&self, key: &str, token: u32, lease: Duration) -> Result<(), StoreError> {
         let key = key.to_owned();
         let lease = lease_ms(lease);
         self.db
             .call(move |c| {
                 // `> 0`: a released lease stays released (a renewal racing the release).
-                c.execute(
-                    "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND lease_until_ms > 0",
-                    params![key, now_ms() + lease],
-                )
+                let renewed = c.execute(
+                    "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND attempts = ?3 AND lease_until_ms > 0",
+                    params![key, now_ms() + lease, token],
+                )?;
+                Ok(renewed == 1 || !taken_over(c, &key, token)?)
             })
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)?
+            .then_some(())
+            .ok_or(StoreError::LeaseLost)
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str, token: u32) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.db
-            .call(move |c| c.execute("UPDATE turns SET lease_until_ms = 0 WHERE key = ?1", params![key]))
+            .call(move |c| {
+                let released = c.execute(
+                    "UPDATE turns SET lease_until_ms = 0 WHERE key = ?1 AND attempts = ?2",
+                    params![key, token],
+                )?;
+                Ok(released == 1 || !taken_over(c, &key, token)?)
+            })
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)?
+            .then_some(())
+            .ok_or(StoreError::LeaseLost)
     }
+}
+
+/// Whether `key` is held by a claim other than `token` (an unknown key is not).
+fn taken_over(c: &rusqlite::Connection, key: &str, token: u32) -> rusqlite::Result<bool> {
+    let attempts: Option<u32> =
+        c.query_row("SELECT attempts FROM turns WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
+    Ok(attempts.is_some_and(|a| a != token))
 }
 
 impl SqliteTurns {

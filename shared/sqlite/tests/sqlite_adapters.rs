@@ -161,6 +161,12 @@ mod stores {
     }
 
     #[tokio::test]
+    async fn taken_over_claims_fence_the_old_holder() {
+        let (_dir, db) = fresh_db();
+        stores::taken_over_claims_fence_the_old_holder(&SqliteTurns::new(db)).await;
+    }
+
+    #[tokio::test]
     async fn turn_keys_are_scoped_by_tenant() {
         let (_dir, db) = fresh_db();
         stores::turn_keys_are_scoped_by_tenant(&SqliteTurns::new(db)).await;

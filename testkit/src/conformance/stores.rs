@@ -6,8 +6,8 @@ use std::time::Duration;
 use comms_core::domain::{Channel, ConversationId, OwnerMode, OwnerState, PhoneNumber, TenantRef};
 use comms_core::ports::{
     Booking, Bookings, Claim, ConversationItem, ConversationKey, ConversationLog, DeliveryStatusStore,
-    ItemContent, Ledger, LedgerEntry, OwnerStateStore, RequestBegin, RequestLog, Reservation, TurnStep,
-    TurnStore,
+    ItemContent, Ledger, LedgerEntry, OwnerStateStore, RequestBegin, RequestLog, Reservation, StoreError,
+    TurnStep, TurnStore,
 };
 
 fn tenant() -> TenantRef {
@@ -32,17 +32,18 @@ pub async fn turn_claims_are_atomic_and_resumable(store: &dyn TurnStore) {
     }
 
     let ready = TurnStep::ReplyReady { reply: "hi".into(), template: None };
-    store.advance("turn:sms:SM1", &ready, lease).await.expect("advance");
-    store.release("turn:sms:SM1").await.expect("release");
-    match store.claim("turn:sms:SM1", lease).await.expect("claim") {
+    store.advance("turn:sms:SM1", first.token(), &ready, lease).await.expect("advance");
+    store.release("turn:sms:SM1", first.token()).await.expect("release");
+    let second = match store.claim("turn:sms:SM1", lease).await.expect("claim") {
         Claim::Acquired(r) => {
             assert_eq!(r.step, ready, "resumes at the recorded step");
             assert_eq!(r.attempts, 2);
+            r
         }
         other => panic!("released lease not taken over: {other:?}"),
-    }
+    };
     let done = TurnStep::Done { outcome: "replied".into() };
-    store.advance("turn:sms:SM1", &done, lease).await.expect("advance");
+    store.advance("turn:sms:SM1", second.token(), &done, lease).await.expect("advance");
     assert!(matches!(store.claim("turn:sms:SM1", lease).await.expect("claim"), Claim::Done(_)));
 
     // An expired lease (a worker that died) is taken over.
@@ -55,21 +56,55 @@ pub async fn turn_claims_are_atomic_and_resumable(store: &dyn TurnStore) {
 /// into a live one.
 pub async fn turn_leases_are_renewed_until_released(store: &dyn TurnStore) {
     let short = Duration::from_millis(300);
-    assert!(matches!(store.claim("turn:sms:SMrenew", short).await.expect("claim"), Claim::Acquired(_)));
-    store.renew("turn:sms:SMrenew", Duration::from_secs(60)).await.expect("renew");
+    let Claim::Acquired(held) = store.claim("turn:sms:SMrenew", short).await.expect("claim") else {
+        panic!("a new key must be acquired");
+    };
+    store.renew("turn:sms:SMrenew", held.token(), Duration::from_secs(60)).await.expect("renew");
     tokio::time::sleep(Duration::from_millis(400)).await;
     match store.claim("turn:sms:SMrenew", short).await.expect("claim") {
         Claim::Busy { lease_left } => assert!(lease_left > Duration::from_secs(30), "{lease_left:?}"),
         other => panic!("a renewed lease must still be busy: {other:?}"),
     }
-    store.release("turn:sms:SMrenew").await.expect("release");
-    store.renew("turn:sms:SMrenew", Duration::from_secs(60)).await.expect("renew");
+    store.release("turn:sms:SMrenew", held.token()).await.expect("release");
+    store.renew("turn:sms:SMrenew", held.token(), Duration::from_secs(60)).await.expect("renew");
     assert!(matches!(store.claim("turn:sms:SMrenew", short).await.expect("claim"), Claim::Acquired(_)));
     // Renewing a key nobody claimed creates nothing.
-    store.renew("turn:sms:SMnobody", Duration::from_secs(60)).await.expect("renew");
+    store.renew("turn:sms:SMnobody", 1, Duration::from_secs(60)).await.expect("renew");
     assert!(
         matches!(store.claim("turn:sms:SMnobody", short).await.expect("claim"), Claim::Acquired(r) if r.attempts == 1)
     );
+}
+
+/// A claim taken over from a holder whose lease ran out fences that holder: its
+/// advance, renew and release are refused (and change nothing), the new holder's work.
+pub async fn taken_over_claims_fence_the_old_holder(store: &dyn TurnStore) {
+    let key = "turn:sms:SMfence";
+    let Claim::Acquired(old) = store.claim(key, Duration::ZERO).await.expect("claim") else {
+        panic!("a new key must be acquired");
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let lease = Duration::from_secs(60);
+    let Claim::Acquired(new) = store.claim(key, lease).await.expect("claim") else {
+        panic!("an expired lease must be taken over");
+    };
+    assert_ne!(old.token(), new.token(), "each claim has its own token");
+    let ready = TurnStep::ReplyReady { reply: "hi".into(), template: None };
+    let lost = |r: Result<(), StoreError>| matches!(r, Err(StoreError::LeaseLost));
+    assert!(lost(store.advance(key, old.token(), &ready, lease).await), "a stale advance is refused");
+    assert!(lost(store.renew(key, old.token(), lease).await), "a stale renew is refused");
+    assert!(lost(store.release(key, old.token()).await), "a stale release is refused");
+    match store.claim(key, lease).await.expect("claim") {
+        Claim::Busy { lease_left } => assert!(lease_left > Duration::from_secs(30), "{lease_left:?}"),
+        other => panic!("the new holder's lease must stand: {other:?}"),
+    }
+
+    store.renew(key, new.token(), lease).await.expect("renew");
+    store.advance(key, new.token(), &ready, lease).await.expect("advance");
+    store.release(key, new.token()).await.expect("release");
+    match store.claim(key, lease).await.expect("claim") {
+        Claim::Acquired(r) => assert_eq!(r.step, ready, "the new holder's step, not the stale one's"),
+        other => panic!("released lease not taken over: {other:?}"),
+    }
 }
 
 /// Turn keys carry the tenant: the same message id in two tenants is two turns.
@@ -79,8 +114,13 @@ pub async fn turn_keys_are_scoped_by_tenant(store: &dyn TurnStore) {
     let b = comms_core::ports::turn_key(&other, Channel::Sms, "SMsame");
     assert_ne!(a, b);
     let lease = Duration::from_secs(60);
-    assert!(matches!(store.claim(&a, lease).await.expect("claim"), Claim::Acquired(_)));
-    store.advance(&a, &TurnStep::Done { outcome: "replied".into() }, lease).await.expect("advance");
+    let Claim::Acquired(held) = store.claim(&a, lease).await.expect("claim") else {
+        panic!("a new key must be acquired");
+    };
+    store
+        .advance(&a, held.token(), &TurnStep::Done { outcome: "replied".into() }, lease)
+        .await
+        .expect("advance");
     assert!(matches!(store.claim(&b, lease).await.expect("claim"), Claim::Acquired(_)));
 }
 

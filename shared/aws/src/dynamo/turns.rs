@@ -121,21 +121,33 @@ impl TurnStore for DynamoStore {
         self.take_over(key, turn, lease).await
     }
 
-    async fn advance(&self, key: &str, step: &TurnStep, lease: Duration) -> Result<(), StoreError> {
-        self.client
+    async fn advance(
+        &self,
+        key: &str,
+        token: u32,
+        step: &TurnStep,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let advanced = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(turn_key(key).to_item()))
             .update_expression("SET step = :step, lease_until_ms = :lease")
+            .condition_expression("attempts = :token")
             .expression_attribute_values(":step", s(json(step)))
             .expression_attribute_values(":lease", n(now_ms() + lease_ms(lease)))
+            .expression_attribute_values(":token", n(i64::from(token)))
             .send()
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            .await;
+        match advanced {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Err(StoreError::LeaseLost),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
-    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError> {
+    async fn renew(&self, key: &str, token: u32, lease: Duration) -> Result<(), StoreError> {
         let renewed = self
             .client
             .update_item()
@@ -143,29 +155,46 @@ impl TurnStore for DynamoStore {
             .set_key(Some(turn_key(key).to_item()))
             .update_expression("SET lease_until_ms = :lease")
             // A released lease (0) stays released; an unknown key is not created.
-            .condition_expression("attribute_exists(pk) AND lease_until_ms > :zero")
+            .condition_expression("attempts = :token AND lease_until_ms > :zero")
             .expression_attribute_values(":lease", n(now_ms() + lease_ms(lease)))
+            .expression_attribute_values(":token", n(i64::from(token)))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
         match renewed {
             Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) if conditional_failed(&e) => self.held_by(key, token).await,
             Err(e) => Err(self.err(e)),
         }
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+    async fn release(&self, key: &str, token: u32) -> Result<(), StoreError> {
+        let released = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(turn_key(key).to_item()))
             .update_expression("SET lease_until_ms = :zero")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attempts = :token")
+            .expression_attribute_values(":token", n(i64::from(token)))
             .expression_attribute_values(":zero", n(0))
             .send()
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => self.held_by(key, token).await,
+            Err(e) => Err(self.err(e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// After a refused conditional write: [`StoreError::LeaseLost`] if another claim
+    /// holds `key`; fine if the key is unknown or still `token`'s (released).
+    async fn held_by(&self, key: &str, token: u32) -> Result<(), StoreError> {
+        match self.get_as::<TurnItem>(&turn_key(key)).await? {
+            Some(turn) if turn.attempts != token => Err(StoreError::LeaseLost),
+            _ => Ok(()),
+        }
     }
 }

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The backend failed; `transient` says whether retrying may help.
     #[error("storage backend error: {message}")]
     Backend { message: String, transient: bool },
+    /// A turn claim was taken over by another attempt (this holder was too slow to renew
+    /// it): the fencing token no longer matches, and nothing was written.
+    #[error("turn lease lost: another attempt holds the turn")]
+    LeaseLost,
 }
 
 impl StoreError {
@@ -59,7 +63,12 @@ impl StoreError {
 impl Classify for StoreError {
     fn disposition(&self) -> Disposition {
         match self {
-            StoreError::Conflict(_) | StoreError::Backend { transient: false, .. } => Disposition::Permanent,
+            // LeaseLost: the same call with the same token can never succeed. What the
+            // message then needs (not a dead letter: the new holder owns the turn) is
+            // the engine's decision (`TurnError`, docs/decisions.md "Crash safety").
+            StoreError::Conflict(_)
+            | StoreError::Backend { transient: false, .. }
+            | StoreError::LeaseLost => Disposition::Permanent,
             StoreError::Backend { transient: true, .. } => Disposition::RETRY,
         }
     }
@@ -88,6 +97,7 @@ mod tests {
         let permanent = Disposition::Permanent;
         assert_eq!([s.disposition(), q.disposition(), k.disposition()], [permanent; 3]);
         assert_eq!(StoreError::Conflict("taken".into()).disposition(), permanent);
+        assert_eq!(StoreError::LeaseLost.disposition(), permanent);
         assert_eq!(QueueError::StaleReceipt.disposition(), permanent);
         assert_eq!(SecretError::NotFound("n".into()).disposition(), permanent);
     }

@@ -48,7 +48,20 @@ pub enum TurnStep {
 pub struct TurnRecord {
     pub key: String,
     pub step: TurnStep,
+    /// Claims so far; every claim (new or take-over) increments it, so it is also the
+    /// fencing token of the claim that returned it ([`TurnRecord::token`]).
     pub attempts: u32,
+}
+
+impl TurnRecord {
+    /// The fencing token of this claim: the holder passes it to [`TurnStore::advance`],
+    /// [`TurnStore::renew`] and [`TurnStore::release`], which are refused with
+    /// [`StoreError::LeaseLost`] once another claim took the key over. The claim count
+    /// serves: it is stored with the record (rows written before fencing have it too, so
+    /// they stay claimable) and no two claims of one key share it.
+    pub fn token(&self) -> u32 {
+        self.attempts
+    }
 }
 
 /// The result of trying to claim a key.
@@ -71,13 +84,23 @@ pub trait TurnStore: Send + Sync {
     /// [`Claim::Acquired`] while the lease runs.
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError>;
 
-    /// Records progress and extends the lease.
-    async fn advance(&self, key: &str, step: &TurnStep, lease: Duration) -> Result<(), StoreError>;
+    /// Records progress and extends the lease, only while the claim `token` holds the
+    /// key; otherwise [`StoreError::LeaseLost`] and nothing is written.
+    async fn advance(
+        &self,
+        key: &str,
+        token: u32,
+        step: &TurnStep,
+        lease: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Extends the lease of a claimed key to `lease` from now (the holder's renewal,
-    /// every half lease while the turn runs). A released or unknown key is left alone.
-    async fn renew(&self, key: &str, lease: Duration) -> Result<(), StoreError>;
+    /// every half lease while the turn runs, and its check before each send). A released
+    /// or unknown key is left alone; a key another claim took over is
+    /// [`StoreError::LeaseLost`].
+    async fn renew(&self, key: &str, token: u32, lease: Duration) -> Result<(), StoreError>;
 
-    /// Gives the lease up (this attempt failed), so the next delivery may resume at once.
-    async fn release(&self, key: &str) -> Result<(), StoreError>;
+    /// Gives the lease up (this attempt failed), so the next delivery may resume at once;
+    /// [`StoreError::LeaseLost`] (and nothing changed) if another claim holds the key.
+    async fn release(&self, key: &str, token: u32) -> Result<(), StoreError>;
 }

@@ -42,6 +42,13 @@ impl TurnError {
         self.disposition == Disposition::Permanent
     }
 
+    /// Whether this attempt lost its claim of the turn to another attempt, which now
+    /// owns it: stop, and neither release the claim nor dead-letter the message.
+    pub fn is_lease_lost(&self) -> bool {
+        let store = self.source.as_deref().and_then(|e| e.downcast_ref::<StoreError>());
+        matches!(store, Some(StoreError::LeaseLost))
+    }
+
     /// The context and each cause: `send: send refused permanently (code 21610): …`.
     pub fn reason(&self) -> String {
         let mut reason = self.context.clone();
@@ -133,6 +140,12 @@ mod tests {
         let e = TurnError::from(StoreError::Backend { message: "denied".into(), transient: false });
         assert_eq!(e.disposition(), Disposition::RETRY);
         assert_eq!(e.reason(), "storage: storage backend error: denied");
+        assert!(!e.is_lease_lost());
+        // A lost lease comes back like a retry (the message is not dead-lettered): the
+        // redelivery finds the new holder's turn busy or done.
+        let e = TurnError::from(StoreError::LeaseLost);
+        assert!(e.is_lease_lost());
+        assert_eq!(e.disposition(), Disposition::RETRY);
         let e = TurnError::from(EnvelopeError::UnknownKind("fax".into()));
         assert!(e.is_permanent());
         assert!(e.reason().contains("unknown envelope kind fax"), "{}", e.reason());

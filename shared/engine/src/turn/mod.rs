@@ -10,6 +10,7 @@
 
 mod compose;
 mod error;
+mod lease;
 mod text;
 mod voice;
 
@@ -28,6 +29,7 @@ pub use compose::{system_prompt, template_variables};
 pub use error::TurnError;
 
 use compose::{inbound_item, note_item};
+use lease::{Held, LeaseRenewal};
 
 /// What a successful turn did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +158,12 @@ impl Engine {
         Ok(Arc::new(cfg.ok_or_else(|| TurnError::permanent(format!("unknown tenant {t}")))?))
     }
 
-    async fn advance(&self, key: &str, step: &TurnStep) -> Result<(), TurnError> {
-        Ok(self.ports.turns.advance(key, step, self.settings.lease).await?)
+    /// Records `step`, only while this attempt still holds the turn.
+    async fn advance(&self, held: &Held, step: &TurnStep) -> Result<(), TurnError> {
+        let asked = std::time::Instant::now();
+        self.ports.turns.advance(&held.key, held.token, step, self.settings.lease).await?;
+        held.confirm(asked);
+        Ok(())
     }
 
     /// Claims the turn. A busy claim whose lease ends within three quarters of a lease is
@@ -187,18 +193,25 @@ impl Engine {
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let key = turn_key(&env.tenant, env.channel, &env.id);
+        let asked = std::time::Instant::now();
         let Some(record) = self.claim(&key).await? else { return Ok(Outcome::AlreadyDone) };
+        let held = Held::new(key, record.token(), asked);
         // Renew the lease while the turn runs; stops when the turn ends (or the process
         // dies, after which the lease runs out within one lease).
-        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), key.clone(), self.settings.lease);
-        let result = self.resume(&tenant, env, &key, record.step).await;
+        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), &held, self.settings.lease);
+        let result = self.resume(&tenant, env, &held, record.step).await;
         drop(renewal);
-        if result.is_err() {
+        match &result {
+            // Another attempt took the turn over and finishes it: nothing to give up.
+            Err(e) if e.is_lease_lost() => tracing::warn!("turn taken over by another attempt: stopped"),
             // This attempt gave up: let the next delivery resume without waiting out
             // the lease. (A permanent failure has already recorded its Done step.)
-            if let Err(e) = self.ports.turns.release(&key).await {
-                tracing::warn!(error = %e, "could not release turn lease");
+            Err(_) => {
+                if let Err(e) = self.ports.turns.release(&held.key, held.token).await {
+                    tracing::warn!(error = %e, "could not release turn lease");
+                }
             }
+            Ok(_) => {}
         }
         result
     }
@@ -208,7 +221,7 @@ impl Engine {
         &self,
         tenant: &Arc<TenantConfig>,
         env: &Envelope,
-        key: &str,
+        key: &Held,
         mut step: TurnStep,
     ) -> Result<Outcome, TurnError> {
         let conv = ConversationKey {
@@ -250,7 +263,7 @@ impl Engine {
         &self,
         tenant: &Arc<TenantConfig>,
         env: &Envelope,
-        key: &str,
+        key: &Held,
         conv: &ConversationKey,
     ) -> Result<Next, TurnError> {
         if let Some(reason) = self.suppressed(tenant, env).await? {
@@ -294,7 +307,7 @@ impl Engine {
     /// The reply went out: stored in the conversation, and the turn done.
     async fn finish(
         &self,
-        key: &str,
+        key: &Held,
         env: &Envelope,
         conv: &ConversationKey,
         reply: String,
@@ -313,27 +326,3 @@ impl Engine {
 
 /// Slack added to a dead holder's remaining lease before claiming again.
 const BUSY_MARGIN: Duration = Duration::from_millis(100);
-
-/// Renews a turn's lease every half lease until dropped.
-struct LeaseRenewal(tokio::task::JoinHandle<()>);
-
-impl LeaseRenewal {
-    fn start(turns: Arc<dyn TurnStore>, key: String, lease: Duration) -> Self {
-        Self(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 2).await;
-                if let Err(e) = turns.renew(&key, lease).await {
-                    // The turn may still finish; if the lease runs out meanwhile, the
-                    // steps recorded so far make a takeover safe.
-                    tracing::warn!(error = %e, "could not renew the turn lease");
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for LeaseRenewal {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

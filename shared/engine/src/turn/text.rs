@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::lease::{Fenced, Held};
+use super::{Engine, TurnError};
 use comms_core::domain::sms::split_for_twilio;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, Envelope};
 use comms_core::ports::{ConsentAction, OutboundText, SendError, SentText, TemplateContent, TurnStep};
-use comms_core::retry::with_backoff;
-
-use super::{Engine, TurnError};
 
 /// How long WhatsApp allows free-form replies after the customer's last message.
 const WHATSAPP_SESSION: Duration = Duration::from_secs(24 * 3600);
@@ -21,7 +20,7 @@ impl Engine {
     /// so look before sending.
     pub(super) async fn reconcile_and_send(
         &self,
-        key: &str,
+        key: &Held,
         tenant: &TenantConfig,
         env: &Envelope,
         reply: String,
@@ -39,7 +38,7 @@ impl Engine {
     /// Sends the parts of `reply` not already in `already_sent`; returns the next step.
     pub(super) async fn send(
         &self,
-        key: &str,
+        key: &Held,
         tenant: &TenantConfig,
         env: &Envelope,
         reply: String,
@@ -68,10 +67,14 @@ impl Engine {
             }
             let text = self.outbound(tenant, env, part, template.clone());
             // Only "never processed" errors are retried here; an ambiguous one leaves the
-            // step at Sending so the next attempt reconciles first.
-            match with_backoff(self.settings.retry_budget, || self.ports.messenger.send(&text)).await {
+            // step at Sending so the next attempt reconciles first. Each try follows a
+            // lease check: a holder that lost the turn stops before sending.
+            match self.fenced(key, || self.ports.messenger.send(&text)).await {
                 Ok(s) => ids.push(s.provider_id),
-                Err(e) => return Err(self.send_failed(key, env, reply, template, ids.is_empty(), e).await),
+                Err(Fenced::Lease(e)) => return Err(e.into()),
+                Err(Fenced::Call(e)) => {
+                    return Err(self.send_failed(key, env, reply, template, ids.is_empty(), e).await);
+                }
             }
         }
         // Not stored: the caller appends the reply and stores `Done` next; a crash in
@@ -85,7 +88,7 @@ impl Engine {
     /// template may go out, so a free-text reply ends the turn.
     async fn template(
         &self,
-        key: &str,
+        key: &Held,
         tenant: &TenantConfig,
         env: &Envelope,
         template: Option<BTreeMap<String, String>>,
@@ -134,7 +137,7 @@ impl Engine {
     /// Records what a failed send means for the turn, and returns the turn's error.
     async fn send_failed(
         &self,
-        key: &str,
+        key: &Held,
         env: &Envelope,
         reply: String,
         template: Option<TemplateContent>,
@@ -160,7 +163,7 @@ impl Engine {
 
     /// A send refused for good ends the turn. Twilio's 21610 says the customer
     /// unsubscribed at the carrier: remember it, so no later turn tries again.
-    async fn refused(&self, key: &str, env: &Envelope, code: &str, e: &SendError) -> Result<(), TurnError> {
+    async fn refused(&self, key: &Held, env: &Envelope, code: &str, e: &SendError) -> Result<(), TurnError> {
         if code == "21610" {
             let now = jiff::Timestamp::now();
             self.ports

@@ -1,13 +1,12 @@
 //! Speaking a voice answer: the live call is updated with the reply and the next
 //! `<Gather>`, at most once.
 
+use super::compose::note_item;
+use super::lease::{Fenced, Held};
+use super::{Engine, Outcome, TurnError};
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Envelope, KindDetail, voice};
-use comms_core::ports::{CallError, CallUpdate, ConversationKey, TurnStep};
-use comms_core::retry::with_backoff;
-
-use super::compose::note_item;
-use super::{Engine, Outcome, TurnError};
+use comms_core::ports::{CallError, CallUpdate, ConversationKey, StoreError, TurnStep};
 
 impl Engine {
     /// Answers a voice turn by updating the live call: the reply, then the next
@@ -15,7 +14,7 @@ impl Engine {
     /// once; a call that already ended is noted and not retried.
     pub(super) async fn speak(
         &self,
-        key: &str,
+        key: &Held,
         tenant: &TenantConfig,
         env: &Envelope,
         conv: &ConversationKey,
@@ -24,8 +23,19 @@ impl Engine {
         let update = self.call_update(tenant, env, &reply)?;
         let sending = TurnStep::Sending { reply: reply.clone(), template: None, at: jiff::Timestamp::now() };
         self.advance(key, &sending).await?;
-        let updated =
-            with_backoff(self.settings.retry_budget, || self.ports.calls.update_call(&update)).await;
+        // Each try follows a lease check: a holder that lost the turn stops first.
+        let updated = match self.fenced(key, || self.ports.calls.update_call(&update)).await {
+            Err(Fenced::Lease(StoreError::LeaseLost)) => return Err(StoreError::LeaseLost.into()),
+            Err(Fenced::Lease(e)) => {
+                // The lease check failed, so the call was not updated: back to
+                // ReplyReady (if the store lets us), or `Sending` stays and the next
+                // attempt does not repeat what was never said.
+                self.advance(key, &TurnStep::ReplyReady { reply, template: None }).await?;
+                return Err(e.into());
+            }
+            Err(Fenced::Call(e)) => Err(e),
+            Ok(()) => Ok(()),
+        };
         let (note, outcome) = match updated {
             Ok(()) => return Ok(TurnStep::Sent { reply, provider_ids: vec![update.call_sid] }),
             Err(e @ CallError::Retryable { .. }) => {
@@ -54,7 +64,7 @@ impl Engine {
     /// hold loop ends by asking the caller to repeat), so a voice answer is at most once.
     pub(super) async fn not_repeated(
         &self,
-        key: &str,
+        key: &Held,
         env: &Envelope,
         conv: &ConversationKey,
     ) -> Result<Outcome, TurnError> {
