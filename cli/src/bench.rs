@@ -50,7 +50,13 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
     let model = Arc::new(DelayedStubModel(Duration::from_millis(args.model_delay_ms)));
     let outbox = Arc::new(SqliteOutbox::new(db.clone()));
     let engine = Arc::new(engine::build(
-        EnginePorts::new(&comms_sqlite::stores(&db, QueueSettings::default()), model, outbox.clone(), outbox),
+        EnginePorts::new(
+            &comms_sqlite::stores(&db, QueueSettings::default())
+                .with_engine_tenant_cache(comms_core::cached::DEFAULT_TTL),
+            model,
+            outbox.clone(),
+            outbox,
+        ),
         "http://127.0.0.1:3000",
         Duration::from_secs(20),
         Duration::from_secs(30),

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_core::cached::{self, CachedTenants};
 use comms_core::ports::{CallControl, ChatModel, Messenger, SecretStore};
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_providers::offline::OfflineRulesModel;
@@ -50,17 +49,15 @@ pub fn twilio(
     })
 }
 
-/// The engine on the given ports, with status callbacks to `public_base_url`; its turn
-/// lease is the workers' visibility timeout (see `TurnSettings::lease`). The tenant's
-/// configuration, read on every turn, is cached (`get` included) in front of whatever
-/// directory the ports carry: the router shares the stores and must read keys through.
+/// The engine on the given ports (built from stores with the engine's tenant cache,
+/// `Stores::with_engine_tenant_cache`), with status callbacks to `public_base_url`; its
+/// turn lease is the workers' visibility timeout (see `TurnSettings::lease`).
 pub fn build(
-    mut ports: EnginePorts,
+    ports: EnginePorts,
     public_base_url: &str,
     retry_budget: Duration,
     visibility: Duration,
 ) -> Engine {
-    ports.tenants = Arc::new(CachedTenants::new(ports.tenants, cached::DEFAULT_TTL).caching_get());
     Engine::new(
         ports,
         TurnSettings {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use comms_aws::{AwsResources, DynamoStore, PROVISIONED_BY, PROVISIONED_TAG, SecretsManagerStore, SqsQueues};
+use comms_core::cached;
 use comms_core::domain::Channel;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::ports::{Queues, Stores};
@@ -60,11 +61,12 @@ pub struct ServeArgs {
     pub create_resources: bool,
 }
 
-/// What one backend gives `serve`: its stores (the router's state and the engine's
-/// ports derive from them), the queues the workers poll, and where the demo tenant was
-/// seeded (if it was).
+/// What one backend gives `serve`: its stores (the engine's ports derive from them, with
+/// the engine's tenant cache), the router's view of them (on AWS with number lookups
+/// cached), the queues the workers poll, and where the demo tenant was seeded (if it was).
 struct Wiring {
     stores: Stores,
+    router: Stores,
     worker_queues: Arc<dyn Queues>,
     demo: Option<TenantConfig>,
 }
@@ -80,7 +82,7 @@ async fn embedded(data_dir: &Path, args: &ServeArgs) -> CliResult<Wiring> {
     if created {
         tracing::info!(tenant = %demo.tenant, "seeded the demo tenant");
     }
-    Ok(Wiring { worker_queues: Arc::clone(&stores.queues), stores, demo: Some(demo) })
+    Ok(Wiring { worker_queues: Arc::clone(&stores.queues), router: stores.clone(), stores, demo: Some(demo) })
 }
 
 async fn aws(args: &ServeArgs) -> CliResult<Wiring> {
@@ -102,14 +104,15 @@ async fn aws(args: &ServeArgs) -> CliResult<Wiring> {
     let queues = SqsQueues::connect(&sdk, &names)
         .await
         .map_err(|e| format!("{e} (missing resources? --create-resources makes them)"))?;
-    let stores = comms_aws::stores(&sdk, &resources, queues)?.with_tenant_cache(TENANT_CACHE_TTL);
+    let stores = comms_aws::stores(&sdk, &resources, queues)?;
+    let router = stores.clone().with_tenant_cache(TENANT_CACHE_TTL);
     let worker_queues: Arc<dyn Queues> = Arc::new(
         SqsQueues::connect_channels(&sdk, &names, &WORKER_CHANNELS, true)
             .await
             .map_err(|e| format!("{e} (--create-resources makes the queues)"))?
             .with_long_polling(SQS_WAIT),
     );
-    Ok(Wiring { stores, worker_queues, demo })
+    Ok(Wiring { stores, router, worker_queues, demo })
 }
 
 /// Refuses `--create-resources` where a table or queue of the names it would use exists
@@ -198,7 +201,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
 
     // hyper's own error answers (414, 400, 431) in the JSON error shape.
     let listener = crate::http_errors::JsonErrors(listener);
-    axum::serve(listener, comms_router::app(AppState::new(&wiring.stores, config)))
+    axum::serve(listener, comms_router::app(AppState::new(&wiring.router, config)))
         .with_graceful_shutdown(signals.recv())
         .await?;
     // The router has stopped taking requests; let the workers finish their batches.
@@ -234,7 +237,12 @@ fn start_workers(
     }
     let visibility = Duration::from_secs(args.visibility_secs.max(2));
     let engine = Arc::new(engine::build(
-        EnginePorts::new(&wiring.stores, chat, messenger, calls),
+        EnginePorts::new(
+            &wiring.stores.clone().with_engine_tenant_cache(cached::DEFAULT_TTL),
+            chat,
+            messenger,
+            calls,
+        ),
         public_base_url,
         Duration::from_secs(args.retry_budget_secs),
         visibility,

@@ -21,7 +21,7 @@ use crate::settings::RouterSettings;
 use crate::{AppState, RequestBaseUrl, RouterConfig, app};
 
 /// How long a webhook's number → tenant lookup is served from memory.
-pub const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+pub const TENANT_CACHE_TTL: std::time::Duration = comms_core::cached::DEFAULT_TTL;
 
 /// The request's path without the API Gateway stage `lambda_http` put in front of it.
 pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {

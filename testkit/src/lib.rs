@@ -1,10 +1,12 @@
 //! Test support, never linked into a shipped binary: local HTTP servers speaking OpenAI
 //! Chat Completions and Twilio Messages (so the real clients, async-openai and reqwest,
 //! are exercised at the wire level), the conformance suites every adapter of a port runs
-//! ([`conformance`]), and a launcher for moto's AWS emulator ([`moto`]).
+//! ([`conformance`]), a launcher for moto's AWS emulator ([`moto`]), and a log capture
+//! ([`logs`]).
 #![allow(clippy::unwrap_used)] // test support: a broken stub should fail the test loudly
 
 pub mod conformance;
+pub mod logs;
 pub mod moto;
 
 use std::collections::VecDeque;

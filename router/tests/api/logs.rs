@@ -2,7 +2,7 @@
 //! request's span and no other, and free-text fields cannot smuggle control characters
 //! (forged log lines) into storage, prompts or logs.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use comms_core::domain::{Channel, Envelope};
 use comms_core::ports::Queues;
@@ -11,28 +11,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::admin::ADMIN_KEY;
+use comms_testkit::logs::LogCapture;
+
 use crate::helpers::*;
 use crate::initiate::{API_KEY, sample, with_tenant};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-}
 
 /// Sends 24 SMS webhooks at once; every fourth is a carrier keyword (consent recorded,
 /// nothing queued). Returns the keywords' message SIDs.
@@ -71,7 +53,7 @@ fn own_webhook_span(line: &Value) -> &Value {
 /// every `.await`): each line must carry exactly its own `webhook` span.
 #[tokio::test]
 async fn concurrent_webhooks_keep_their_own_span() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     let _default = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || writer.clone()));
     let app = Arc::new(spawn_app().await);
@@ -83,7 +65,7 @@ async fn concurrent_webhooks_keep_their_own_span() {
     let owner: std::collections::HashMap<String, String> =
         queued.iter().map(|m| (m.message_id.clone(), Envelope::parse(&m.body).unwrap().id)).collect();
 
-    let lines = capture.lines();
+    let lines = capture.json_lines();
     let (mut enqueued, mut keywords) = (0, 0);
     for line in &lines {
         let spans = line["spans"].as_array().cloned().unwrap_or_default();
@@ -184,7 +166,7 @@ async fn api_text_fields_refuse_control_characters() {
 /// refusals of a key or signature at warn, other 4xx at info; no number in any line.
 #[tokio::test]
 async fn failed_requests_are_logged_once_with_route_and_code() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     let _default = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || writer.clone()));
     let app = spawn_app().await;
@@ -193,7 +175,7 @@ async fn failed_requests_are_logged_once_with_route_and_code() {
     let resp = app.client.get(format!("{}/no-such-route", app.base_url)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
-    let lines = capture.lines();
+    let lines = capture.json_lines();
     let failures: Vec<&Value> = lines.iter().filter(|l| l["fields"]["code"].is_string()).collect();
     assert_eq!(failures.len(), 2, "{lines:#?}");
     let (refused, missing) = (failures[0], failures[1]);

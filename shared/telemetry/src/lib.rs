@@ -96,41 +96,27 @@ pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use comms_testkit::logs::LogCapture;
 
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Capture {
-        type Writer = Capture;
-        fn make_writer(&'w self) -> Capture {
-            self.clone()
-        }
-    }
-
     #[test]
     fn text_logs_never_hold_a_raw_newline_or_control_character() {
-        let capture = Capture::default();
+        let capture = LogCapture::default();
         let forged = "GYM\n2026-01-01T00:00:00Z ERROR forged";
-        tracing::subscriber::with_default(subscriber(LogFormat::Text, capture.clone()), || {
-            let span = tracing::info_span!("webhook", tenant = %"acme.shop\r\nx");
-            let _g = span.enter();
-            tracing::info!(mode = %forged, notes = forged, other = ?forged, "owner state set\x00\x1b[31m{}", "\u{2028}");
-            tracing::warn!("second line\ttab");
-        });
-        let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        tracing::subscriber::with_default(
+            subscriber(LogFormat::Text, {
+                let w = capture.clone();
+                move || w.clone()
+            }),
+            || {
+                let span = tracing::info_span!("webhook", tenant = %"acme.shop\r\nx");
+                let _g = span.enter();
+                tracing::info!(mode = %forged, notes = forged, other = ?forged, "owner state set\x00\x1b[31m{}", "\u{2028}");
+                tracing::warn!("second line\ttab");
+            },
+        );
+        let out = capture.text();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "one line per event: {out:?}");
         for line in &lines {
@@ -156,11 +142,17 @@ mod tests {
 
     #[test]
     fn json_logs_are_one_object_per_line() {
-        let capture = Capture::default();
-        tracing::subscriber::with_default(subscriber(LogFormat::Json, capture.clone()), || {
-            tracing::info!(mode = %"GYM\nforged", "set\n");
-        });
-        let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let capture = LogCapture::default();
+        tracing::subscriber::with_default(
+            subscriber(LogFormat::Json, {
+                let w = capture.clone();
+                move || w.clone()
+            }),
+            || {
+                tracing::info!(mode = %"GYM\nforged", "set\n");
+            },
+        );
+        let out = capture.text();
         assert_eq!(out.lines().count(), 1, "{out:?}");
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(v["fields"]["mode"], "GYM\nforged");
