@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::Channel;
-use comms_core::ports::{DeadLetters, DlqFilter, OutgoingMessage, Queues};
+use comms_core::ports::{DeadLetters, DlqFilter, OutgoingMessage, Queues, ReceivedMessage};
+use comms_core::retry::Classify;
 
 /// Both queue ports of one adapter.
 pub trait QueuePorts: Queues + DeadLetters {}
@@ -217,6 +218,23 @@ pub async fn dlq_replay_filters(open: Open<'_>) {
     assert_eq!(q.stats(CH).await.expect("stats").dlq_depth, 0);
 }
 
+/// A receive, retried (a few times) when it fails transiently: an adapter may answer a
+/// transient error under load (moto's server sometimes answers 500 to concurrent
+/// receives), which its callers retry; the checks here are about what is delivered.
+async fn receive_retrying(q: &dyn QueuePorts, max: usize, visibility: Duration) -> Vec<ReceivedMessage> {
+    let mut attempt = 0;
+    loop {
+        match q.receive(CH, max, visibility).await {
+            Ok(got) => return got,
+            Err(e) if attempt < 5 && e.disposition().is_retry() => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("receive: {e:?}"),
+        }
+    }
+}
+
 async fn race_receivers(open: Open<'_>, total: usize) -> Vec<String> {
     let q = open();
     for i in 0..total {
@@ -228,7 +246,7 @@ async fn race_receivers(open: Open<'_>, total: usize) -> Vec<String> {
         tasks.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             loop {
-                let got = q.receive(CH, 3, 60 * SEC).await.expect("receive");
+                let got = receive_retrying(q.as_ref(), 3, 60 * SEC).await;
                 if got.is_empty() {
                     break;
                 }
