@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::domain::tenant::TenantConfig;
-use crate::domain::{Channel, PhoneNumber, TenantRef};
-use crate::ports::{StoreError, TenantDirectory};
+use crate::domain::{Channel, OwnerState, PhoneNumber, TenantRef};
+use crate::ports::{OwnerStateStore, StoreError, TenantDirectory};
 
 /// How long tenants are cached when nothing else is said: a tenant's change of number or
 /// configuration reaches webhooks and turns within it.
@@ -109,6 +109,67 @@ impl TenantDirectory for CachedTenants {
         let found = self.inner.by_number(channel, number).await?;
         self.remember(key, &found);
         Ok(found)
+    }
+}
+
+/// How long the engine caches an owner's state: an owner's change (GYM, OFF, ...) made
+/// through another process reaches turns within it; one made through this process's own
+/// cached store is seen at once.
+pub const OWNER_STATE_TTL: Duration = Duration::from_secs(5);
+
+type OwnerEntries = HashMap<TenantRef, (Instant, Option<OwnerState>)>;
+
+/// [`OwnerStateStore`] with `get` answers (a missing state too: the default is the
+/// common case) cached for `ttl`; `set` and `clear` go through and drop the entry.
+pub struct CachedOwnerState {
+    inner: Arc<dyn OwnerStateStore>,
+    ttl: Duration,
+    entries: Mutex<OwnerEntries>,
+}
+
+impl CachedOwnerState {
+    pub fn new(inner: Arc<dyn OwnerStateStore>, ttl: Duration) -> Self {
+        Self { inner, ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, OwnerEntries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl OwnerStateStore for CachedOwnerState {
+    async fn get(&self, tenant: &TenantRef) -> Result<Option<OwnerState>, StoreError> {
+        if let Some((_, state)) = self.entries().get(tenant).filter(|(at, _)| at.elapsed() < self.ttl) {
+            return Ok(state.clone());
+        }
+        let state = self.inner.get(tenant).await?;
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(tenant.clone(), (Instant::now(), state.clone()));
+        Ok(state)
+    }
+
+    async fn set(&self, tenant: &TenantRef, state: &OwnerState) -> Result<(), StoreError> {
+        let result = self.inner.set(tenant, state).await;
+        self.entries().remove(tenant);
+        result
+    }
+
+    async fn clear(&self, tenant: &TenantRef, at: jiff::Timestamp) -> Result<(), StoreError> {
+        let result = self.inner.clear(tenant, at).await;
+        self.entries().remove(tenant);
+        result
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantRef,
+        limit: usize,
+    ) -> Result<Vec<(jiff::Timestamp, Option<OwnerState>)>, StoreError> {
+        self.inner.history(tenant, limit).await
     }
 }
 
