@@ -319,6 +319,34 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
     );
 }
 
+/// Two messages from one customer in one Lambda batch (queued in the opposite order) are
+/// answered in the order they were received, the second's model request holding the
+/// first and its reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lambda_batch_answers_one_customer_in_order() {
+    let Some(world) = aws_world().await else { return };
+    let handler = world.handler(&world.config).await;
+    world.openai.delay(Duration::from_millis(300));
+    world.openai.always(ModelStep::Text("Noted."));
+    let first = envelope("SM000000000000000000000000000000d1", "Is my phone ready?");
+    let mut second = envelope("SM000000000000000000000000000000d2", "And how much is it?");
+    second.received_at = first.received_at + Duration::from_millis(1);
+    world.enqueue(&second).await;
+    world.enqueue(&first).await;
+
+    let response = handler.handle(world.received_event().await).await;
+
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    assert_eq!(world.twilio.created().len(), 2);
+    let requests = world.openai.requests();
+    let seen = |i: usize| -> Vec<String> {
+        let messages = requests[i]["messages"].as_array().unwrap()[1..].to_vec();
+        messages.iter().map(|m| m["content"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    assert_eq!(seen(0), ["Is my phone ready?"]);
+    assert_eq!(seen(1), ["Is my phone ready?", "Noted.", "And how much is it?"]);
+}
+
 /// A tenant with its own model key (`credentials.openai`) is answered with that key, read
 /// from Secrets Manager; a tenant without one uses the channel's `openai-api-key/sms`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
