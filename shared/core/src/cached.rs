@@ -238,4 +238,69 @@ mod tests {
         }
         assert_eq!(inner.gets.load(Ordering::SeqCst), 4);
     }
+
+    /// An owner state store holding one state, counting the reads that reach it.
+    #[derive(Default)]
+    struct Owner {
+        state: Mutex<Option<OwnerState>>,
+        gets: AtomicU32,
+    }
+
+    #[async_trait]
+    impl OwnerStateStore for Owner {
+        async fn get(&self, _: &TenantRef) -> Result<Option<OwnerState>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            Ok(self.state.lock().unwrap().clone())
+        }
+        async fn set(&self, _: &TenantRef, state: &OwnerState) -> Result<(), StoreError> {
+            *self.state.lock().unwrap() = Some(state.clone());
+            Ok(())
+        }
+        async fn clear(&self, _: &TenantRef, _: jiff::Timestamp) -> Result<(), StoreError> {
+            *self.state.lock().unwrap() = None;
+            Ok(())
+        }
+        async fn history(
+            &self,
+            _: &TenantRef,
+            _: usize,
+        ) -> Result<Vec<(jiff::Timestamp, Option<OwnerState>)>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn owner_state_is_cached_and_own_writes_are_seen_at_once() {
+        let inner = Arc::new(Owner::default());
+        let cached = CachedOwnerState::new(inner.clone(), OWNER_STATE_TTL);
+        let tenant = TenantRef::new("demo", "repair-shop").unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), None);
+        assert_eq!(cached.get(&tenant).await.unwrap(), None, "a missing state is cached too");
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 1);
+
+        let gym = gym_like();
+        cached.set(&tenant, &gym).await.unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), Some(gym));
+        cached.clear(&tenant, jiff::Timestamp::now()).await.unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), None);
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 3);
+
+        // A change made elsewhere is seen once the entry expires.
+        let short = CachedOwnerState::new(inner.clone(), Duration::from_millis(100));
+        assert_eq!(short.get(&tenant).await.unwrap(), None);
+        inner.set(&tenant, &OwnerState { mode: crate::domain::OwnerMode::Off, ..gym_like() }).await.unwrap();
+        assert_eq!(short.get(&tenant).await.unwrap(), None, "cached");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(short.get(&tenant).await.unwrap().map(|s| s.mode), Some(crate::domain::OwnerMode::Off));
+    }
+
+    fn gym_like() -> OwnerState {
+        OwnerState {
+            mode: crate::domain::OwnerMode::Gym,
+            location: None,
+            notes: None,
+            until: None,
+            updated_at: jiff::Timestamp::now(),
+        }
+    }
 }

@@ -86,6 +86,8 @@ pub struct EnginePorts {
     pub owner_state: Arc<dyn OwnerStateStore>,
     pub bookings: Arc<dyn Bookings>,
     pub ledger: Arc<dyn Ledger>,
+    /// Records Twilio's 21610 (unsubscribed at the carrier) as an opt-out; the store
+    /// also flags the customer's conversation headers, which the journal checks.
     pub consent: Arc<dyn ConsentStore>,
     pub chat: Arc<dyn ChatModel>,
     pub messenger: Arc<dyn Messenger>,
