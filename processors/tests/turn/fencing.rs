@@ -5,60 +5,62 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use comms_core::ports::{Claim, StoreError, TurnStep, TurnStore};
+use comms_core::ports::{
+    Begin, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
+};
 use comms_engine::turn::{Outcome, TurnSettings};
 
-use crate::helpers::{Harness, envelope, harness_with_turns};
+use crate::helpers::{Harness, envelope, harness_with_journal};
 use crate::stubs::{ModelStep, OpenAiStub};
 
 const LEASE: Duration = Duration::from_secs(1);
 
-/// The turn store as a stalled process sees it: the first claim's renewals (its
+/// The turn journal as a stalled process sees it: the first claim's renewals (its
 /// heartbeat, and its check before a send) arrive `renewals` late, as under load, and
 /// the process stalls for `after_sending` once it has stored its `Sending` step.
 struct StalledFirstHolder {
-    inner: Arc<dyn TurnStore>,
+    inner: Arc<dyn TurnJournal>,
     renewals: Duration,
     after_sending: Duration,
 }
 
 #[async_trait]
-impl TurnStore for StalledFirstHolder {
-    async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
-        self.inner.claim(key, lease).await
+impl TurnJournal for StalledFirstHolder {
+    async fn begin(&self, turn: &JournalTurn, lease: Duration) -> Result<Begin, StoreError> {
+        self.inner.begin(turn, lease).await
     }
 
-    async fn advance(
+    async fn record(
         &self,
-        key: &str,
-        token: u32,
-        step: &TurnStep,
+        turn: &JournalTurn,
+        claim: &mut TurnClaim,
+        write: TurnWrite<'_>,
         lease: Duration,
-    ) -> Result<(), StoreError> {
-        self.inner.advance(key, token, step, lease).await?;
-        if token == 1 && matches!(step, TurnStep::Sending { .. }) {
+    ) -> Result<Recorded, StoreError> {
+        let recorded = self.inner.record(turn, claim, write, lease).await?;
+        if claim.token == 1 && matches!(write.step, TurnStep::Sending { .. }) {
             tokio::time::sleep(self.after_sending).await;
         }
-        Ok(())
+        Ok(recorded)
     }
 
-    async fn renew(&self, key: &str, token: u32, lease: Duration) -> Result<(), StoreError> {
+    async fn renew(&self, turn: &JournalTurn, token: u32, lease: Duration) -> Result<(), StoreError> {
         if token == 1 {
             tokio::time::sleep(self.renewals).await;
         }
-        self.inner.renew(key, token, lease).await
+        self.inner.renew(turn, token, lease).await
     }
 
-    async fn release(&self, key: &str, token: u32) -> Result<(), StoreError> {
-        self.inner.release(key, token).await
+    async fn release(&self, turn: &JournalTurn, token: u32) -> Result<(), StoreError> {
+        self.inner.release(turn, token).await
     }
 }
 
 async fn stalling_harness(openai: OpenAiStub, renewals: Duration, after_sending: Duration) -> Harness {
     let settings = TurnSettings { lease: LEASE, retry_budget: Duration::from_secs(1), ..Default::default() };
     let stalled =
-        |inner| Arc::new(StalledFirstHolder { inner, renewals, after_sending }) as Arc<dyn TurnStore>;
-    harness_with_turns(openai, settings, stalled).await
+        |inner| Arc::new(StalledFirstHolder { inner, renewals, after_sending }) as Arc<dyn TurnJournal>;
+    harness_with_journal(openai, settings, stalled).await
 }
 
 /// Delivers `body` again and again (as the queue would) until a delivery succeeds.

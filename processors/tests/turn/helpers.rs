@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
-use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory, TurnStore};
+use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory, TurnJournal};
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_engine::worker::{self, WorkerSettings};
@@ -39,14 +39,14 @@ pub async fn harness(openai: OpenAiStub) -> Harness {
 }
 
 pub async fn harness_with(openai: OpenAiStub, settings: TurnSettings) -> Harness {
-    harness_with_turns(openai, settings, |turns| turns).await
+    harness_with_journal(openai, settings, |journal| journal).await
 }
 
-/// A harness whose engine sees the turn store through `wrap` (to make a holder stall).
-pub async fn harness_with_turns(
+/// A harness whose engine sees the turn journal through `wrap` (to make a holder stall).
+pub async fn harness_with_journal(
     openai: OpenAiStub,
     settings: TurnSettings,
-    wrap: impl FnOnce(Arc<dyn TurnStore>) -> Arc<dyn TurnStore>,
+    wrap: impl FnOnce(Arc<dyn TurnJournal>) -> Arc<dyn TurnJournal>,
 ) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
@@ -69,7 +69,7 @@ pub async fn harness_with_turns(
     let messenger =
         Arc::new(TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap());
     let mut stores = comms_sqlite::stores(&db, QueueSettings::default());
-    stores.turns = wrap(stores.turns);
+    stores.journal = wrap(stores.journal);
     Harness {
         db: db.clone(),
         queues: SqliteQueues::new(db.clone(), QueueSettings { max_receive_count: 3 }),

@@ -62,6 +62,7 @@ pub fn stores(
         conversations: store.clone(),
         deliveries: store.clone(),
         turns: store.clone(),
+        journal: store.clone(),
         owner_state: store.clone(),
         bookings: store.clone(),
         ledger: store.clone(),

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::domain::tenant::TenantConfig;
-use crate::domain::{Channel, PhoneNumber, TenantRef};
-use crate::ports::{StoreError, TenantDirectory};
+use crate::domain::{Channel, OwnerState, PhoneNumber, TenantRef};
+use crate::ports::{OwnerStateStore, StoreError, TenantDirectory};
 
 /// How long tenants are cached when nothing else is said: a tenant's change of number or
 /// configuration reaches webhooks and turns within it.
@@ -112,6 +112,67 @@ impl TenantDirectory for CachedTenants {
     }
 }
 
+/// How long the engine caches an owner's state: an owner's change (GYM, OFF, ...) made
+/// through another process reaches turns within it; one made through this process's own
+/// cached store is seen at once.
+pub const OWNER_STATE_TTL: Duration = Duration::from_secs(5);
+
+type OwnerEntries = HashMap<TenantRef, (Instant, Option<OwnerState>)>;
+
+/// [`OwnerStateStore`] with `get` answers (a missing state too: the default is the
+/// common case) cached for `ttl`; `set` and `clear` go through and drop the entry.
+pub struct CachedOwnerState {
+    inner: Arc<dyn OwnerStateStore>,
+    ttl: Duration,
+    entries: Mutex<OwnerEntries>,
+}
+
+impl CachedOwnerState {
+    pub fn new(inner: Arc<dyn OwnerStateStore>, ttl: Duration) -> Self {
+        Self { inner, ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, OwnerEntries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl OwnerStateStore for CachedOwnerState {
+    async fn get(&self, tenant: &TenantRef) -> Result<Option<OwnerState>, StoreError> {
+        if let Some((_, state)) = self.entries().get(tenant).filter(|(at, _)| at.elapsed() < self.ttl) {
+            return Ok(state.clone());
+        }
+        let state = self.inner.get(tenant).await?;
+        let mut entries = self.entries();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(tenant.clone(), (Instant::now(), state.clone()));
+        Ok(state)
+    }
+
+    async fn set(&self, tenant: &TenantRef, state: &OwnerState) -> Result<(), StoreError> {
+        let result = self.inner.set(tenant, state).await;
+        self.entries().remove(tenant);
+        result
+    }
+
+    async fn clear(&self, tenant: &TenantRef, at: jiff::Timestamp) -> Result<(), StoreError> {
+        let result = self.inner.clear(tenant, at).await;
+        self.entries().remove(tenant);
+        result
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantRef,
+        limit: usize,
+    ) -> Result<Vec<(jiff::Timestamp, Option<OwnerState>)>, StoreError> {
+        self.inner.history(tenant, limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -176,5 +237,70 @@ mod tests {
             assert!(cached.get(&unknown).await.unwrap().is_none());
         }
         assert_eq!(inner.gets.load(Ordering::SeqCst), 4);
+    }
+
+    /// An owner state store holding one state, counting the reads that reach it.
+    #[derive(Default)]
+    struct Owner {
+        state: Mutex<Option<OwnerState>>,
+        gets: AtomicU32,
+    }
+
+    #[async_trait]
+    impl OwnerStateStore for Owner {
+        async fn get(&self, _: &TenantRef) -> Result<Option<OwnerState>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            Ok(self.state.lock().unwrap().clone())
+        }
+        async fn set(&self, _: &TenantRef, state: &OwnerState) -> Result<(), StoreError> {
+            *self.state.lock().unwrap() = Some(state.clone());
+            Ok(())
+        }
+        async fn clear(&self, _: &TenantRef, _: jiff::Timestamp) -> Result<(), StoreError> {
+            *self.state.lock().unwrap() = None;
+            Ok(())
+        }
+        async fn history(
+            &self,
+            _: &TenantRef,
+            _: usize,
+        ) -> Result<Vec<(jiff::Timestamp, Option<OwnerState>)>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn owner_state_is_cached_and_own_writes_are_seen_at_once() {
+        let inner = Arc::new(Owner::default());
+        let cached = CachedOwnerState::new(inner.clone(), OWNER_STATE_TTL);
+        let tenant = TenantRef::new("demo", "repair-shop").unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), None);
+        assert_eq!(cached.get(&tenant).await.unwrap(), None, "a missing state is cached too");
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 1);
+
+        let gym = gym_like();
+        cached.set(&tenant, &gym).await.unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), Some(gym));
+        cached.clear(&tenant, jiff::Timestamp::now()).await.unwrap();
+        assert_eq!(cached.get(&tenant).await.unwrap(), None);
+        assert_eq!(inner.gets.load(Ordering::SeqCst), 3);
+
+        // A change made elsewhere is seen once the entry expires.
+        let short = CachedOwnerState::new(inner.clone(), Duration::from_millis(100));
+        assert_eq!(short.get(&tenant).await.unwrap(), None);
+        inner.set(&tenant, &OwnerState { mode: crate::domain::OwnerMode::Off, ..gym_like() }).await.unwrap();
+        assert_eq!(short.get(&tenant).await.unwrap(), None, "cached");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(short.get(&tenant).await.unwrap().map(|s| s.mode), Some(crate::domain::OwnerMode::Off));
+    }
+
+    fn gym_like() -> OwnerState {
+        OwnerState {
+            mode: crate::domain::OwnerMode::Gym,
+            location: None,
+            notes: None,
+            until: None,
+            updated_at: jiff::Timestamp::now(),
+        }
     }
 }

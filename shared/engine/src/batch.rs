@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_core::domain::Channel;
+use comms_core::domain::{Channel, Envelope};
 use comms_core::ports::{QueueError, Queues, ReceivedMessage};
 use comms_core::redact::redact_digit_runs;
 use comms_core::retry::{Classify, Disposition};
@@ -90,6 +90,9 @@ impl Heartbeat {
 }
 
 /// Processes `records` with at most `concurrency` at a time; results in input order.
+/// Records of one conversation run one after the other, in the order their messages
+/// were received (then queue order), so a customer's second message is answered after
+/// the first and sees it; different conversations run concurrently.
 pub async fn process_batch<H, Fut>(
     records: Vec<Record>,
     concurrency: usize,
@@ -102,22 +105,28 @@ where
 {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    for (i, record) in records.iter().enumerate() {
-        let guard = heartbeat.map(|h| h.start(record.receipt.clone()));
-        let work = handler(record.clone());
+    for group in conversations(&records) {
+        // Futures do nothing until awaited: each runs after the one before it.
+        let works: Vec<_> = group
+            .into_iter()
+            .map(|i| (i, heartbeat.map(|h| h.start(records[i].receipt.clone())), handler(records[i].clone())))
+            .collect();
         let limit = Arc::clone(&limit);
         tasks.spawn(async move {
             // Invariant: the semaphore is never closed.
             let _permit = limit.acquire_owned().await.expect("semaphore open");
-            let result = work.await;
-            drop(guard);
-            (i, result)
+            let mut done = Vec::with_capacity(works.len());
+            for (i, guard, work) in works {
+                done.push((i, work.await));
+                drop(guard);
+            }
+            done
         });
     }
     let mut results: Vec<Option<Result<Outcome, TurnError>>> = records.iter().map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((i, r)) => results[i] = Some(r),
+            Ok(done) => done.into_iter().for_each(|(i, r)| results[i] = Some(r)),
             Err(e) => tracing::error!(error = %e, "record task panicked"),
         }
     }
@@ -125,6 +134,33 @@ where
         .into_iter()
         .zip(results)
         .map(|(rec, r)| (rec, r.unwrap_or_else(|| Err(TurnError::retry("processing task panicked")))))
+        .collect()
+}
+
+/// The indices of `records` grouped by conversation, each group in the order its
+/// messages were received (then queue order); a body that does not parse is a group of
+/// its own (the engine reports why).
+fn conversations(records: &[Record]) -> Vec<Vec<usize>> {
+    // (conversation, [(received at, index)]), in order of first appearance.
+    type Group = (Option<String>, Vec<(jiff::Timestamp, usize)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, rec) in records.iter().enumerate() {
+        let Ok(env) = Envelope::parse(&rec.body) else {
+            groups.push((None, vec![(jiff::Timestamp::UNIX_EPOCH, i)]));
+            continue;
+        };
+        let id = Some(env.conversation_id.to_string());
+        match groups.iter_mut().find(|(c, _)| c.is_some() && *c == id) {
+            Some((_, members)) => members.push((env.received_at, i)),
+            None => groups.push((id, vec![(env.received_at, i)])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut members)| {
+            members.sort();
+            members.into_iter().map(|(_, i)| i).collect()
+        })
         .collect()
 }
 

@@ -25,7 +25,7 @@ impl SqliteConsent {
     ) -> Result<Vec<(String, String)>, StoreError> {
         let (t, phone) = (tenant.clone(), customer.as_str().to_owned());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.prepare_cached(
                     "SELECT action, keyword FROM consent_events
                      WHERE company_id = ?1 AND project_id = ?2 AND phone = ?3 ORDER BY id",
@@ -36,6 +36,17 @@ impl SqliteConsent {
             .await
             .map_err(backend)
     }
+}
+
+/// Whether `phone` opted out of `t`'s messages (read in the caller's transaction).
+pub(crate) fn opted_out(c: &rusqlite::Connection, t: &TenantRef, phone: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT opted_out FROM consent WHERE company_id = ?1 AND project_id = ?2 AND phone = ?3",
+        params![t.company_id, t.project_id, phone],
+        |r| r.get::<_, bool>(0),
+    )
+    .optional()
+    .map(|v| v.unwrap_or(false))
 }
 
 #[async_trait]
@@ -51,8 +62,7 @@ impl ConsentStore for SqliteConsent {
         let (t, phone, keyword, at) =
             (tenant.clone(), customer.as_str().to_owned(), keyword.to_owned(), at.to_string());
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
+            .write(move |tx| {
                 tx.execute(
                     "INSERT INTO consent_events (company_id, project_id, phone, action, keyword, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![t.company_id, t.project_id, phone, action.as_str(), keyword, at],
@@ -69,7 +79,7 @@ impl ConsentStore for SqliteConsent {
                         params![t.company_id, t.project_id, phone, opted_out, at],
                     )?;
                 }
-                tx.commit()
+                Ok(())
             })
             .await
             .map_err(backend)
@@ -77,17 +87,6 @@ impl ConsentStore for SqliteConsent {
 
     async fn is_opted_out(&self, tenant: &TenantRef, customer: &PhoneNumber) -> Result<bool, StoreError> {
         let (t, phone) = (tenant.clone(), customer.as_str().to_owned());
-        self.db
-            .call(move |c| {
-                c.query_row(
-                    "SELECT opted_out FROM consent WHERE company_id = ?1 AND project_id = ?2 AND phone = ?3",
-                    params![t.company_id, t.project_id, phone],
-                    |r| r.get::<_, bool>(0),
-                )
-                .optional()
-                .map(|v| v.unwrap_or(false))
-            })
-            .await
-            .map_err(backend)
+        self.db.read(move |c| opted_out(c, &t, &phone)).await.map_err(backend)
     }
 }

@@ -37,6 +37,69 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSummary> {
     })
 }
 
+/// Stores `items` (idempotent per item id) and brings the conversation's header up to
+/// date (created if new), inside the caller's transaction.
+pub(crate) fn append_items(
+    c: &rusqlite::Connection,
+    key: &ConversationKey,
+    items: &[ConversationItem],
+) -> rusqlite::Result<()> {
+    let mut added = 0i64;
+    let mut last = None;
+    for item in items {
+        added += c.execute(
+            "INSERT INTO conversation_items (conversation_id, item_id, at, content) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (conversation_id, item_id) DO NOTHING",
+            params![key.id.as_str(), item.item_id, ts_sortable(item.at), to_json(&item.content)],
+        )? as i64;
+        last = Some(ts_sortable(item.at));
+    }
+    let last = last.unwrap_or_else(|| ts_sortable(jiff::Timestamp::now()));
+    c.execute(
+        "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)
+         ON CONFLICT (conversation_id) DO UPDATE SET
+           last_activity = MAX(last_activity, excluded.last_activity),
+           item_count = item_count + excluded.item_count",
+        params![
+            key.id.as_str(),
+            key.tenant.company_id,
+            key.tenant.project_id,
+            key.channel.as_str(),
+            key.customer.as_str(),
+            last,
+            added
+        ],
+    )?;
+    Ok(())
+}
+
+/// The last `n` items of conversation `id`, oldest first.
+pub(crate) fn recent_items(
+    c: &rusqlite::Connection,
+    id: &str,
+    n: usize,
+) -> rusqlite::Result<Vec<ConversationItem>> {
+    let mut rows: Vec<ConversationItem> = c
+        .prepare_cached(
+            "SELECT item_id, at, content FROM conversation_items WHERE conversation_id = ?1
+             ORDER BY seq DESC LIMIT ?2",
+        )?
+        .query_map(params![id, n as i64], |r| {
+            let at: String = r.get(1)?;
+            Ok(ConversationItem {
+                item_id: r.get(0)?,
+                at: at.parse().map_err(|e: jiff::Error| {
+                    rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
+                })?,
+                content: from_json(&r.get::<_, String>(2)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
 const SUMMARY_COLUMNS: &str =
     "conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count";
 
@@ -45,67 +108,12 @@ impl ConversationLog for SqliteConversations {
     async fn append(&self, key: &ConversationKey, items: &[ConversationItem]) -> Result<(), StoreError> {
         let key = key.clone();
         let items = items.to_vec();
-        self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let mut added = 0i64;
-                let mut last = None;
-                for item in &items {
-                    added += tx.execute(
-                        "INSERT INTO conversation_items (conversation_id, item_id, at, content) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (conversation_id, item_id) DO NOTHING",
-                        params![key.id.as_str(), item.item_id, ts_sortable(item.at), to_json(&item.content)],
-                    )? as i64;
-                    last = Some(ts_sortable(item.at));
-                }
-                let last = last.unwrap_or_else(|| ts_sortable(jiff::Timestamp::now()));
-                tx.execute(
-                    "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)
-                     ON CONFLICT (conversation_id) DO UPDATE SET
-                       last_activity = MAX(last_activity, excluded.last_activity),
-                       item_count = item_count + excluded.item_count",
-                    params![
-                        key.id.as_str(),
-                        key.tenant.company_id,
-                        key.tenant.project_id,
-                        key.channel.as_str(),
-                        key.customer.as_str(),
-                        last,
-                        added
-                    ],
-                )?;
-                tx.commit()
-            })
-            .await
-            .map_err(backend)
+        self.db.write(move |c| append_items(c, &key, &items)).await.map_err(backend)
     }
 
     async fn recent(&self, id: &ConversationId, n: usize) -> Result<Vec<ConversationItem>, StoreError> {
         let id = id.as_str().to_owned();
-        self.db
-            .call(move |c| {
-                let mut rows: Vec<ConversationItem> = c
-                    .prepare_cached(
-                        "SELECT item_id, at, content FROM conversation_items WHERE conversation_id = ?1
-                         ORDER BY seq DESC LIMIT ?2",
-                    )?
-                    .query_map(params![id, n as i64], |r| {
-                        let at: String = r.get(1)?;
-                        Ok(ConversationItem {
-                            item_id: r.get(0)?,
-                            at: at.parse().map_err(|e: jiff::Error| {
-                                rusqlite::Error::ToSqlConversionFailure(e.to_string().into())
-                            })?,
-                            content: from_json(&r.get::<_, String>(2)?)?,
-                        })
-                    })?
-                    .collect::<Result<_, _>>()?;
-                rows.reverse();
-                Ok(rows)
-            })
-            .await
-            .map_err(backend)
+        self.db.read(move |c| recent_items(c, &id, n)).await.map_err(backend)
     }
 
     async fn list(
@@ -115,7 +123,7 @@ impl ConversationLog for SqliteConversations {
     ) -> Result<Vec<ConversationSummary>, StoreError> {
         let tenant = tenant.cloned();
         self.db
-            .call(move |c| match tenant {
+            .read(move |c| match tenant {
                 Some(t) => c
                     .prepare_cached(&format!(
                         "SELECT {SUMMARY_COLUMNS} FROM conversations WHERE company_id = ?1 AND project_id = ?2
@@ -137,7 +145,7 @@ impl ConversationLog for SqliteConversations {
     async fn get(&self, id: &ConversationId) -> Result<Option<ConversationSummary>, StoreError> {
         let id = id.as_str().to_owned();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     &format!("SELECT {SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?1"),
                     params![id],
@@ -164,7 +172,7 @@ impl DeliveryStatusStore for SqliteConversations {
         let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
         let rank = i64::from(status_rank(status));
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT INTO delivery_status (company_id, project_id, provider_id, status, rank, error_code, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -187,7 +195,7 @@ impl DeliveryStatusStore for SqliteConversations {
         let id = provider_id.to_owned();
         let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT status, error_code FROM delivery_status
                      WHERE company_id = ?1 AND project_id = ?2 AND provider_id = ?3",

@@ -4,6 +4,7 @@
 mod business;
 mod consent;
 mod conversations;
+mod journal;
 mod outbox;
 mod queue;
 mod requests;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use business::{SqliteBookings, SqliteLedger, SqliteOwnerState};
 pub use consent::SqliteConsent;
 pub use conversations::SqliteConversations;
+pub use journal::SqliteJournal;
 pub use outbox::SqliteOutbox;
 pub use queue::{QueueSettings, SqliteQueues};
 pub use requests::SqliteRequests;
@@ -182,6 +184,11 @@ const MIGRATIONS: &[&str] = &[
        SELECT '', '', provider_id, status, rank, error_code, updated_at FROM delivery_status;
      DROP TABLE delivery_status;
      ALTER TABLE delivery_status_v5 RENAME TO delivery_status;",
+    // 6: the turn journal's claim on the conversation header: the turn in flight, its
+    // fencing token (the turn's claim count) and its lease (0: released).
+    "ALTER TABLE conversations ADD COLUMN turn_key TEXT;
+     ALTER TABLE conversations ADD COLUMN turn_token INTEGER;
+     ALTER TABLE conversations ADD COLUMN turn_lease_ms INTEGER;",
 ];
 
 /// A handle on the SQLite file shared by every embedded adapter. Cheap to clone.
@@ -227,6 +234,31 @@ impl Db {
         })
         .await
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+    }
+
+    /// Runs `f` inside a write transaction, committed (durably) before this returns; an
+    /// `Err` from `f` rolls its changes back.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, rusqlite::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs the read `f` on a consistent snapshot.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, rusqlite::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.call(move |c| f(c)).await
     }
 }
 
@@ -293,6 +325,7 @@ pub fn stores(db: &Db, queue: QueueSettings) -> comms_core::ports::Stores {
         conversations: conversations.clone(),
         deliveries: conversations,
         turns: Arc::new(SqliteTurns::new(db.clone())),
+        journal: Arc::new(SqliteJournal::new(db.clone())),
         owner_state: Arc::new(SqliteOwnerState::new(db.clone())),
         bookings: Arc::new(SqliteBookings::new(db.clone())),
         ledger: Arc::new(SqliteLedger::new(db.clone())),

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, now_ms, to_json};
 use comms_core::ports::{Claim, StoreError, TurnRecord, TurnStep, TurnStore};
@@ -19,12 +19,12 @@ impl SqliteTurns {
     }
 }
 
-fn lease_ms(d: Duration) -> i64 {
+pub(crate) fn lease_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 /// What is left of a lease ending at `until_ms` (epoch milliseconds).
-fn left(until_ms: i64, now_ms: i64) -> Duration {
+pub(crate) fn left(until_ms: i64, now_ms: i64) -> Duration {
     Duration::from_millis(until_ms.saturating_sub(now_ms).max(0).unsigned_abs())
 }
 
@@ -34,8 +34,7 @@ impl TurnStore for SqliteTurns {
         let key = key.to_owned();
         let lease = lease_ms(lease);
         self.db
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |tx| {
                 let now = now_ms();
                 let started = to_json(&TurnStep::Started);
                 // The conditional insert is the claim: exactly one caller inserts.
@@ -45,7 +44,6 @@ impl TurnStore for SqliteTurns {
                     params![key, started, now + lease, jiff::Timestamp::now().to_string()],
                 )?;
                 if inserted == 1 {
-                    tx.commit()?;
                     return Ok(Claim::Acquired(TurnRecord { key, step: TurnStep::Started, attempts: 1 }));
                 }
                 let (step, attempts, lease_until): (String, u32, i64) = tx.query_row(
@@ -66,7 +64,6 @@ impl TurnStore for SqliteTurns {
                     "UPDATE turns SET attempts = attempts + 1, lease_until_ms = ?2 WHERE key = ?1 AND lease_until_ms = ?3",
                     params![key, now + lease, lease_until],
                 )?;
-                tx.commit()?;
                 Ok(if taken == 1 {
                     Claim::Acquired(TurnRecord { key, step, attempts: attempts + 1 })
                 } else {
@@ -90,7 +87,7 @@ impl TurnStore for SqliteTurns {
         let lease = lease_ms(lease);
         let updated = self
             .db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1 AND attempts = ?5",
                     params![key, step, now_ms() + lease, jiff::Timestamp::now().to_string(), token],
@@ -105,7 +102,7 @@ impl TurnStore for SqliteTurns {
         let key = key.to_owned();
         let lease = lease_ms(lease);
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 // `> 0`: a released lease stays released (a renewal racing the release).
                 let renewed = c.execute(
                     "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND attempts = ?3 AND lease_until_ms > 0",
@@ -122,7 +119,7 @@ impl TurnStore for SqliteTurns {
     async fn release(&self, key: &str, token: u32) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 let released = c.execute(
                     "UPDATE turns SET lease_until_ms = 0 WHERE key = ?1 AND attempts = ?2",
                     params![key, token],
@@ -148,7 +145,7 @@ impl SqliteTurns {
     pub async fn get(&self, key: &str) -> Result<Option<TurnRecord>, StoreError> {
         let key = key.to_owned();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row("SELECT step, attempts FROM turns WHERE key = ?1", params![key.clone()], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
                 })

@@ -6,6 +6,7 @@
 //! adapter, because SQS counts visibility in seconds.
 
 pub mod consent;
+pub mod journal;
 pub mod queue;
 pub mod stores;
 pub mod tenants;

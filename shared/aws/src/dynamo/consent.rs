@@ -1,12 +1,13 @@
 //! Consent: the opt-out per (tenant, number), with the keyword log that drove it.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use comms_core::domain::{PhoneNumber, TenantRef};
+use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
 use comms_core::ports::{ConsentAction, ConsentStore, StoreError};
 
-use super::{Attrs, DynamoStore, Item, Key, s, sortable, tenant_pk};
+use super::conversations::{conv_pk, tenant_gsi1pk};
+use super::{Attrs, DynamoStore, Item, Key, invalid, s, sortable, tenant_pk};
 
 fn consent_key(tenant: &TenantRef, customer: &PhoneNumber) -> Key {
     Key::new(tenant_pk(tenant), format!("CONSENT#{customer}"))
@@ -58,6 +59,42 @@ impl From<ConsentLogItem<'_>> for Item {
     }
 }
 
+impl DynamoStore {
+    /// Sets the opt-out flag on the header of `customer`'s conversation on `channel`
+    /// (SMS and voice share one), creating a listable header if there is none.
+    fn flag_update(
+        &self,
+        tenant: &TenantRef,
+        channel: Channel,
+        customer: &PhoneNumber,
+        opted_out: bool,
+        at: jiff::Timestamp,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let id = ConversationId::derive(tenant, channel, customer);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::new(conv_pk(&id), "META").to_item()))
+            .update_expression(
+                "SET opted_out = :flag, company_id = :c, project_id = :p, customer = :cu, gsi1pk = :g, \
+                 channel = if_not_exists(channel, :ch), conv_status = if_not_exists(conv_status, :open), \
+                 last_activity = if_not_exists(last_activity, :la), gsi1sk = if_not_exists(gsi1sk, :la), \
+                 item_count = if_not_exists(item_count, :zero)",
+            )
+            .expression_attribute_values(":flag", AttributeValue::Bool(opted_out))
+            .expression_attribute_values(":c", s(&tenant.company_id))
+            .expression_attribute_values(":p", s(&tenant.project_id))
+            .expression_attribute_values(":cu", s(customer.as_str()))
+            .expression_attribute_values(":g", s(tenant_gsi1pk(tenant)))
+            .expression_attribute_values(":ch", s(channel.as_str()))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":la", s(sortable(at)))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
 #[async_trait]
 impl ConsentStore for DynamoStore {
     async fn record(
@@ -78,6 +115,11 @@ impl ConsentStore for DynamoStore {
         if let Some(opted_out) = opted_out {
             let consent = ConsentItem { key: consent_key(tenant, customer), opted_out, updated_at: at };
             tx = tx.transact_items(self.put_tx((&consent).into(), None)?);
+            // The flag on the headers of the customer's conversations, in the same
+            // transaction: the turn journal checks it in the write before a send.
+            for channel in [Channel::Sms, Channel::Whatsapp] {
+                tx = tx.transact_items(self.flag_update(tenant, channel, customer, opted_out, at)?);
+            }
         }
         tx.send().await.map_err(|e| self.err(e))?;
         Ok(())

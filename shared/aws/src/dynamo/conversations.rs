@@ -16,12 +16,12 @@ use comms_core::ports::{
 
 use super::{Attrs, DynamoStore, Item, Key, invalid, json, n, s, sortable};
 
-fn conv_pk(id: &ConversationId) -> String {
+pub(super) fn conv_pk(id: &ConversationId) -> String {
     format!("CONV#{id}")
 }
 
 /// A conversation's partition on the tenant's recency index.
-fn tenant_gsi1pk(t: &TenantRef) -> String {
+pub(super) fn tenant_gsi1pk(t: &TenantRef) -> String {
     format!("TCONV#{}#{}", t.company_id, t.project_id)
 }
 
@@ -50,9 +50,9 @@ impl TryFrom<&Item> for HeaderItem {
 }
 
 /// A conversation item: `CONV#{id}` / `ITEM#{at}#{item_id}`, the item as JSON.
-struct LogItem<'a> {
-    id: &'a ConversationId,
-    item: &'a ConversationItem,
+pub(super) struct LogItem<'a> {
+    pub(super) id: &'a ConversationId,
+    pub(super) item: &'a ConversationItem,
 }
 
 impl From<LogItem<'_>> for Item {
@@ -67,9 +67,9 @@ fn read_item(item: &Item) -> Result<ConversationItem, StoreError> {
 }
 
 /// An item's marker: `CONV#{id}` / `ITEMID#{item_id}`, no attributes.
-struct MarkerItem<'a> {
-    id: &'a ConversationId,
-    item: &'a ConversationItem,
+pub(super) struct MarkerItem<'a> {
+    pub(super) id: &'a ConversationId,
+    pub(super) item: &'a ConversationItem,
 }
 
 impl From<MarkerItem<'_>> for Item {

@@ -6,6 +6,7 @@ mod bookings;
 mod consent;
 mod conversations;
 mod delivery;
+mod journal;
 mod ledger;
 mod owner_state;
 mod requests;

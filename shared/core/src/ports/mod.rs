@@ -6,6 +6,7 @@ mod bookings;
 mod chat;
 mod consent;
 mod conversations;
+mod journal;
 mod messenger;
 mod owner_state;
 mod queue;
@@ -20,6 +21,10 @@ pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCa
 pub use consent::{ConsentAction, ConsentStore};
 pub use conversations::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, ItemContent,
+};
+pub use journal::{
+    Begin, FINISHED_MAX, JournalTurn, Recorded, TurnClaim, TurnJournal, TurnWrite, WINDOW_MAX_BYTES,
+    evict_finished, extend_window,
 };
 pub use messenger::{
     CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText, TemplateContent,

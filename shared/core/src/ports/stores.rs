@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::{
     Bookings, ConsentStore, ConversationLog, DeadLetters, DeliveryStatusStore, Ledger, OwnerStateStore,
-    Queues, RequestLog, SecretWriter, TenantDirectory, TurnStore,
+    Queues, RequestLog, SecretWriter, TenantDirectory, TurnJournal, TurnStore,
 };
-use crate::cached::CachedTenants;
+use crate::cached::{CachedOwnerState, CachedTenants, OWNER_STATE_TTL};
 
 /// Every storage port (and the queues) of one backend.
 #[derive(Clone)]
@@ -24,6 +24,8 @@ pub struct Stores {
     pub conversations: Arc<dyn ConversationLog>,
     pub deliveries: Arc<dyn DeliveryStatusStore>,
     pub turns: Arc<dyn TurnStore>,
+    /// The turn engine's claims, steps and items, kept on the conversation's header.
+    pub journal: Arc<dyn TurnJournal>,
     pub owner_state: Arc<dyn OwnerStateStore>,
     pub bookings: Arc<dyn Bookings>,
     pub ledger: Arc<dyn Ledger>,
@@ -40,9 +42,12 @@ impl Stores {
     }
 
     /// As [`Stores::with_tenant_cache`], with lookups by id cached too: for the engine,
-    /// which reads its tenant's configuration on every turn and checks no keys.
+    /// which reads its tenant's configuration on every turn and checks no keys. The
+    /// owner's state, read on every turn too, is cached for [`OWNER_STATE_TTL`] (short:
+    /// an owner going OFF is seen within seconds).
     pub fn with_engine_tenant_cache(mut self, ttl: Duration) -> Self {
         self.tenants = Arc::new(CachedTenants::new(self.tenants, ttl).caching_get());
+        self.owner_state = Arc::new(CachedOwnerState::new(self.owner_state, OWNER_STATE_TTL));
         self
     }
 }

@@ -31,11 +31,12 @@ impl Engine {
         &self,
         tenant: &Arc<TenantConfig>,
         env: &Envelope,
+        window: &[ConversationItem],
     ) -> Result<Composed, TurnError> {
         let now = jiff::Timestamp::now();
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
         let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
-        messages.extend(self.history(env).await?);
+        messages.extend(history(env, window));
         messages.push(ChatMessage::User { content: env.body.clone() });
         let ctx = ToolContext {
             tenant: Arc::clone(tenant),
@@ -70,25 +71,6 @@ impl Engine {
             round.run(&ctx, &mut items, &mut messages).await?;
         }
         unreachable!("the last round always returns")
-    }
-
-    /// The earlier exchanges of the conversation, as chat messages (this message's own
-    /// items, stored by an earlier attempt, left out).
-    async fn history(&self, env: &Envelope) -> Result<Vec<ChatMessage>, TurnError> {
-        let history =
-            self.ports.conversations.recent(&env.conversation_id, self.settings.history_items).await?;
-        let own = format!("{}:", env.id);
-        Ok(history
-            .iter()
-            .filter(|i| !i.item_id.starts_with(&own))
-            .filter_map(|item| match &item.content {
-                ItemContent::Inbound { text } => Some(ChatMessage::User { content: text.clone() }),
-                ItemContent::Reply { text, .. } => {
-                    Some(ChatMessage::Assistant { content: Some(text.clone()), tool_calls: Vec::new() })
-                }
-                _ => None,
-            })
-            .collect())
     }
 
     /// The first message of a conversation a tenant started: text for SMS; for WhatsApp
@@ -135,6 +117,23 @@ impl Engine {
             }
         }
     }
+}
+
+/// The earlier exchanges of the conversation (the journal's window), as chat messages
+/// (this message's own items, stored by an earlier attempt, left out).
+fn history(env: &Envelope, window: &[ConversationItem]) -> Vec<ChatMessage> {
+    let own = format!("{}:", env.id);
+    window
+        .iter()
+        .filter(|i| !i.item_id.starts_with(&own))
+        .filter_map(|item| match &item.content {
+            ItemContent::Inbound { text } => Some(ChatMessage::User { content: text.clone() }),
+            ItemContent::Reply { text, .. } => {
+                Some(ChatMessage::Assistant { content: Some(text.clone()), tool_calls: Vec::new() })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// One round of tool calls the model asked for.

@@ -6,25 +6,37 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use comms_core::ports::{StoreError, TurnStore};
+use comms_core::ports::{
+    ConversationItem, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
+};
 use comms_core::retry::{Classify, Disposition, with_backoff};
 
-use super::Engine;
+use super::{Engine, TurnError};
 
-/// The claim this attempt holds: the turn's key, the claim's fencing token, and when
-/// the store last confirmed it (a claim, advance or renew that succeeded).
+/// The claim this attempt holds: the turn, the claim (its fencing token and the
+/// header as this claim wrote it), when the store last confirmed it (a claim, record or
+/// renew that succeeded), and the items composed but not stored yet (they go with the
+/// next recorded step, in the same write).
 pub(super) struct Held {
-    pub(super) key: String,
+    pub(super) turn: JournalTurn,
     pub(super) token: u32,
     /// When the last confirming write was asked for: it set the lease to at least a
     /// whole lease from then, and no other claim takes a lease over before it runs out.
     confirmed: Mutex<Instant>,
+    claim: tokio::sync::Mutex<TurnClaim>,
+    pending: Mutex<Vec<ConversationItem>>,
 }
 
 impl Held {
-    /// The claim `token` of `key`, acquired by a claim asked for at `asked`.
-    pub(super) fn new(key: String, token: u32, asked: Instant) -> Self {
-        Self { key, token, confirmed: Mutex::new(asked) }
+    /// `claim` of `turn`, acquired by a claim asked for at `asked`.
+    pub(super) fn new(turn: JournalTurn, claim: TurnClaim, asked: Instant) -> Self {
+        Self {
+            turn,
+            token: claim.token,
+            confirmed: Mutex::new(asked),
+            claim: tokio::sync::Mutex::new(claim),
+            pending: Mutex::new(Vec::new()),
+        }
     }
 
     /// A write asked for at `asked` succeeded: the lease runs a whole lease from then.
@@ -36,6 +48,53 @@ impl Held {
     /// Whether the lease was confirmed less than `within` ago.
     fn confirmed_within(&self, within: Duration) -> bool {
         self.confirmed.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < within
+    }
+
+    /// Items to store with the next recorded step.
+    pub(super) fn stage(&self, items: Vec<ConversationItem>) {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).extend(items);
+    }
+
+    /// Whether the customer had opted out when the turn was claimed.
+    pub(super) async fn opted_out_at_claim(&self) -> bool {
+        self.claim.lock().await.opted_out
+    }
+
+    /// The conversation's recent items as of the claim (and this turn's own writes).
+    pub(super) async fn window(&self) -> Vec<ConversationItem> {
+        self.claim.lock().await.window.clone()
+    }
+}
+
+impl Engine {
+    /// Records `step` with the staged items, only while this attempt still holds the
+    /// turn.
+    pub(super) async fn advance(&self, held: &Held, step: &TurnStep) -> Result<(), TurnError> {
+        match self.record(held, step, false).await? {
+            Recorded::Stored => Ok(()),
+            Recorded::OptedOut => Err(TurnError::retry("journal refused a write without an opt-out check")),
+        }
+    }
+
+    /// Records `step` with the staged items; with `unless_opted_out`, refused (nothing
+    /// written, the items kept staged) if the customer opted out since the claim.
+    pub(super) async fn record(
+        &self,
+        held: &Held,
+        step: &TurnStep,
+        unless_opted_out: bool,
+    ) -> Result<Recorded, TurnError> {
+        let items = std::mem::take(&mut *held.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let write = TurnWrite { items: &items, step, unless_opted_out };
+        let asked = Instant::now();
+        let mut claim = held.claim.lock().await;
+        let recorded = self.ports.journal.record(&held.turn, &mut claim, write, self.settings.lease).await?;
+        drop(claim);
+        held.confirm(asked);
+        if recorded == Recorded::OptedOut {
+            held.stage(items);
+        }
+        Ok(recorded)
     }
 }
 
@@ -72,13 +131,13 @@ impl Engine {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let (turns, lease) = (&self.ports.turns, self.settings.lease);
+        let (journal, lease) = (&self.ports.journal, self.settings.lease);
         with_backoff(self.settings.retry_budget, || {
             let request = call();
             async move {
                 if !held.confirmed_within(lease / 4) {
                     let asked = Instant::now();
-                    turns.renew(&held.key, held.token, lease).await.map_err(Fenced::Lease)?;
+                    journal.renew(&held.turn, held.token, lease).await.map_err(Fenced::Lease)?;
                     held.confirm(asked);
                 }
                 request.await.map_err(Fenced::Call)
@@ -92,12 +151,12 @@ impl Engine {
 pub(super) struct LeaseRenewal(tokio::task::JoinHandle<()>);
 
 impl LeaseRenewal {
-    pub(super) fn start(turns: Arc<dyn TurnStore>, held: &Held, lease: Duration) -> Self {
-        let (key, token) = (held.key.clone(), held.token);
+    pub(super) fn start(journal: Arc<dyn TurnJournal>, held: &Held, lease: Duration) -> Self {
+        let (turn, token) = (held.turn.clone(), held.token);
         Self(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 2).await;
-                match turns.renew(&key, token, lease).await {
+                match journal.renew(&turn, token, lease).await {
                     Ok(()) => {}
                     // The turn's next write or send check stops it.
                     Err(StoreError::LeaseLost) => {

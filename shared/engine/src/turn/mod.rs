@@ -1,8 +1,9 @@
 //! The conversation turn (design §5), effectively once under at-least-once delivery:
-//! claim the inbound id → model with tools → store the items → send → store the reply.
-//! Each step is recorded on the turn record, so a redelivery resumes where the last
-//! attempt stopped, and an ambiguous send is reconciled with the provider before any
-//! resend.
+//! claim the turn on its conversation → model with tools → store the items with
+//! `Sending` → send → store the reply with `Done`. Each step is recorded in the turn
+//! journal (on the conversation's header), so a redelivery resumes where the last
+//! attempt stopped, an ambiguous send is reconciled with the provider before any resend,
+//! and the turns of one conversation run one at a time, in order.
 //!
 //! This module holds the engine and the resume loop; the steps are in `compose` (the
 //! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
@@ -20,9 +21,9 @@ use std::time::Duration;
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
-    Bookings, CallControl, ChatModel, Claim, ConsentStore, ConversationItem, ConversationKey,
-    ConversationLog, ItemContent, Ledger, Messenger, OwnerStateStore, Stores, TenantDirectory, TurnRecord,
-    TurnStep, TurnStore, turn_key,
+    Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey, ItemContent,
+    JournalTurn, Ledger, Messenger, OwnerStateStore, Stores, TenantDirectory, TurnClaim, TurnJournal,
+    TurnStep, turn_key,
 };
 
 pub use compose::{system_prompt, template_variables};
@@ -80,11 +81,13 @@ pub struct EnginePorts {
     /// Read on every turn: on a networked backend, put the cache in front of it
     /// ([`Stores::with_engine_tenant_cache`]).
     pub tenants: Arc<dyn TenantDirectory>,
-    pub conversations: Arc<dyn ConversationLog>,
-    pub turns: Arc<dyn TurnStore>,
+    /// Claims, steps and items of turns, on the conversation's header.
+    pub journal: Arc<dyn TurnJournal>,
     pub owner_state: Arc<dyn OwnerStateStore>,
     pub bookings: Arc<dyn Bookings>,
     pub ledger: Arc<dyn Ledger>,
+    /// Records Twilio's 21610 (unsubscribed at the carrier) as an opt-out; the store
+    /// also flags the customer's conversation headers, which the journal checks.
     pub consent: Arc<dyn ConsentStore>,
     pub chat: Arc<dyn ChatModel>,
     pub messenger: Arc<dyn Messenger>,
@@ -103,8 +106,7 @@ impl EnginePorts {
     ) -> Self {
         Self {
             tenants: Arc::clone(&stores.tenants),
-            conversations: Arc::clone(&stores.conversations),
-            turns: Arc::clone(&stores.turns),
+            journal: Arc::clone(&stores.journal),
             owner_state: Arc::clone(&stores.owner_state),
             bookings: Arc::clone(&stores.bookings),
             ledger: Arc::clone(&stores.ledger),
@@ -158,33 +160,35 @@ impl Engine {
         Ok(Arc::new(cfg.ok_or_else(|| TurnError::permanent(format!("unknown tenant {t}")))?))
     }
 
-    /// Records `step`, only while this attempt still holds the turn.
-    async fn advance(&self, held: &Held, step: &TurnStep) -> Result<(), TurnError> {
-        let asked = std::time::Instant::now();
-        self.ports.turns.advance(&held.key, held.token, step, self.settings.lease).await?;
-        held.confirm(asked);
-        Ok(())
-    }
-
-    /// Claims the turn. A busy claim whose lease ends within three quarters of a lease is
-    /// the claim of a holder that stopped renewing it (it died, or a Lambda timed out):
-    /// this delivery waits it out, kept invisible by its heartbeat, and takes over, so a
-    /// crash never costs a receive. A lease further off belongs to a live holder (just
-    /// claimed or renewed): that is a real overlap, retried later.
-    async fn claim(&self, key: &str) -> Result<Option<TurnRecord>, TurnError> {
+    /// Claims the turn. A busy claim of this turn whose lease ends within three quarters
+    /// of a lease is the claim of a holder that stopped renewing it (it died, or a Lambda
+    /// timed out): this delivery waits it out, kept invisible by its heartbeat, and takes
+    /// over, so a crash never costs a receive. A lease further off belongs to a live
+    /// holder (just claimed or renewed): that is a real overlap, retried later. Another
+    /// turn of the conversation in flight is waited for in process (the conversation's
+    /// turns run in order), for at most a lease.
+    async fn claim(&self, turn: &JournalTurn) -> Result<Option<TurnClaim>, TurnError> {
         let lease = self.settings.lease;
-        let mut waited = false;
+        let (mut waited, started) = (false, std::time::Instant::now());
+        let mut pause = CONVERSATION_POLL;
         loop {
-            match self.ports.turns.claim(key, lease).await? {
-                Claim::Acquired(r) => return Ok(Some(r)),
-                Claim::Done(_) => return Ok(None),
-                Claim::Busy { lease_left } if !waited && lease_left <= lease * 3 / 4 => {
+            match self.ports.journal.begin(turn, lease).await? {
+                Begin::Claimed(claim) => return Ok(Some(claim)),
+                Begin::Done => return Ok(None),
+                Begin::Busy { lease_left, same_turn: true } if !waited && lease_left <= lease * 3 / 4 => {
                     tracing::info!(?lease_left, "turn claimed by an attempt that stopped renewing: waiting");
                     tokio::time::sleep(lease_left + BUSY_MARGIN).await;
                     waited = true;
                 }
-                Claim::Busy { .. } => {
+                Begin::Busy { same_turn: true, .. } => {
                     return Err(TurnError::retry("another delivery of this message is in progress"));
+                }
+                Begin::Busy { lease_left, same_turn: false } if started.elapsed() < lease => {
+                    tokio::time::sleep(pause.min(lease_left + BUSY_MARGIN)).await;
+                    pause = (pause * 2).min(CONVERSATION_POLL_MAX);
+                }
+                Begin::Busy { same_turn: false, .. } => {
+                    return Err(TurnError::retry("another turn of this conversation is in progress"));
                 }
             }
         }
@@ -192,22 +196,34 @@ impl Engine {
 
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
-        let key = turn_key(&env.tenant, env.channel, &env.id);
+        let turn = JournalTurn {
+            conversation: ConversationKey {
+                id: env.conversation_id.clone(),
+                tenant: env.tenant.clone(),
+                channel: env.channel,
+                customer: env.customer().clone(),
+            },
+            key: turn_key(&env.tenant, env.channel, &env.id),
+            received_at: env.received_at,
+            history: self.settings.history_items,
+        };
         let asked = std::time::Instant::now();
-        let Some(record) = self.claim(&key).await? else { return Ok(Outcome::AlreadyDone) };
-        let held = Held::new(key, record.token(), asked);
+        let Some(claim) = self.claim(&turn).await? else { return Ok(Outcome::AlreadyDone) };
+        let step = claim.step.clone();
+        let held = Held::new(turn, claim, asked);
         // Renew the lease while the turn runs; stops when the turn ends (or the process
         // dies, after which the lease runs out within one lease).
-        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.turns), &held, self.settings.lease);
-        let result = self.resume(&tenant, env, &held, record.step).await;
+        let renewal = LeaseRenewal::start(Arc::clone(&self.ports.journal), &held, self.settings.lease);
+        let result = self.resume(&tenant, env, &held, step).await;
         drop(renewal);
         match &result {
             // Another attempt took the turn over and finishes it: nothing to give up.
             Err(e) if e.is_lease_lost() => tracing::warn!("turn taken over by another attempt: stopped"),
-            // This attempt gave up: let the next delivery resume without waiting out
-            // the lease. (A permanent failure has already recorded its Done step.)
+            // This attempt gave up: let the next delivery (or the conversation's next
+            // turn) go on without waiting out the lease. (A permanent failure has
+            // already recorded its Done step.)
             Err(_) => {
-                if let Err(e) = self.ports.turns.release(&held.key, held.token).await {
+                if let Err(e) = self.ports.journal.release(&held.turn, held.token).await {
                     tracing::warn!(error = %e, "could not release turn lease");
                 }
             }
@@ -224,30 +240,22 @@ impl Engine {
         key: &Held,
         mut step: TurnStep,
     ) -> Result<Outcome, TurnError> {
-        let conv = ConversationKey {
-            id: env.conversation_id.clone(),
-            tenant: env.tenant.clone(),
-            channel: env.channel,
-            customer: env.customer().clone(),
-        };
         let voice = env.channel == Channel::Voice;
         loop {
             let next = match step {
-                TurnStep::Started => self.start(tenant, env, key, &conv).await?,
+                TurnStep::Started => self.start(tenant, env, key).await?,
                 TurnStep::ReplyReady { reply, .. } if voice => {
-                    Next::Step(self.speak(key, tenant, env, &conv, reply).await?)
+                    Next::Step(self.speak(key, tenant, env, reply).await?)
                 }
                 TurnStep::ReplyReady { reply, template } => {
                     Next::Step(self.send(key, tenant, env, reply, template, Vec::new()).await?)
                 }
-                TurnStep::Sending { .. } if voice => {
-                    Next::Finished(self.not_repeated(key, env, &conv).await?)
-                }
+                TurnStep::Sending { .. } if voice => Next::Finished(self.not_repeated(key, env).await?),
                 TurnStep::Sending { reply, template, at } => {
                     Next::Step(self.reconcile_and_send(key, tenant, env, reply, template, at).await?)
                 }
                 TurnStep::Sent { reply, provider_ids } => {
-                    Next::Finished(self.finish(key, env, &conv, reply, provider_ids).await?)
+                    Next::Finished(self.finish(key, env, reply, provider_ids).await?)
                 }
                 TurnStep::Done { .. } => Next::Finished(Outcome::AlreadyDone),
             };
@@ -258,50 +266,39 @@ impl Engine {
         }
     }
 
-    /// The first step: suppressed (opted out, project paused), or the reply composed.
-    async fn start(
-        &self,
-        tenant: &Arc<TenantConfig>,
-        env: &Envelope,
-        key: &Held,
-        conv: &ConversationKey,
-    ) -> Result<Next, TurnError> {
-        if let Some(reason) = self.suppressed(tenant, env).await? {
+    /// The first step: suppressed (opted out, project paused), or the reply composed
+    /// (its items staged for the `Sending` write).
+    async fn start(&self, tenant: &Arc<TenantConfig>, env: &Envelope, key: &Held) -> Result<Next, TurnError> {
+        if let Some(reason) = self.suppressed(tenant, env, key).await {
             let mut items = vec![note_item(env, &format!("no reply: {reason}"))];
             if env.kind() == Kind::Inbound {
                 items.insert(0, inbound_item(env));
             }
-            self.ports.conversations.append(conv, &items).await?;
+            key.stage(items);
             self.advance(key, &TurnStep::Done { outcome: format!("suppressed: {reason}") }).await?;
             return Ok(Next::Finished(Outcome::Suppressed(reason.into())));
         }
         let (reply, template, items) = match env.kind() {
             Kind::Initiate => self.compose_opening(tenant, env).await?,
-            Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env).await?,
+            Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env, &key.window().await).await?,
         };
-        self.ports.conversations.append(conv, &items).await?;
-        // Not stored: `send` stores `Sending` before anything goes out, so a write here
-        // would only cover the opt-out re-check in between (one AWS call per turn saved;
-        // a crash there re-runs the model, whose items are appended idempotently).
+        // Not stored: `send` stores the items with `Sending` before anything goes out, in
+        // one write conditioned on the opt-out; a crash before it re-runs the model.
+        key.stage(items);
         Ok(Next::Step(TurnStep::ReplyReady { reply, template }))
     }
 
     /// Why no reply may be made, if so.
-    async fn suppressed(
-        &self,
-        tenant: &TenantConfig,
-        env: &Envelope,
-    ) -> Result<Option<&'static str>, TurnError> {
+    async fn suppressed(&self, tenant: &TenantConfig, env: &Envelope, key: &Held) -> Option<&'static str> {
         // A caller on a live call is answered whatever their texting opt-out.
-        let opted_out = env.channel != Channel::Voice
-            && self.ports.consent.is_opted_out(&env.tenant, env.customer()).await?;
-        Ok(if opted_out {
+        let opted_out = env.channel != Channel::Voice && key.opted_out_at_claim().await;
+        if opted_out {
             Some("recipient opted out")
         } else if tenant.project_status != ProjectStatus::Active {
             Some("project is not active")
         } else {
             None
-        })
+        }
     }
 
     /// The reply went out: stored in the conversation, and the turn done.
@@ -309,7 +306,6 @@ impl Engine {
         &self,
         key: &Held,
         env: &Envelope,
-        conv: &ConversationKey,
         reply: String,
         provider_ids: Vec<String>,
     ) -> Result<Outcome, TurnError> {
@@ -318,7 +314,7 @@ impl Engine {
             at: jiff::Timestamp::now(),
             content: ItemContent::Reply { text: reply, provider_ids },
         };
-        self.ports.conversations.append(conv, &[item]).await?;
+        key.stage(vec![item]);
         self.advance(key, &TurnStep::Done { outcome: "replied".into() }).await?;
         Ok(Outcome::Replied)
     }
@@ -326,3 +322,7 @@ impl Engine {
 
 /// Slack added to a dead holder's remaining lease before claiming again.
 const BUSY_MARGIN: Duration = Duration::from_millis(100);
+
+/// First and longest pause between claims while another turn of the conversation runs.
+const CONVERSATION_POLL: Duration = Duration::from_millis(20);
+const CONVERSATION_POLL_MAX: Duration = Duration::from_millis(500);

@@ -10,7 +10,9 @@ use super::{Engine, TurnError};
 use comms_core::domain::sms::split_for_twilio;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, Envelope};
-use comms_core::ports::{ConsentAction, OutboundText, SendError, SentText, TemplateContent, TurnStep};
+use comms_core::ports::{
+    ConsentAction, OutboundText, Recorded, SendError, SentText, TemplateContent, TurnStep,
+};
 
 /// How long WhatsApp allows free-form replies after the customer's last message.
 const WHATSAPP_SESSION: Duration = Duration::from_secs(24 * 3600);
@@ -45,10 +47,10 @@ impl Engine {
         template: Option<BTreeMap<String, String>>,
         already_sent: Vec<SentText>,
     ) -> Result<TurnStep, TurnError> {
-        if self.ports.consent.is_opted_out(&env.tenant, env.customer()).await? {
-            let done = TurnStep::Done { outcome: "suppressed: recipient opted out before the send".into() };
-            self.advance(key, &done).await?;
-            return Ok(done);
+        let opted_out = TurnStep::Done { outcome: "suppressed: recipient opted out before the send".into() };
+        if key.opted_out_at_claim().await {
+            self.advance(key, &opted_out).await?;
+            return Ok(opted_out);
         }
         let template = self.template(key, tenant, env, template).await?;
         let parts = if template.is_some() { vec![reply.clone()] } else { split_for_twilio(&reply) };
@@ -57,7 +59,12 @@ impl Engine {
             template: template.as_ref().map(|t| t.variables.clone()),
             at: jiff::Timestamp::now(),
         };
-        self.advance(key, &sending).await?;
+        // The opt-out check and `Sending` are one write: a STOP recorded since the claim
+        // refuses it, and nothing goes out.
+        if self.record(key, &sending, true).await? == Recorded::OptedOut {
+            self.advance(key, &opted_out).await?;
+            return Ok(opted_out);
+        }
         let mut ids = Vec::new();
         for part in parts {
             if let Some(prev) = already_sent.iter().find(|s| s.body == part && !ids.contains(&s.provider_id))

@@ -6,7 +6,7 @@ use super::lease::{Fenced, Held};
 use super::{Engine, Outcome, TurnError};
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Envelope, KindDetail, voice};
-use comms_core::ports::{CallError, CallUpdate, ConversationKey, StoreError, TurnStep};
+use comms_core::ports::{CallError, CallUpdate, StoreError, TurnStep};
 
 impl Engine {
     /// Answers a voice turn by updating the live call: the reply, then the next
@@ -17,7 +17,6 @@ impl Engine {
         key: &Held,
         tenant: &TenantConfig,
         env: &Envelope,
-        conv: &ConversationKey,
         reply: String,
     ) -> Result<TurnStep, TurnError> {
         let update = self.call_update(tenant, env, &reply)?;
@@ -53,7 +52,7 @@ impl Engine {
             }
         };
         tracing::info!(reason = %note, "voice answer not delivered");
-        self.ports.conversations.append(conv, &[note_item(env, &note)]).await?;
+        key.stage(vec![note_item(env, &note)]);
         let done = TurnStep::Done { outcome: format!("voice answer not delivered: {outcome}") };
         self.advance(key, &done).await?;
         Ok(done)
@@ -62,14 +61,9 @@ impl Engine {
     /// The `Sending` step of a voice turn met again. Nothing tells whether the earlier
     /// attempt reached the call; saying the answer twice is worse than not at all (the
     /// hold loop ends by asking the caller to repeat), so a voice answer is at most once.
-    pub(super) async fn not_repeated(
-        &self,
-        key: &Held,
-        env: &Envelope,
-        conv: &ConversationKey,
-    ) -> Result<Outcome, TurnError> {
+    pub(super) async fn not_repeated(&self, key: &Held, env: &Envelope) -> Result<Outcome, TurnError> {
         let note = note_item(env, "an earlier attempt may have answered the call; not repeated");
-        self.ports.conversations.append(conv, &[note]).await?;
+        key.stage(vec![note]);
         self.advance(key, &TurnStep::Done { outcome: "voice answer not repeated".into() }).await?;
         Ok(Outcome::AlreadyDone)
     }
