@@ -1,4 +1,4 @@
-//! What a processor emits about a turn: CloudWatch embedded-metric-format lines (read
+//! What a processor emits about its turns: CloudWatch embedded-metric-format lines (read
 //! back as JSON, as CloudWatch Logs does) and log lines carrying the router's trace id.
 
 use std::collections::BTreeMap;
@@ -56,6 +56,8 @@ async fn a_turn_emits_emf_metrics_and_logs_the_routers_trace_id() {
     let env = envelope("SM00000000000000000000000000000071", "When do you open?");
     let message = OutgoingMessage { body: env.to_json(), attributes: env.attributes("trace-from-router-71") };
     h.queues.send(Channel::Sms, message).await.unwrap();
+    let poison = OutgoingMessage { body: "not an envelope".into(), attributes: BTreeMap::new() };
+    h.queues.send(Channel::Sms, poison).await.unwrap();
     h.drain(fast_worker(), Duration::from_secs(10)).await;
     assert_eq!(h.twilio.created().len(), 1);
 
@@ -73,6 +75,8 @@ async fn a_turn_emits_emf_metrics_and_logs_the_routers_trace_id() {
     assert_eq!(one("model_tokens", ("kind", "prompt")), 10, "the stub's usage");
     assert_eq!(one("model_tokens", ("kind", "completion")), 5);
     assert_eq!(one("sms_segments", ("channel", "sms")), 1);
+    assert_eq!(one("dead_letters", ("reason", "envelope")), 1, "the unreadable record");
+    assert_eq!(one("turns", ("outcome", "failed")), 1);
     for (name, label) in [
         ("queue_wait_ms", ("channel", "sms")),
         ("model_latency_ms", ("outcome", "ok")),
