@@ -5,7 +5,8 @@
 //!
 //! Criterion reports the mean; it gives no tail, so after it the bench times
 //! `COMMS_BENCH_SAMPLES` (default 5000) requests one by one and prints p50, p90, p99
-//! and max. Run: `cargo bench -p comms-router --bench webhook` (docs/performance.md).
+//! and max. Run: `cargo bench -p comms-router --bench webhook` (docs/performance.md);
+//! `COMMS_BENCH_DIR` sets where the database goes (default: the target's tmp dir).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a failed setup step should panic
 
 use std::time::{Duration, Instant};
@@ -92,8 +93,11 @@ fn tail(rt: &tokio::runtime::Runtime, router: &axum::Router, first: u64, samples
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    // On the target's disk, not a tmpfs: the enqueue's fsync is part of the cost.
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // On the target's disk by default, not a tmpfs: the enqueue's fsync is part of the
+    // cost. `COMMS_BENCH_DIR` puts the database elsewhere (e.g. /dev/shm, to see the
+    // cost without the disk).
+    let parent = std::env::var("COMMS_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_owned());
+    let dir = tempfile::tempdir_in(parent).unwrap();
     let router = rt.block_on(router(dir.path()));
     let mut n = 0u64;
     c.bench_function("sms_webhook_to_enqueue", |b| {
