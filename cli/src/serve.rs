@@ -16,6 +16,7 @@ use comms_engine::worker::{self, WorkerSettings};
 use comms_router::lambda::TENANT_CACHE_TTL;
 use comms_router::{AppState, RouterConfig};
 use comms_sqlite::QueueSettings;
+use comms_telemetry::local::LocalMetrics;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, aws_config, aws_resources};
@@ -59,6 +60,10 @@ pub struct ServeArgs {
     /// name exists that an earlier --create-resources did not make (a deployed stack's).
     #[arg(long)]
     pub create_resources: bool,
+    /// Seconds between the metrics summary lines in the log (turns, latencies p50/p99,
+    /// ...; one more at shutdown); 0 records no metrics.
+    #[arg(long, env = "COMMS_METRICS_INTERVAL_SECS", default_value_t = 60)]
+    pub metrics_interval_secs: u64,
 }
 
 /// What one backend gives `serve`: its stores (the engine's ports derive from them, with
@@ -166,6 +171,7 @@ const WORKER_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel:
 
 pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &Settings) -> CliResult {
     comms_telemetry::init(settings.log_format);
+    let metrics = summaries(args.metrics_interval_secs);
     let signals = ShutdownSignals::register()?;
     if args.create_resources && backend != Backend::Aws {
         return Err("--create-resources is for --backend aws (the embedded store creates itself)".into());
@@ -211,6 +217,10 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
             tracing::error!(error = %e, "a worker ended abnormally");
         }
     }
+    if let Some((metrics, ticker)) = metrics {
+        ticker.abort();
+        metrics.log_summary();
+    }
     match backend {
         Backend::Embedded => {
             tracing::info!("comms serve: stopped; queued messages are kept in {}", data_dir.display())
@@ -218,6 +228,17 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => tracing::info!("comms serve: stopped; queued messages stay in SQS"),
     }
     Ok(())
+}
+
+/// The local metrics recorder and the task logging its summary every `interval_secs`
+/// (none when 0, or when a recorder is installed already).
+fn summaries(interval_secs: u64) -> Option<(LocalMetrics, tokio::task::JoinHandle<()>)> {
+    if interval_secs == 0 {
+        return None;
+    }
+    let metrics = LocalMetrics::install().map_err(|e| tracing::warn!("{e}")).ok()?;
+    let ticker = metrics.spawn_summaries(Duration::from_secs(interval_secs));
+    Some((metrics, ticker))
 }
 
 /// One worker per channel the engine handles, each on its own queue, until `stop`.

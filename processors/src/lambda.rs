@@ -227,13 +227,27 @@ pub async fn aws_handler(
 pub async fn run(channel: Channel) -> Result<(), lambda_runtime::Error> {
     let settings = ProcessorSettings::from_env()?;
     comms_telemetry::init(settings.log_format);
+    // Metrics as EMF lines on stdout, flushed after each batch (docs/operations.md).
+    let emf = comms_telemetry::emf::Emf::install(&settings.resources.queue_prefix, service_name(channel))?;
+    comms_core::metrics::describe();
+    metrics::counter!(comms_core::metrics::COLD_STARTS).increment(1);
     let config = aws_config::load_from_env().await;
     let handler = Arc::new(aws_handler(&config, &settings, channel).await?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
-        async move { Ok::<_, lambda_runtime::Error>(handler.handle(event.payload).await) }
+        async move { Ok::<_, lambda_runtime::Error>(emf.flushed(handler.handle(event.payload)).await) }
     }))
     .await
+}
+
+/// The `service` dimension of a channel's processor metrics.
+fn service_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "sms-processor",
+        Channel::Whatsapp => "whatsapp-processor",
+        Channel::Voice => "voice-processor",
+        Channel::Email => "email-processor",
+    }
 }
 
 #[cfg(test)]

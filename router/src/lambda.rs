@@ -98,12 +98,16 @@ pub async fn aws_state(
 pub async fn run() -> Result<(), lambda_http::Error> {
     let settings = RouterSettings::from_env()?;
     comms_telemetry::init(settings.log_format);
+    // Metrics as EMF lines on stdout, flushed after each request (docs/operations.md).
+    let emf = comms_telemetry::emf::Emf::install(&settings.resources.queue_prefix, "router")?;
+    comms_core::metrics::describe();
+    metrics::counter!(comms_core::metrics::COLD_STARTS).increment(1);
     let base_from_request = settings.base_from_request();
     let config = aws_config::load_from_env().await;
     let router = app(aws_state(&config, &settings.resources, settings.router_config()).await?);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(router, req, base_from_request).await) }
+        async move { Ok::<_, std::convert::Infallible>(emf.flushed(handle(router, req, base_from_request)).await) }
     }))
     .await
 }

@@ -150,7 +150,7 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("x-admin-key"),
                 ]),
         );
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
         .route("/twilio/whatsapp", post(routes::twilio_sms::whatsapp_webhook))
@@ -162,8 +162,7 @@ pub fn app(state: AppState) -> Router {
         .merge(browser)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        // Outside the panic catcher, so a panic's 500 is logged like any other (once).
-        .layer(trace::layer())
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(error::panic_response));
+    // Outside the panic catcher, so a panic's 500 is logged like any other (once).
+    trace::layers(router).with_state(state)
 }

@@ -44,6 +44,9 @@ fn the_core_and_the_engine_link_no_sdk_http_client_or_database() {
         assert_absent(package, &deps, &io);
         let adapters = ["comms-sqlite", "comms-aws", "comms-providers", "comms-telemetry"];
         assert_absent(package, &deps, &adapters);
+        // They record metrics through the `metrics` facade only; the process picks the
+        // recorder (EMF on Lambda, the summary line in `comms serve`).
+        assert_absent(package, &deps, &["metrics_cloudwatch_embedded"]);
     }
 }
 

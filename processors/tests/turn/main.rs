@@ -7,6 +7,7 @@ mod aws;
 mod channels;
 mod fencing;
 mod helpers;
+mod metrics;
 mod ordering;
 mod sending;
 use comms_testkit as stubs;

@@ -1,5 +1,6 @@
 //! `POST /initiate-conversation`: a company's backend starts an outbound conversation.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{KeyKind, authorize, require_key};
 use crate::error::ErrorCode;
 use crate::json::{OptText, Parsed, Text, no_control_chars, object_body, typed};
+use crate::trace::TraceId;
 use crate::{ApiError, AppState};
 
 /// How long a `request_id` is remembered for replays.
@@ -153,6 +155,7 @@ async fn begin(state: &AppState, key: &str, body: &Value) -> Result<Option<Value
 /// Validates, authorises, and enqueues an `initiate` envelope, once per `request_id`.
 pub async fn initiate_conversation(
     State(state): State<AppState>,
+    trace: Option<Extension<TraceId>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -190,7 +193,7 @@ pub async fn initiate_conversation(
             recipient_name: Some(req.name),
         },
     };
-    let trace_id = uuid::Uuid::new_v4().to_string();
+    let trace_id = TraceId::or_new(trace);
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
     state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;
     let answer = json!({"status": "success", "request_id": request_id, "conversation_id": conversation_id,

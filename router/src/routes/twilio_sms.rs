@@ -1,6 +1,7 @@
 //! `POST /twilio/sms` and `POST /twilio/whatsapp`: a customer's message, signature-checked,
 //! onto the tenant's queue for that channel.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,7 @@ use comms_core::ports::{ConsentAction, OutgoingMessage};
 use comms_core::twilio::sid::MessageSid;
 
 use super::twilio_webhook::{Form, TwilioWebhook, WebhookForm};
+use crate::trace::TraceId;
 use crate::{ApiError, AppState};
 
 /// The answer Twilio gets: do nothing now; the reply is sent later through the REST API.
@@ -63,17 +65,19 @@ impl WebhookForm for WhatsappMessage {
 /// Inbound SMS.
 pub async fn sms_webhook(
     State(state): State<AppState>,
+    trace: Option<Extension<TraceId>>,
     hook: TwilioWebhook<SmsMessage>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Sms, hook.tenant.tenant, hook.to, hook.form.0).await
+    inbound(&state, Channel::Sms, hook.tenant.tenant, hook.to, hook.form.0, TraceId::or_new(trace)).await
 }
 
 /// Inbound WhatsApp.
 pub async fn whatsapp_webhook(
     State(state): State<AppState>,
+    trace: Option<Extension<TraceId>>,
     hook: TwilioWebhook<WhatsappMessage>,
 ) -> Result<Response, ApiError> {
-    inbound(&state, Channel::Whatsapp, hook.tenant.tenant, hook.to, hook.form.0).await
+    inbound(&state, Channel::Whatsapp, hook.tenant.tenant, hook.to, hook.form.0, TraceId::or_new(trace)).await
 }
 
 /// Handles carrier keywords, and enqueues everything else as an `inbound` envelope keyed
@@ -84,6 +88,7 @@ async fn inbound(
     tenant: TenantRef,
     to: PhoneNumber,
     msg: InboundMessage,
+    trace_id: String,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid = %msg.message_sid,
         from = %msg.from.redacted());
@@ -114,7 +119,6 @@ async fn inbound(
             received_at: jiff::Timestamp::now(),
             detail: KindDetail::Inbound { num_media: msg.num_media },
         };
-        let trace_id = uuid::Uuid::new_v4().to_string();
         let message =
             OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
         let queue_id = state.queues.send(channel, message).await.map_err(ApiError::unavailable)?;

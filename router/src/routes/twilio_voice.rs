@@ -9,6 +9,7 @@
 //! - `POST /twilio/voice/gather?turn=N[&empty=1]`: what the caller said on turn N.
 //! - `POST /twilio/voice/wait?turn=N&n=K`: round K of the hold loop for turn N.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use comms_core::twilio::sid::CallSid;
 use comms_core::twilio::twiml::{Twiml, Verb};
 
 use super::twilio_webhook::{Form, TwilioWebhook, WebhookForm};
+use crate::trace::TraceId;
 use crate::{ApiError, AppState};
 
 fn twiml(verbs: &[Verb]) -> Response {
@@ -82,6 +84,7 @@ pub async fn voice_webhook(
 /// gets one reprompt, then a goodbye.
 pub async fn gather(
     State(state): State<AppState>,
+    trace: Option<Extension<TraceId>>,
     hook: TwilioWebhook<CallEvent>,
 ) -> Result<Response, ApiError> {
     let (url, CallEvent { call_sid: sid, from, speech }) = (&hook.url, hook.form);
@@ -106,7 +109,7 @@ pub async fn gather(
         received_at: jiff::Timestamp::now(),
         detail: KindDetail::VoiceTurn { call_sid: sid.to_string(), turn },
     };
-    let trace_id = uuid::Uuid::new_v4().to_string();
+    let trace_id = TraceId::or_new(trace);
     let message = OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };
     let queue_id = state.queues.send(Channel::Voice, message).await.map_err(ApiError::unavailable)?;
     tracing::info!(tenant = %tenant, call_sid = %sid, turn, queue_message_id = %queue_id, trace_id, "voice turn enqueued");

@@ -12,4 +12,5 @@ mod openapi;
 mod sms_webhook;
 mod status_callback;
 mod token_rotation;
+mod trace;
 mod voice;

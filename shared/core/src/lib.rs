@@ -14,9 +14,11 @@
 //! - [`retry`]: backoff within a time budget.
 //! - [`cached`]: a tenant-directory decorator that caches lookups.
 //! - [`redact`]: masking of phone numbers in texts bound for logs.
+//! - [`metrics`]: the names of the metrics recorded through the `metrics` facade.
 
 pub mod cached;
 pub mod domain;
+pub mod metrics;
 pub mod ports;
 pub mod redact;
 pub mod retry;

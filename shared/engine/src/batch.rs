@@ -13,7 +13,7 @@ use comms_core::retry::{Classify, Disposition};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::turn::{Engine, Outcome, TurnError};
+use crate::turn::{Delivery, Engine, Outcome, TurnError};
 
 /// One record of a batch, shaped like an SQS record.
 #[derive(Debug, Clone)]
@@ -204,6 +204,9 @@ pub async fn settle(
         Ok(()) => (Ok(()), false),
         Err(e) if e.disposition() == Disposition::Permanent => {
             let reason = e.reason();
+            let class = reason_class(&reason);
+            metrics::counter!(comms_core::metrics::DEAD_LETTERS, "channel" => channel.as_str(), "reason" => class)
+                .increment(1);
             tracing::warn!(message_id = %rec.message_id, reason = %redact_digit_runs(&reason), "permanent failure: dead-lettered");
             let moved = queues.dead_letter(channel, &ReceivedMessage::from(rec), &reason).await;
             let failed = moved.is_err();
@@ -258,7 +261,7 @@ pub async fn run_batch(
         Heartbeat { queues: Arc::clone(queues), channel: policy.channel, visibility: policy.visibility };
     let results = process_batch(records, concurrency, Some(&heartbeat), |rec| {
         let engine = Arc::clone(engine);
-        async move { engine.handle(&rec.body).await }
+        async move { engine.handle_delivery(&rec.body, &delivery(&rec)).await }
     })
     .await;
     let mut failed = Vec::new();
@@ -268,4 +271,23 @@ pub async fn run_batch(
         }
     }
     failed
+}
+
+/// The delivery facts of a record the turn's span and metrics use.
+fn delivery(rec: &Record) -> Delivery {
+    Delivery { trace_id: rec.attributes.get("trace_id").cloned(), sent_at: Some(rec.sent_at) }
+}
+
+/// The class of a failure reason for the dead-letter metric: the step the turn error
+/// names first (`send: ...`), a few fixed words, never the free text after it.
+pub fn reason_class(reason: &str) -> &'static str {
+    let step = reason.split(':').next().unwrap_or("");
+    match step {
+        "model" => "model",
+        "send" => "send",
+        "storage" => "storage",
+        "call update" => "call",
+        "queue body" => "envelope",
+        _ => "turn",
+    }
 }

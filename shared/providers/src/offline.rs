@@ -203,38 +203,48 @@ fn tool_for(said: &str, date: &str, request: &ChatRequest) -> Option<ChatReply> 
 
 #[async_trait]
 impl ChatModel for OfflineRulesModel {
+    /// The rules' answer; its latency is recorded like a real model's, and no tokens.
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
-        let system = request.messages.iter().find_map(|m| match m {
-            ChatMessage::System { content } => Some(content.as_str()),
-            _ => None,
-        });
-        let system = system.unwrap_or("");
-        // Answer the tool results of the last round, if that is where we are.
-        if let Some(words) = answer_tool_results(&request.messages) {
-            return Ok(text(words));
-        }
-        let last_user = request.messages.iter().rev().find_map(|m| match m {
-            ChatMessage::User { content } => Some(content.as_str()),
-            _ => None,
-        });
-        let original = last_user.unwrap_or_default();
-        if let Some(reply) = opening(system, original) {
-            return Ok(text(reply));
-        }
-        let said = original.to_lowercase();
-        if let Some(reply) = tool_for(&said, &meant_date(&said, system), request) {
-            return Ok(reply);
-        }
-        Ok(text(
-            "Thanks for your message! This is the offline demo assistant (no AI model is configured). \
-             Ask about availability (\"any slots tomorrow?\") or book (\"book tomorrow 10:00\")."
-                .into(),
-        ))
+        let started = std::time::Instant::now();
+        let reply = answer(request);
+        metrics::histogram!(comms_core::metrics::MODEL_LATENCY_MS, "outcome" => "ok")
+            .record(comms_core::metrics::ms(started.elapsed()));
+        Ok(reply)
     }
 
     fn describe(&self) -> String {
         "offline rules model (no OPENAI_API_KEY set; not an AI model)".into()
     }
+}
+
+/// What the rules say to `request`.
+fn answer(request: &ChatRequest) -> ChatReply {
+    let system = request.messages.iter().find_map(|m| match m {
+        ChatMessage::System { content } => Some(content.as_str()),
+        _ => None,
+    });
+    let system = system.unwrap_or("");
+    // Answer the tool results of the last round, if that is where we are.
+    if let Some(words) = answer_tool_results(&request.messages) {
+        return text(words);
+    }
+    let last_user = request.messages.iter().rev().find_map(|m| match m {
+        ChatMessage::User { content } => Some(content.as_str()),
+        _ => None,
+    });
+    let original = last_user.unwrap_or_default();
+    if let Some(reply) = opening(system, original) {
+        return text(reply);
+    }
+    let said = original.to_lowercase();
+    if let Some(reply) = tool_for(&said, &meant_date(&said, system), request) {
+        return reply;
+    }
+    text(
+        "Thanks for your message! This is the offline demo assistant (no AI model is configured). \
+         Ask about availability (\"any slots tomorrow?\") or book (\"book tomorrow 10:00\")."
+            .into(),
+    )
 }
 
 #[cfg(test)]

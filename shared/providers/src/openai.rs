@@ -16,6 +16,7 @@ use async_openai::types::chat::{
 };
 use async_trait::async_trait;
 
+use comms_core::metrics as metrics_names;
 use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
 
 /// OpenAI's own endpoint: the base URL when none is configured.
@@ -155,6 +156,23 @@ fn classify(e: OpenAIError) -> ChatError {
 #[async_trait]
 impl ChatModel for OpenAiChat {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let started = std::time::Instant::now();
+        let result = self.create(request).await;
+        metrics::histogram!(metrics_names::MODEL_LATENCY_MS, "outcome" => metrics_names::outcome(&result))
+            .record(metrics_names::ms(started.elapsed()));
+        result
+    }
+
+    fn describe(&self) -> String {
+        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
+        let base = self.settings.effective_base_url();
+        format!("openai ({model} at {base})")
+    }
+}
+
+impl OpenAiChat {
+    /// One Chat Completions call; the tokens it used are counted from its `usage`.
+    async fn create(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
         let tools: Vec<ChatCompletionTools> = request
             .tools
             .iter()
@@ -176,6 +194,12 @@ impl ChatModel for OpenAiChat {
             ..Default::default()
         };
         let response = self.client.chat().create(body).await.map_err(classify)?;
+        if let Some(usage) = &response.usage {
+            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "prompt")
+                .increment(u64::from(usage.prompt_tokens));
+            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "completion")
+                .increment(u64::from(usage.completion_tokens));
+        }
         let choice = response.choices.into_iter().next().ok_or_else(|| ChatError::Transient {
             message: "response had no choices".into(),
             retry_after: None,
@@ -193,12 +217,6 @@ impl ChatModel for OpenAiChat {
             })
             .collect();
         Ok(ChatReply { content: choice.message.content, tool_calls })
-    }
-
-    fn describe(&self) -> String {
-        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
-        let base = self.settings.effective_base_url();
-        format!("openai ({model} at {base})")
     }
 }
 

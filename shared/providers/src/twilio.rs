@@ -30,6 +30,9 @@ struct MessageResource {
     from: String,
     body: Option<String>,
     date_created: Option<String>,
+    /// Segments Twilio bills for the message: a string in its JSON (`"2"`).
+    #[serde(default)]
+    num_segments: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +117,7 @@ async fn classify(resp: reqwest::Response) -> SendError {
     let after = retry_after(resp.headers());
     let err: TwilioError = resp.json().await.unwrap_or_default();
     let code = err.code.unwrap_or(0);
+    count_error(code, status);
     let message = format!("{status}: {}", err.message.unwrap_or_default());
     if status.as_u16() == 429 || THROTTLED.contains(&code) {
         SendError::Retryable { message, retry_after: after }
@@ -125,9 +129,25 @@ async fn classify(resp: reqwest::Response) -> SendError {
     }
 }
 
-#[async_trait]
-impl Messenger for TwilioRest {
-    async fn send(&self, text: &OutboundText) -> Result<SentText, SendError> {
+/// Counts an error answer by Twilio's code (its HTTP status when the body had none).
+fn count_error(code: i64, status: reqwest::StatusCode) {
+    let code = if code == 0 { status.as_u16().to_string() } else { code.to_string() };
+    metrics::counter!(comms_core::metrics::PROVIDER_ERRORS, "provider" => "twilio", "code" => code)
+        .increment(1);
+}
+
+/// The segments of a created message, as Twilio counted them (1 when it did not say).
+fn segments(m: &MessageResource) -> u64 {
+    match &m.num_segments {
+        Some(serde_json::Value::String(n)) => n.trim().parse().unwrap_or(1),
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(1),
+        _ => 1,
+    }
+}
+
+impl TwilioRest {
+    /// Creates one message (`Messages.json`); counts the segments Twilio billed.
+    async fn create(&self, text: &OutboundText) -> Result<SentText, SendError> {
         let creds = self.credentials(text.credentials.as_deref()).await?;
         let (to, from) = (address(text.channel, &text.to), address(text.channel, &text.from));
         let mut form: Vec<(&str, String)> = vec![("To", to), ("From", from)];
@@ -162,7 +182,22 @@ impl Messenger for TwilioRest {
         }
         let m: MessageResource =
             resp.json().await.map_err(|e| SendError::Ambiguous(format!("unreadable answer: {e}")))?;
+        metrics::counter!(comms_core::metrics::SMS_SEGMENTS, "channel" => text.channel.as_str())
+            .increment(segments(&m));
         parse_sent(m).ok_or_else(|| SendError::Ambiguous("answer without valid numbers".into()))
+    }
+}
+
+#[async_trait]
+impl Messenger for TwilioRest {
+    async fn send(&self, text: &OutboundText) -> Result<SentText, SendError> {
+        let started = std::time::Instant::now();
+        let result = self.create(text).await;
+        let channel = text.channel.as_str();
+        let outcome = comms_core::metrics::outcome(&result);
+        metrics::histogram!(comms_core::metrics::SEND_LATENCY_MS, "channel" => channel, "outcome" => outcome)
+            .record(comms_core::metrics::ms(started.elapsed()));
+        result
     }
 
     async fn sent_since(
@@ -240,6 +275,7 @@ impl CallControl for TwilioRest {
         let after = retry_after(resp.headers());
         let err: TwilioError = resp.json().await.unwrap_or_default();
         let code = err.code.unwrap_or(0);
+        count_error(code, status);
         let message = format!("{status}: {}", err.message.unwrap_or_default());
         Err(if status.as_u16() == 404 || CALL_ENDED.contains(&code) {
             CallError::Ended(message)

@@ -1,4 +1,9 @@
-//! Logging set-up shared by the `comms` command and the Lambda binaries.
+//! Logging set-up shared by the `comms` command and the Lambda binaries, and where their
+//! metrics go: CloudWatch embedded metric format on Lambda ([`emf`]), a summary line in
+//! `comms serve` ([`local`]).
+
+pub mod emf;
+pub mod local;
 
 use std::fmt::Write as _;
 

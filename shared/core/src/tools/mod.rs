@@ -206,6 +206,16 @@ pub async fn execute(ctx: &ToolContext, call: &ToolCall) -> Result<Value, ToolFa
     let Some(tool) = enabled else {
         return Ok(tool_error(format!("unknown or disabled tool '{}'", call.name)));
     };
+    let started = std::time::Instant::now();
+    let result = run(ctx, call, tool).await;
+    let outcome = crate::metrics::outcome(&result);
+    metrics::histogram!(crate::metrics::TOOL_LATENCY_MS, "tool" => tool.as_str(), "outcome" => outcome)
+        .record(crate::metrics::ms(started.elapsed()));
+    result
+}
+
+/// Runs an enabled tool.
+async fn run(ctx: &ToolContext, call: &ToolCall, tool: ToolName) -> Result<Value, ToolFailure> {
     let fail = |source| ToolFailure { tool: call.name.clone(), source };
     let result = match tool {
         ToolName::CheckAvailability => match args::<AvailabilityArgs>(call) {

@@ -130,20 +130,41 @@ impl Engine {
         Self { ports, settings }
     }
 
-    /// Handles one queue body.
+    /// Handles one queue body (no delivery facts: no trace id, no queue wait).
     pub async fn handle(&self, body: &str) -> Result<Outcome, TurnError> {
-        let envelope = Envelope::parse(body)?;
+        self.handle_delivery(body, &Delivery::default()).await
+    }
+
+    /// Handles one queue body as delivered: its `turn` span carries the router's trace
+    /// id, and the turn's outcome and queue wait are recorded as metrics.
+    pub async fn handle_delivery(&self, body: &str, delivery: &Delivery) -> Result<Outcome, TurnError> {
+        let envelope = match Envelope::parse(body) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let result = Err(TurnError::from(e));
+                record_turn("unknown", &result);
+                return result;
+            }
+        };
         let span = tracing::info_span!(
             "turn",
             id = %envelope.id,
             tenant = %envelope.tenant,
             conversation = %envelope.conversation_id.redacted(),
+            trace_id = delivery.trace_id.as_deref().unwrap_or(""),
         );
+        let channel = envelope.channel.as_str();
+        if let Some(sent_at) = delivery.sent_at {
+            let wait = jiff::Timestamp::now().duration_since(sent_at).unsigned_abs();
+            metrics::histogram!(comms_core::metrics::QUEUE_WAIT_MS, "channel" => channel)
+                .record(comms_core::metrics::ms(wait));
+        }
         let result = match envelope.kind() {
             Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => {
                 tracing::Instrument::instrument(self.turn(&envelope), span.clone()).await
             }
         };
+        record_turn(channel, &result);
         let _guard = span.enter();
         match &result {
             Ok(outcome) => tracing::info!(?outcome, "turn finished"),
@@ -318,6 +339,28 @@ impl Engine {
         self.advance(key, &TurnStep::Done { outcome: "replied".into() }).await?;
         Ok(Outcome::Replied)
     }
+}
+
+/// What the queue says about a delivery, beyond its body.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// The router's `trace_id` message attribute: the same id is on the request's logs.
+    pub trace_id: Option<String>,
+    /// When the message was enqueued (SQS `SentTimestamp`).
+    pub sent_at: Option<jiff::Timestamp>,
+}
+
+/// Counts a turn by channel and outcome.
+fn record_turn(channel: &'static str, result: &Result<Outcome, TurnError>) {
+    let outcome = match result {
+        Ok(Outcome::Replied) => "replied",
+        Ok(Outcome::AlreadyDone) => "already_done",
+        Ok(Outcome::Suppressed(_)) => "suppressed",
+        Err(e) if e.is_lease_lost() => "taken_over",
+        Err(e) if e.is_permanent() => "failed",
+        Err(_) => "retry",
+    };
+    metrics::counter!(comms_core::metrics::TURNS, "channel" => channel, "outcome" => outcome).increment(1);
 }
 
 /// Slack added to a dead holder's remaining lease before claiming again.
