@@ -34,6 +34,11 @@ pub struct LoadArgs {
     /// Give up waiting for the replies after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// Folder the scratch data folder is made in (default: the system's temp folder).
+    /// On a tmpfs (e.g. /dev/shm) commits never wait for a disk: not a durable set-up,
+    /// only a way to see how much of the time is the disk's.
+    #[arg(long)]
+    pub scratch_in: Option<PathBuf>,
 }
 
 /// The spawned `comms serve`; killed when dropped (its data folder is scratch).
@@ -191,7 +196,7 @@ fn ms(d: Duration) -> String {
 }
 
 pub async fn load(args: LoadArgs) -> CliResult {
-    let dir = ScratchDir::new()?;
+    let dir = ScratchDir::new(args.scratch_in.clone().unwrap_or_else(std::env::temp_dir))?;
     let (token, shop) = seed(&dir.0).await?;
     let replies = Arc::new(Replies::default());
     let openai = standins::openai().await?;
@@ -218,8 +223,11 @@ pub async fn load(args: LoadArgs) -> CliResult {
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!(
         "comms bench load: {} messages, client concurrency {}, worker concurrency {} ({build} build; \
-         OpenAI and Twilio stand-ins)",
-        args.messages, args.concurrency, args.worker_concurrency
+         OpenAI and Twilio stand-ins; data in {})",
+        args.messages,
+        args.concurrency,
+        args.worker_concurrency,
+        dir.0.parent().unwrap_or(&dir.0).display()
     );
     println!("  answered: {} of {} ({} replies sent)", latencies.len(), args.messages, replies.creates());
     println!(
@@ -245,8 +253,8 @@ pub async fn load(args: LoadArgs) -> CliResult {
 struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new() -> CliResult<Self> {
-        let dir = std::env::temp_dir().join(format!("comms-bench-load-{}", uuid::Uuid::new_v4().simple()));
+    fn new(parent: PathBuf) -> CliResult<Self> {
+        let dir = parent.join(format!("comms-bench-load-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self(dir))
     }
