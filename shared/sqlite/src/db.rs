@@ -36,9 +36,11 @@ const STATEMENT_CACHE: usize = 128;
 /// server) holding the write lock, rather than failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A change queued for the writer. Type-erased: it runs the caller's closure and returns
-/// how to answer the caller once the commit's outcome is known.
-type Change = Box<dyn FnOnce(&Connection) -> Outcome + Send>;
+/// A change queued for the writer. Type-erased: given the connection inside the group's
+/// transaction, it runs the caller's closure and returns how to answer the caller once
+/// the commit's outcome is known; given the error that kept the transaction from
+/// beginning, it answers the caller with it without running.
+type Change = Box<dyn FnOnce(Result<&Connection, rusqlite::Error>) -> Outcome + Send>;
 /// A closure that must run outside the group transaction (it manages its own).
 type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -150,9 +152,9 @@ impl Db {
                 None => open_reader(&inner.path)?,
             };
             let result = read_snapshot(&conn, f);
-            // A connection whose read failed mid-way is closed, not pooled: it may hold
-            // an open transaction or a broken state.
-            if result.is_ok() && conn.is_autocommit() {
+            // A connection left inside a transaction (its COMMIT failed) is closed, not
+            // pooled; an `Err` from `f` (e.g. no such row) leaves it as good as new.
+            if conn.is_autocommit() {
                 inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             }
             result
@@ -209,18 +211,29 @@ fn read_snapshot<T>(
     conn.execute_batch("BEGIN DEFERRED")?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(sqlite_error("a database read panicked".into())));
-    // Ending a read transaction cannot lose anything; a failure leaves the connection
-    // out of the pool (it is not in autocommit mode).
+    // Ending a read transaction cannot lose anything; if it fails, the connection is
+    // left out of the pool (it is not in autocommit mode).
     let _ = conn.execute_batch("COMMIT");
     result
 }
 
 /// Runs one change in its own savepoint and says what is left to do.
-fn run_change<T, F>(conn: &Connection, f: F, answer: oneshot::Sender<Result<T, rusqlite::Error>>) -> Outcome
+fn run_change<T, F>(
+    conn: Result<&Connection, rusqlite::Error>,
+    f: F,
+    answer: oneshot::Sender<Result<T, rusqlite::Error>>,
+) -> Outcome
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> rusqlite::Result<T>,
 {
+    let conn = match conn {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = answer.send(Err(e));
+            return Outcome::RolledBack;
+        }
+    };
     if let Err(e) = conn.execute_batch("SAVEPOINT change") {
         let _ = answer.send(Err(e));
         return Outcome::RolledBack;
@@ -281,14 +294,14 @@ fn run_exclusive(conn: &mut Connection, f: Exclusive) {
 fn commit_group(conn: &Connection, first: Change, jobs: &mpsc::Receiver<Job>) -> Option<Job> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, "could not begin a write transaction");
-        fail_change(conn, first, e);
+        first(Err(e));
         return None;
     }
     let mut answers = Vec::new();
     let mut pending = Some(first);
     let mut after = None;
     while let Some(change) = pending.take() {
-        match change(conn) {
+        match change(Ok(conn)) {
             Outcome::Applied(answer) => answers.push(answer),
             Outcome::RolledBack => {}
             Outcome::TransactionLost => {
@@ -314,20 +327,4 @@ fn commit_group(conn: &Connection, first: Change, jobs: &mpsc::Receiver<Job>) ->
         answer(committed.as_ref().map(|_| ()).map_err(clone_error));
     }
     after
-}
-
-/// Answers a change that could not run because its transaction could not begin: runs it
-/// inside a savepoint that is then rolled back, so its caller gets the error.
-fn fail_change(conn: &Connection, change: Change, error: rusqlite::Error) {
-    // Without a transaction the change must not apply; a savepoint outside a transaction
-    // acts as one, and it is rolled back whatever the change did.
-    if conn.execute_batch("SAVEPOINT failed").is_ok() {
-        if let Outcome::Applied(answer) = change(conn) {
-            answer(Err(clone_error(&error)));
-        }
-        let _ = conn.execute_batch("ROLLBACK TO failed; RELEASE failed");
-    }
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
 }
