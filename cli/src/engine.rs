@@ -11,7 +11,7 @@ use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_providers::offline::OfflineRulesModel;
 use comms_providers::openai::{OpenAiChat, OpenAiSettings};
 use comms_providers::twilio::TwilioRest;
-use comms_sqlite::SqliteOutbox;
+use comms_sqlite::{Db, SqliteOutbox};
 
 use crate::settings::Settings;
 use crate::{CliResult, open_db};
@@ -31,9 +31,10 @@ pub fn chat_model(settings: &Settings) -> CliResult<Arc<dyn ChatModel>> {
 
 /// The messenger and call control: Twilio's REST API when `TWILIO_API_BASE` is set
 /// (credentials from `secrets`), else the outbox in the data folder (texts and call
-/// updates stored, not sent).
+/// updates stored, not sent), on `db` if given (one writer per file) or the data folder's.
 pub fn twilio(
     data_dir: &Path,
+    db: Option<&Db>,
     secrets: Arc<dyn SecretStore>,
     settings: &Settings,
 ) -> CliResult<(Arc<dyn Messenger>, Arc<dyn CallControl>)> {
@@ -43,7 +44,11 @@ pub fn twilio(
             (rest.clone(), rest)
         }
         None => {
-            let outbox = Arc::new(SqliteOutbox::new(open_db(data_dir)?));
+            let db = match db {
+                Some(db) => db.clone(),
+                None => open_db(data_dir)?,
+            };
+            let outbox = Arc::new(SqliteOutbox::new(db));
             (outbox.clone(), outbox)
         }
     })

@@ -85,6 +85,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// A batch with a slow stand-in model, concurrent versus one at a time.
     Batch(bench::BatchArgs),
+    /// Signed SMS webhooks into a spawned `comms serve` with OpenAI and Twilio stand-ins:
+    /// throughput and the time from webhook accepted to reply sent.
+    Load(bench::LoadArgs),
 }
 
 /// Runs a parsed command line; the exit code says whether it worked. The settings that
@@ -116,6 +119,7 @@ async fn dispatch(cli: Cli, settings: settings::Settings) -> CliResult {
         Command::State(cmd) => state::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cli.backend, cmd).await,
         Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
+        Command::Bench(BenchCommand::Load(args)) => bench::load(args).await,
     }
 }
 

@@ -15,7 +15,7 @@ use comms_engine::turn::EnginePorts;
 use comms_engine::worker::{self, WorkerSettings};
 use comms_router::lambda::TENANT_CACHE_TTL;
 use comms_router::{AppState, RouterConfig};
-use comms_sqlite::QueueSettings;
+use comms_sqlite::{Db, QueueSettings, SqliteQueues};
 use comms_telemetry::local::LocalMetrics;
 use tokio::sync::watch;
 
@@ -74,20 +74,31 @@ struct Wiring {
     router: Stores,
     worker_queues: Arc<dyn Queues>,
     demo: Option<TenantConfig>,
+    /// The embedded database (the local outbox shares its writer).
+    db: Option<Db>,
 }
 
 /// How long the SQS pollers wait for a message (long polling, as the event source
 /// mapping does; at most 20 s, and shutdown does not wait for it).
 const SQS_WAIT: Duration = Duration::from_secs(10);
 
+/// How long an embedded worker's receive waits for a message (woken at once by a send
+/// from the router, which shares its database handle), and how often it looks anyway
+/// (messages whose visibility timeout ended, or sent by another process).
+const SQLITE_WAIT: Duration = Duration::from_secs(10);
+const SQLITE_RECHECK: Duration = Duration::from_millis(200);
+
 async fn embedded(data_dir: &Path, args: &ServeArgs) -> CliResult<Wiring> {
     let db = open_db(data_dir)?;
-    let stores = comms_sqlite::stores(&db, QueueSettings { max_receive_count: args.max_receive_count });
+    let settings = QueueSettings { max_receive_count: args.max_receive_count };
+    let stores = comms_sqlite::stores(&db, settings);
     let (demo, created) = demo::seed(stores.tenants.as_ref(), stores.secrets.as_ref()).await?;
     if created {
         tracing::info!(tenant = %demo.tenant, "seeded the demo tenant");
     }
-    Ok(Wiring { worker_queues: Arc::clone(&stores.queues), router: stores.clone(), stores, demo: Some(demo) })
+    let worker_queues =
+        Arc::new(SqliteQueues::new(db.clone(), settings).with_long_polling(SQLITE_WAIT, SQLITE_RECHECK));
+    Ok(Wiring { worker_queues, router: stores.clone(), stores, demo: Some(demo), db: Some(db) })
 }
 
 async fn aws(args: &ServeArgs) -> CliResult<Wiring> {
@@ -117,7 +128,7 @@ async fn aws(args: &ServeArgs) -> CliResult<Wiring> {
             .map_err(|e| format!("{e} (--create-resources makes the queues)"))?
             .with_long_polling(SQS_WAIT),
     );
-    Ok(Wiring { stores, router, worker_queues, demo })
+    Ok(Wiring { stores, router, worker_queues, demo, db: None })
 }
 
 /// Refuses `--create-resources` where a table or queue of the names it would use exists
@@ -251,7 +262,8 @@ fn start_workers(
     stop: &watch::Receiver<bool>,
 ) -> CliResult<Vec<tokio::task::JoinHandle<()>>> {
     let chat = engine::chat_model(settings)?;
-    let (messenger, calls) = engine::twilio(data_dir, wiring.stores.secrets.clone(), settings)?;
+    let (messenger, calls) =
+        engine::twilio(data_dir, wiring.db.as_ref(), wiring.stores.secrets.clone(), settings)?;
     tracing::info!(model = %chat.describe(), "chat model");
     if settings.twilio_api_base.is_none() {
         tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");

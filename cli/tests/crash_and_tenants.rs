@@ -96,7 +96,12 @@ fn backend_auth_token(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, back
 
 /// Posts an inbound SMS webhook signed with `token`, as Twilio would.
 async fn post_sms(server: &Server, token: &str, from: &str, to: &str, sid: &str, body: &str) {
-    let url = format!("{}/twilio/sms", server.base_url);
+    post_sms_to(&server.base_url, token, from, to, sid, body).await
+}
+
+/// [`post_sms`] to the server at `base_url`.
+async fn post_sms_to(base_url: &str, token: &str, from: &str, to: &str, sid: &str, body: &str) {
+    let url = format!("{base_url}/twilio/sms");
     let params: Vec<(String, String)> = [
         ("AccountSid", "AC00000000000000000000000000000000"),
         ("Body", body),
@@ -163,9 +168,19 @@ async fn killed_mid_turn_answers_everyone_once(
 
     let server = serve(dir.path(), &openai, &twilio, &backend);
     let token = backend_auth_token(dir.path(), &openai, &twilio, &backend);
+    // All at once: the worker takes each message as soon as it is queued, so the moment
+    // to kill (e.g. "in the model call, nothing sent") starts with the first webhook, and
+    // posting one after another could outlast it on a loaded machine.
+    let mut posts = tokio::task::JoinSet::new();
     for i in 0..CUSTOMERS {
-        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-        post_sms(&server, &token, &customer(i), SHOP, &sid, "Can you fix a cracked screen?").await;
+        let (base_url, token) = (server.base_url.clone(), token.clone());
+        posts.spawn(async move {
+            let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+            post_sms_to(&base_url, &token, &customer(i), SHOP, &sid, "Can you fix a cracked screen?").await;
+        });
+    }
+    while let Some(posted) = posts.join_next().await {
+        posted.unwrap();
     }
     wait_for("the moment to kill", Duration::from_secs(60), || kill_now(&openai, &twilio)).await;
     server.kill_9();

@@ -1,7 +1,7 @@
 //! Owner state, bookings and the ledger on SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json};
 use comms_core::domain::{OwnerState, TenantRef};
@@ -25,7 +25,7 @@ impl OwnerStateStore for SqliteOwnerState {
     async fn get(&self, tenant: &TenantRef) -> Result<Option<OwnerState>, StoreError> {
         let t = tenant.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT state FROM owner_state WHERE company_id = ?1 AND project_id = ?2",
                     params![t.company_id, t.project_id],
@@ -42,18 +42,17 @@ impl OwnerStateStore for SqliteOwnerState {
     async fn set(&self, tenant: &TenantRef, state: &OwnerState) -> Result<(), StoreError> {
         let (t, json, at) = (tenant.clone(), to_json(state), state.updated_at.to_string());
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
+            .write(move |c| {
+                c.execute(
                     "INSERT INTO owner_state (company_id, project_id, state) VALUES (?1, ?2, ?3)
                      ON CONFLICT (company_id, project_id) DO UPDATE SET state = excluded.state",
                     params![t.company_id, t.project_id, json],
                 )?;
-                tx.execute(
+                c.execute(
                     "INSERT INTO owner_state_history (company_id, project_id, at, state) VALUES (?1, ?2, ?3, ?4)",
                     params![t.company_id, t.project_id, at, json],
                 )?;
-                tx.commit()
+                Ok(())
             })
             .await
             .map_err(backend)
@@ -62,17 +61,16 @@ impl OwnerStateStore for SqliteOwnerState {
     async fn clear(&self, tenant: &TenantRef, at: jiff::Timestamp) -> Result<(), StoreError> {
         let (t, at) = (tenant.clone(), at.to_string());
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
+            .write(move |c| {
+                c.execute(
                     "DELETE FROM owner_state WHERE company_id = ?1 AND project_id = ?2",
                     params![t.company_id, t.project_id],
                 )?;
-                tx.execute(
+                c.execute(
                     "INSERT INTO owner_state_history (company_id, project_id, at, state) VALUES (?1, ?2, ?3, NULL)",
                     params![t.company_id, t.project_id, at],
                 )?;
-                tx.commit()
+                Ok(())
             })
             .await
             .map_err(backend)
@@ -85,7 +83,7 @@ impl OwnerStateStore for SqliteOwnerState {
     ) -> Result<Vec<(jiff::Timestamp, Option<OwnerState>)>, StoreError> {
         let t = tenant.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.prepare_cached(
                     "SELECT at, state FROM owner_state_history WHERE company_id = ?1 AND project_id = ?2
                      ORDER BY id DESC LIMIT ?3",
@@ -125,9 +123,8 @@ impl Bookings for SqliteBookings {
     async fn reserve(&self, booking: &Booking) -> Result<Reservation, StoreError> {
         let b = booking.clone();
         self.db
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let inserted = tx.execute(
+            .write(move |c| {
+                let inserted = c.execute(
                     "INSERT INTO bookings (company_id, project_id, date, time, lead_id, phone, booking)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (company_id, project_id, date, time) DO NOTHING",
                     params![
@@ -141,10 +138,9 @@ impl Bookings for SqliteBookings {
                     ],
                 )?;
                 if inserted == 1 {
-                    tx.commit()?;
                     return Ok(Reservation::Created(b));
                 }
-                let existing: Booking = from_json(&tx.query_row(
+                let existing: Booking = from_json(&c.query_row(
                     "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND date = ?3 AND time = ?4",
                     params![b.tenant.company_id, b.tenant.project_id, b.date.to_string(), b.time.strftime("%H:%M").to_string()],
                     |r| r.get::<_, String>(0),
@@ -158,7 +154,7 @@ impl Bookings for SqliteBookings {
     async fn on_date(&self, tenant: &TenantRef, date: jiff::civil::Date) -> Result<Vec<Booking>, StoreError> {
         let t = tenant.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.prepare_cached(
                     "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND date = ?3 ORDER BY time",
                 )?
@@ -189,7 +185,7 @@ impl Ledger for SqliteLedger {
     async fn record(&self, entry: &LedgerEntry) -> Result<(), StoreError> {
         let (t, json) = (entry.tenant.clone(), to_json(entry));
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT INTO ledger (company_id, project_id, entry) VALUES (?1, ?2, ?3)",
                     params![t.company_id, t.project_id, json],
@@ -203,7 +199,7 @@ impl Ledger for SqliteLedger {
     async fn entries(&self, tenant: &TenantRef, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
         let t = tenant.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.prepare_cached(
                     "SELECT entry FROM ledger WHERE company_id = ?1 AND project_id = ?2 ORDER BY id DESC LIMIT ?3",
                 )?

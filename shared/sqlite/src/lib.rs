@@ -1,9 +1,14 @@
 //! Embedded adapters: every port in one SQLite file (WAL, `synchronous=FULL`), so a local
 //! install is one process and one file, and nothing acknowledged is lost on a crash.
+//! Changes go through one writer thread that commits them in groups ([`Db`]); reads use a
+//! pool of read-only connections.
 
 mod business;
 mod consent;
 mod conversations;
+mod db;
+#[cfg(test)]
+mod db_tests;
 mod journal;
 mod outbox;
 mod queue;
@@ -12,15 +17,14 @@ mod secrets;
 mod tenants;
 mod turns;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 pub use business::{SqliteBookings, SqliteLedger, SqliteOwnerState};
 pub use consent::SqliteConsent;
 pub use conversations::SqliteConversations;
+pub use db::Db;
 pub use journal::SqliteJournal;
 pub use outbox::SqliteOutbox;
 pub use queue::{QueueSettings, SqliteQueues};
@@ -190,77 +194,6 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE conversations ADD COLUMN turn_token INTEGER;
      ALTER TABLE conversations ADD COLUMN turn_lease_ms INTEGER;",
 ];
-
-/// A handle on the SQLite file shared by every embedded adapter. Cheap to clone.
-///
-/// One connection behind a mutex: SQLite serialises writers anyway, and calls run on the
-/// blocking pool so they never stall the async runtime.
-#[derive(Clone)]
-pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl Db {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(backend)?;
-        // Other processes (the `comms` CLI next to a running server) may hold the write
-        // lock briefly; wait rather than fail.
-        conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        // FULL: a commit is on disk before the caller is told it happened, so a webhook
-        // acknowledged to Twilio survives a power cut, not only a process crash.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", true).map_err(backend)?;
-        migrate(&mut conn).map_err(backend)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
-    }
-
-    /// Runs `f` with the connection on the blocking pool.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, rusqlite::Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
-    {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave a half-applied change: every
-            // multi-statement change runs in a transaction that rolls back on drop.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
-    }
-
-    /// Runs `f` inside a write transaction, committed (durably) before this returns; an
-    /// `Err` from `f` rolls its changes back.
-    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, rusqlite::Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Runs the read `f` on a consistent snapshot.
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, rusqlite::Error>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        self.call(move |c| f(c)).await
-    }
-}
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

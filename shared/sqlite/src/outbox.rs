@@ -30,7 +30,7 @@ impl SqliteOutbox {
         filter: Option<(TenantRef, String, String, String)>,
     ) -> Result<Vec<SentText>, SendError> {
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<SentText> {
                     let parse = |s: String| {
                         PhoneNumber::parse(&s)
@@ -75,7 +75,7 @@ impl Messenger for SqliteOutbox {
         };
         let (s, t) = (sent.clone(), text.tenant.clone());
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT INTO outbox (provider_id, company_id, project_id, from_number, to_number, body, sent_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -111,7 +111,7 @@ impl CallControl for SqliteOutbox {
     async fn update_call(&self, update: &CallUpdate) -> Result<(), CallError> {
         let (u, id) = (update.clone(), format!("CALL-{}-{}", update.call_sid, uuid::Uuid::new_v4().simple()));
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT INTO outbox (provider_id, company_id, project_id, from_number, to_number, body, sent_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{Db, now_ms, queue_backend, ts_from_ms};
 use comms_core::domain::Channel;
@@ -29,12 +29,73 @@ impl Default for QueueSettings {
 pub struct SqliteQueues {
     db: Db,
     settings: QueueSettings,
+    long_poll: Option<LongPoll>,
+}
+
+/// How a receive that finds nothing waits (see [`SqliteQueues::with_long_polling`]).
+#[derive(Debug, Clone, Copy)]
+struct LongPoll {
+    wait: Duration,
+    recheck: Duration,
 }
 
 impl SqliteQueues {
-    /// Queues stored in `db`.
+    /// Queues stored in `db`. A receive that finds nothing returns at once.
     pub fn new(db: Db, settings: QueueSettings) -> Self {
-        Self { db, settings }
+        Self { db, settings, long_poll: None }
+    }
+
+    /// Long polling, as SQS's `WaitTimeSeconds`: a receive that finds nothing waits up to
+    /// `wait` for a message. A send (or a replay, or a visibility set to zero) through any
+    /// queue handle on the same [`Db`] wakes it at once; a message that becomes visible
+    /// because its timeout ended (or one sent by another process) is found by a re-check
+    /// every `recheck`.
+    pub fn with_long_polling(mut self, wait: Duration, recheck: Duration) -> Self {
+        self.long_poll = Some(LongPoll { wait, recheck: recheck.max(Duration::from_millis(1)) });
+        self
+    }
+
+    /// Wakes every receive waiting on `channel`: a message may be visible.
+    fn wake(&self, channel: Channel) {
+        self.db.queue_signal(channel).notify_waiters();
+    }
+
+    /// One receive attempt: takes up to `max` visible messages, never waits.
+    async fn receive_now(
+        &self,
+        channel: Channel,
+        max: usize,
+        visibility: i64,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let max_receives = self.settings.max_receive_count;
+        self.db
+            .write(move |c| {
+                // Every change runs in the writer's transaction, which holds the write
+                // lock (BEGIN IMMEDIATE): two receivers (threads or processes) can never
+                // pick the same visible row.
+                let now = now_ms();
+                let mut out = Vec::new();
+                // Rows already considered in this call are skipped even if visible again
+                // (visibility 0): one receive never returns a message twice.
+                let mut after_seq = 0i64;
+                while out.len() < max {
+                    let candidates = visible_rows(c, channel, now, max - out.len(), after_seq)?;
+                    if candidates.is_empty() {
+                        break;
+                    }
+                    for (seq, count) in candidates {
+                        after_seq = seq;
+                        if count >= max_receives {
+                            expire_row(c, seq, now)?;
+                        } else {
+                            out.push(take_row(c, seq, now, now + visibility)?);
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(queue_backend)
     }
 }
 
@@ -50,13 +111,13 @@ fn attributes_from(json: &str) -> BTreeMap<String, String> {
 /// Up to `want` visible live rows of `channel` after `after_seq`, oldest first, with their
 /// receive counts.
 fn visible_rows(
-    tx: &rusqlite::Transaction<'_>,
+    conn: &rusqlite::Connection,
     channel: Channel,
     now: i64,
     want: usize,
     after_seq: i64,
 ) -> rusqlite::Result<Vec<(i64, u32)>> {
-    tx.prepare_cached(
+    conn.prepare_cached(
         "SELECT seq, receive_count FROM queue_messages
          WHERE channel = ?1 AND dead_at_ms IS NULL AND visible_at_ms <= ?2 AND seq > ?4
          ORDER BY seq LIMIT ?3",
@@ -67,8 +128,8 @@ fn visible_rows(
 
 /// Dead-letters a row received `max_receive_count` times without being deleted, keeping
 /// the last recorded failure (if any) as its reason.
-fn expire_row(tx: &rusqlite::Transaction<'_>, seq: i64, now: i64) -> rusqlite::Result<()> {
-    tx.execute(
+fn expire_row(conn: &rusqlite::Connection, seq: i64, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
         "UPDATE queue_messages SET dead_at_ms = ?2, receipt = NULL,
            last_error = CASE WHEN last_error IS NULL
              THEN 'received ' || receive_count || ' times without being deleted'
@@ -81,13 +142,13 @@ fn expire_row(tx: &rusqlite::Transaction<'_>, seq: i64, now: i64) -> rusqlite::R
 
 /// Receives a row: a fresh receipt, hidden until `visible_at`.
 fn take_row(
-    tx: &rusqlite::Transaction<'_>,
+    conn: &rusqlite::Connection,
     seq: i64,
     now: i64,
     visible_at: i64,
 ) -> rusqlite::Result<ReceivedMessage> {
     let receipt = uuid::Uuid::new_v4().to_string();
-    tx.query_row(
+    conn.query_row(
         "UPDATE queue_messages
          SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3,
              first_received_at_ms = COALESCE(first_received_at_ms, ?4)
@@ -114,7 +175,7 @@ impl Queues for SqliteQueues {
         let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into());
         let row_id = id.clone();
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 let now = now_ms();
                 c.execute(
                     "INSERT INTO queue_messages (message_id, channel, body, attributes, sent_at_ms, visible_at_ms)
@@ -124,6 +185,7 @@ impl Queues for SqliteQueues {
             })
             .await
             .map_err(queue_backend)?;
+        self.wake(channel);
         Ok(id)
     }
 
@@ -133,37 +195,26 @@ impl Queues for SqliteQueues {
         max: usize,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let max_receives = self.settings.max_receive_count;
         let visibility = duration_ms(visibility);
-        self.db
-            .call(move |c| {
-                // IMMEDIATE takes the write lock up front, so two receivers (threads or
-                // processes) can never pick the same visible row.
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let now = now_ms();
-                let mut out = Vec::new();
-                // Rows already considered in this call are skipped even if visible again
-                // (visibility 0): one receive never returns a message twice.
-                let mut after_seq = 0i64;
-                while out.len() < max {
-                    let candidates = visible_rows(&tx, channel, now, max - out.len(), after_seq)?;
-                    if candidates.is_empty() {
-                        break;
-                    }
-                    for (seq, count) in candidates {
-                        after_seq = seq;
-                        if count >= max_receives {
-                            expire_row(&tx, seq, now)?;
-                        } else {
-                            out.push(take_row(&tx, seq, now, now + visibility)?);
-                        }
-                    }
-                }
-                tx.commit()?;
-                Ok(out)
-            })
-            .await
-            .map_err(queue_backend)
+        let Some(poll) = self.long_poll else { return self.receive_now(channel, max, visibility).await };
+        let deadline = tokio::time::Instant::now() + poll.wait;
+        loop {
+            // Registered before looking, so a send between the look and the wait still
+            // wakes this receive.
+            let woken = self.db.queue_signal(channel).notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let got = self.receive_now(channel, max, visibility).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let nap = poll.recheck.min(deadline - now);
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
     }
 
     async fn change_visibility(
@@ -176,7 +227,7 @@ impl Queues for SqliteQueues {
         let visibility = duration_ms(visibility);
         let changed = self
             .db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "UPDATE queue_messages SET visible_at_ms = ?3
                      WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
@@ -185,14 +236,20 @@ impl Queues for SqliteQueues {
             })
             .await
             .map_err(queue_backend)?;
-        if changed == 0 { Err(QueueError::StaleReceipt) } else { Ok(()) }
+        if changed == 0 {
+            return Err(QueueError::StaleReceipt);
+        }
+        if visibility == 0 {
+            self.wake(channel);
+        }
+        Ok(())
     }
 
     async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError> {
         let receipt = receipt.to_owned();
         let deleted = self
             .db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "DELETE FROM queue_messages WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
                     params![channel.as_str(), receipt],
@@ -211,7 +268,7 @@ impl Queues for SqliteQueues {
     ) -> Result<(), QueueError> {
         let (id, reason) = (message_id.to_owned(), reason.to_owned());
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "UPDATE queue_messages SET last_error = ?3 WHERE channel = ?1 AND message_id = ?2",
                     params![channel.as_str(), id, reason],
@@ -231,7 +288,7 @@ impl Queues for SqliteQueues {
         let (receipt, reason) = (message.receipt.clone(), reason.to_owned());
         let moved = self
             .db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "UPDATE queue_messages SET dead_at_ms = ?3, last_error = ?4, receipt = NULL
                      WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
@@ -248,7 +305,7 @@ impl Queues for SqliteQueues {
 impl DeadLetters for SqliteQueues {
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError> {
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT
                        COUNT(*) FILTER (WHERE dead_at_ms IS NULL AND visible_at_ms <= ?2),
@@ -265,7 +322,7 @@ impl DeadLetters for SqliteQueues {
 
     async fn dlq_list(&self, channel: Channel, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.prepare_cached(
                     "SELECT message_id, body, attributes, receive_count, sent_at_ms, first_received_at_ms, last_error
                      FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL
@@ -296,8 +353,9 @@ impl DeadLetters for SqliteQueues {
     ) -> Result<usize, QueueError> {
         let id = filter.message_id.clone();
         let reason = filter.reason_contains.clone();
-        self.db
-            .call(move |c| {
+        let replayed = self
+            .db
+            .write(move |c| {
                 // One statement: a message is either still dead or back on the queue with a
                 // fresh receive count, never both and never neither.
                 c.execute(
@@ -312,12 +370,16 @@ impl DeadLetters for SqliteQueues {
                 )
             })
             .await
-            .map_err(queue_backend)
+            .map_err(queue_backend)?;
+        if replayed > 0 {
+            self.wake(channel);
+        }
+        Ok(replayed)
     }
 
     async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError> {
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "DELETE FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL",
                     params![channel.as_str()],

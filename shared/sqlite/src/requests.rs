@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::params;
 
 use super::{Db, backend, from_json, to_json, ts_sortable};
 use comms_core::ports::{RequestBegin, RequestLog, StoreError};
@@ -27,25 +27,23 @@ impl RequestLog for SqliteRequests {
     ) -> Result<RequestBegin, StoreError> {
         let (key, hash) = (key.to_owned(), body_hash.to_owned());
         self.db
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |c| {
                 let now = ts_sortable(jiff::Timestamp::now());
-                tx.execute("DELETE FROM requests WHERE key = ?1 AND expires_at < ?2", params![key, now])?;
-                let inserted = tx.execute(
+                c.execute("DELETE FROM requests WHERE key = ?1 AND expires_at < ?2", params![key, now])?;
+                let inserted = c.execute(
                     "INSERT INTO requests (key, body_hash, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
                     params![key, hash, ts_sortable(expires_at)],
                 )?;
                 let out = if inserted == 1 {
                     RequestBegin::New
                 } else {
-                    let (body_hash, response): (String, Option<String>) = tx.query_row(
+                    let (body_hash, response): (String, Option<String>) = c.query_row(
                         "SELECT body_hash, response FROM requests WHERE key = ?1",
                         params![key],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )?;
                     RequestBegin::Existing { body_hash, response: response.map(|r| from_json(&r)).transpose()? }
                 };
-                tx.commit()?;
                 Ok(out)
             })
             .await
@@ -55,7 +53,7 @@ impl RequestLog for SqliteRequests {
     async fn complete(&self, key: &str, response: &serde_json::Value) -> Result<(), StoreError> {
         let (key, response) = (key.to_owned(), to_json(response));
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute("UPDATE requests SET response = ?2 WHERE key = ?1", params![key, response])
             })
             .await

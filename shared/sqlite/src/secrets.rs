@@ -21,7 +21,7 @@ impl SqliteSecrets {
     pub async fn put(&self, name: &str, value: &Secret) -> Result<(), StoreError> {
         let (name, value) = (name.to_owned(), value.expose().to_owned());
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT INTO secrets (name, value, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -40,7 +40,7 @@ impl SecretStore for SqliteSecrets {
         let key = name.to_owned();
         let value = self
             .db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row("SELECT value FROM secrets WHERE name = ?1", params![key], |r| {
                     r.get::<_, String>(0)
                 })

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
 use comms_core::domain::tenant::TenantConfig;
@@ -30,12 +30,11 @@ impl TenantDirectory for SqliteTenants {
         let json = config.to_json_pretty();
         let conflict = self
             .db
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |c| {
                 let (company, project) = (&cfg.tenant.company_id, &cfg.tenant.project_id);
                 for (channel, numbers) in &cfg.numbers {
                     for number in numbers {
-                        let owner: Option<(String, String)> = tx
+                        let owner: Option<(String, String)> = c
                             .query_row(
                                 "SELECT company_id, project_id FROM tenant_numbers WHERE channel = ?1 AND number = ?2",
                                 params![channel.as_str(), number.as_str()],
@@ -50,24 +49,23 @@ impl TenantDirectory for SqliteTenants {
                         }
                     }
                 }
-                tx.execute(
+                c.execute(
                     "INSERT INTO tenants (company_id, project_id, config, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (company_id, project_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
                     params![company, project, json, jiff::Timestamp::now().to_string()],
                 )?;
-                tx.execute(
+                c.execute(
                     "DELETE FROM tenant_numbers WHERE company_id = ?1 AND project_id = ?2",
                     params![company, project],
                 )?;
                 for (channel, numbers) in &cfg.numbers {
                     for number in numbers {
-                        tx.execute(
+                        c.execute(
                             "INSERT INTO tenant_numbers (channel, number, company_id, project_id) VALUES (?1, ?2, ?3, ?4)",
                             params![channel.as_str(), number.as_str(), company, project],
                         )?;
                     }
                 }
-                tx.commit()?;
                 Ok(None)
             })
             .await
@@ -81,7 +79,7 @@ impl TenantDirectory for SqliteTenants {
     async fn get(&self, tenant: &TenantRef) -> Result<Option<TenantConfig>, StoreError> {
         let t = tenant.clone();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT config FROM tenants WHERE company_id = ?1 AND project_id = ?2",
                     params![t.company_id, t.project_id],
@@ -102,7 +100,7 @@ impl TenantDirectory for SqliteTenants {
     ) -> Result<Option<TenantConfig>, StoreError> {
         let number = number.as_str().to_owned();
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT t.config FROM tenant_numbers n
                      JOIN tenants t ON t.company_id = n.company_id AND t.project_id = n.project_id

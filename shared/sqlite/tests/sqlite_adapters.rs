@@ -37,6 +37,18 @@ queue_conformance!(
     reopen_after_crash_loses_nothing,
 );
 
+/// A receive long-polling with a re-check every hour is woken by a send at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_receive_is_woken_by_a_send() {
+    use std::time::Duration;
+
+    let (_dir, db) = fresh_db();
+    let hour = Duration::from_secs(3600);
+    let queues = SqliteQueues::new(db, QueueSettings::default()).with_long_polling(hour, hour);
+    let open = move || -> Arc<dyn conformance::queue::QueuePorts> { Arc::new(queues.clone()) };
+    conformance::queue::a_waiting_receive_is_woken_by_a_send(&open).await;
+}
+
 /// SQLite-specific (SQS does not promise it): a receipt from an earlier receive can no
 /// longer change the message's visibility.
 #[tokio::test]

@@ -302,3 +302,25 @@ pub async fn reopen_after_crash_loses_nothing(open: Open<'_>) {
     let bodies: BTreeSet<_> = got.iter().map(|m| m.body.as_str()).collect();
     assert_eq!(bodies, BTreeSet::from(["waiting", "in flight"]));
 }
+
+/// Only for adapters whose receive waits for a message (long polling), opened so that it
+/// waits far longer than this test runs (an hour) and re-checks as rarely: a receive
+/// already waiting when a message is sent through the same handle returns it, so the send
+/// woke it rather than a poll or the end of the wait.
+pub async fn a_waiting_receive_is_woken_by_a_send(open: Open<'_>) {
+    let q = open();
+    let receiver = Arc::clone(&q);
+    let waiting = tokio::spawn(async move { receiver.receive(CH, 10, 30 * SEC).await });
+    // Gives the receive time to find the queue empty and wait (were it slower, it would
+    // find the message on its first look and the check would prove less, not fail).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    q.send(CH, msg("wake up")).await.expect("send");
+    // A guard against hanging for the hour, not a timing assertion.
+    let got = tokio::time::timeout(Duration::from_secs(300), waiting)
+        .await
+        .expect("the send did not wake the waiting receive")
+        .expect("receiver task")
+        .expect("receive");
+    let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["wake up"]);
+}

@@ -1,5 +1,11 @@
-//! `comms bench batch`: measures that a batch of records with a slow model finishes in
+//! Benchmarks. `comms bench batch`: a batch of records with a slow model finishes in
 //! about the time of one record, not of all of them (records run concurrently).
+//! `comms bench load` ([`load`]): webhooks in, replies out, through a real `comms serve`.
+
+mod load;
+mod standins;
+
+pub use load::{LoadArgs, load};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
