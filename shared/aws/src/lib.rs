@@ -17,8 +17,8 @@ pub use calls::CallLog;
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerStore;
 pub use settings::{
-    AwsResources, DEFAULT_PREFIX, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE, ENV_SECRETS_TTL, ENV_TABLE,
-    table_for_prefix,
+    AwsResources, ChannelQueueUrls, DEFAULT_PREFIX, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE,
+    ENV_SECRETS_TTL, ENV_TABLE, QueueUrls, dlq_url_var, queue_url_var, table_for_prefix,
 };
 pub use sqs::{PROVISIONED_BY, PROVISIONED_TAG, QueueNames, SqsQueues};
 
