@@ -234,7 +234,7 @@ pub fn aws_handler(
 pub async fn run(channel: Channel) -> Result<(), lambda_runtime::Error> {
     let settings = ProcessorSettings::from_env(channel)?;
     comms_telemetry::init(settings.log_format);
-    let config = comms_aws::load_config().await;
+    let config = comms_aws::lambda_config(|name| std::env::var(name).ok())?;
     let handler = Arc::new(aws_handler(&config, &settings, channel)?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
@@ -320,8 +320,15 @@ mod tests {
         ])
         .unwrap();
         let log = comms_aws::CallLog::default();
-        // Nothing listens on port 9: a call fails at once, and is recorded.
-        let config = log.instrument(&comms_aws::emulator_config("http://127.0.0.1:9").await);
+        // The configuration as the binary builds it, from Lambda's variables; nothing
+        // listens on port 9: a call fails at once, and is recorded.
+        let lambda_env = |n: &str| match n {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => None,
+        };
+        let config = log.instrument(&comms_aws::lambda_config(lambda_env).unwrap());
         let handler = aws_handler(&config, &settings, Channel::Sms).unwrap();
         assert_eq!(log.take(), Vec::<String>::new(), "AWS calls before the first batch");
 

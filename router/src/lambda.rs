@@ -103,7 +103,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let settings = RouterSettings::from_env()?;
     comms_telemetry::init(settings.log_format);
     let base_from_request = settings.base_from_request();
-    let config = comms_aws::load_config().await;
+    let config = comms_aws::lambda_config(|name| std::env::var(name).ok())?;
     let state = aws_state(&config, &settings.resources, &settings.queue_urls, settings.router_config())?;
     let router = app(state);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
@@ -116,7 +116,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 mod tests {
-    use comms_aws::{CallLog, emulator_config};
+    use comms_aws::CallLog;
 
     use super::*;
 
@@ -137,8 +137,15 @@ mod tests {
         .into();
         let settings = RouterSettings::from_lookup(|n| env.get(n).cloned()).unwrap();
         let log = CallLog::default();
-        // Nothing listens on port 9: a call fails at once, and is recorded.
-        let config = log.instrument(&emulator_config("http://127.0.0.1:9").await);
+        // The configuration as the binary builds it, from Lambda's variables; nothing
+        // listens on port 9: a call fails at once, and is recorded.
+        let lambda_env = |n: &str| match n {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => None,
+        };
+        let config = log.instrument(&comms_aws::lambda_config(lambda_env).unwrap());
         let state =
             aws_state(&config, &settings.resources, &settings.queue_urls, settings.router_config()).unwrap();
         let router = app(state);
