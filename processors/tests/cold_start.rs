@@ -17,8 +17,9 @@ async fn the_sms_processor_binary_makes_no_aws_call_before_its_first_batch_and_a
     let program = Program::binary(env!("CARGO_BIN_EXE_sms-processor").into());
     let start = Instant::now();
     let event = sqs_batch(0, 1).unwrap();
-    let run =
-        cold_start(&api, &world.proxy, &program, &world.sms_processor_env(&runtime), event).await.unwrap();
+    let run = cold_start(&api, &world.proxy, &program, &world.sms_processor_env(&runtime), event, None)
+        .await
+        .unwrap();
     assert_eq!(run.answer.kind, "response", "{:?}", run.answer);
     assert_eq!(run.answer.body["batchItemFailures"], serde_json::json!([]), "{:?}", run.answer);
     assert_eq!(run.aws_connections_before_first_event, 0, "AWS connections before the first batch");

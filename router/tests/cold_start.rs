@@ -17,7 +17,8 @@ async fn the_router_binary_makes_no_aws_call_before_its_first_event_and_answers_
     let program = Program::binary(env!("CARGO_BIN_EXE_router").into());
     let start = Instant::now();
     let event = webhook_event("SM00000000000000000000000000c01d01").unwrap();
-    let run = cold_start(&api, &world.proxy, &program, &world.router_env(&runtime), event).await.unwrap();
+    let run =
+        cold_start(&api, &world.proxy, &program, &world.router_env(&runtime), event, None).await.unwrap();
     assert_eq!((run.answer.kind.as_str(), status(&run.answer)), ("response", Some(200)), "{:?}", run.answer);
     assert_eq!(run.aws_connections_before_first_event, 0, "AWS connections before the first event");
     // The answer did need AWS (secret, tenant, queue), through the same counting proxy.

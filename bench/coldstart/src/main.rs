@@ -54,12 +54,21 @@ async fn main() -> Result<(), Error> {
     };
     let api = RuntimeApi::default();
     let runtime = api.start().await?;
+    cold_starts(&args, &world, &api, &runtime).await?;
+    if args.burst > 0 {
+        rss(&args, &world, &api, &runtime).await?;
+    }
+    Ok(())
+}
+
+/// The cold-start table: each function `args.runs` times.
+async fn cold_starts(args: &Args, world: &World, api: &RuntimeApi, runtime: &str) -> Result<(), Error> {
     let mut functions = vec![
-        ("router", Program::binary(args.bin_dir.join("router")), world.router_env(&runtime)),
+        ("router", Program::binary(args.bin_dir.join("router")), world.router_env(runtime)),
         (
             "hello (lambda_http + axum)",
             Program::binary(args.bin_dir.join("hello-lambda")),
-            world.bare_env("hello", &runtime),
+            world.bare_env("hello", runtime),
         ),
     ];
     if let Some(venv) = &args.python {
@@ -71,35 +80,39 @@ async fn main() -> Result<(), Error> {
         functions.push((
             "python (boto3 + openai + twilio, awslambdaric)",
             python,
-            world.bare_env("python", &runtime),
+            world.bare_env("python", runtime),
         ));
     }
     println!("cold start: process spawn -> first API Gateway event answered, n={}", args.runs);
+    println!("(ready: spawn -> first request for an event, Lambda's Init Duration; warm: a second event)");
     println!(
-        "{:<48} {:>9} {:>9} {:>9}  AWS connections before the first event",
-        "function", "median", "min", "max"
+        "{:<48} {:>9} {:>9} {:>9} {:>13} {:>12}  AWS conn. before 1st event",
+        "function", "median", "min", "max", "ready median", "warm median"
     );
     for (name, program, env) in &functions {
         if !program.path.exists() {
             println!("{name:<48} (not built: {})", program.path.display());
             continue;
         }
-        let mut samples = Vec::new();
+        let (mut samples, mut ready, mut warm) = (Vec::new(), Vec::new(), Vec::new());
         let mut before = 0;
         for run in 0..args.runs {
             let event = webhook_event(&format!("SM{:032x}", 0xc01d_0000_u64 + run as u64))?;
-            let c = cold_start(&api, &world.proxy, program, env, event).await?;
+            let then = webhook_event(&format!("SM{:032x}", 0xc01e_0000_u64 + run as u64))?;
+            let c = cold_start(api, &world.proxy, program, env, event, Some(then)).await?;
             if status(&c.answer) != Some(200) {
                 return Err(format!("{name}: answered {} {}", c.answer.kind, c.answer.body).into());
             }
             before = before.max(c.aws_connections_before_first_event);
             samples.push(c.elapsed);
+            ready.push(c.ready);
+            warm.extend(c.warm);
         }
         let (median, min, max) = summary(&samples);
-        println!("{name:<48} {median:>6.1} ms {min:>6.1} ms {max:>6.1} ms  {before}");
-    }
-    if args.burst > 0 {
-        rss(&args, &world, &api, &runtime).await?;
+        let (ready, warm) = (summary(&ready).0, summary(&warm).0);
+        println!(
+            "{name:<48} {median:>6.1} ms {min:>6.1} ms {max:>6.1} ms {ready:>10.1} ms {warm:>9.1} ms  {before}"
+        );
     }
     Ok(())
 }

@@ -60,6 +60,12 @@ fn spawn(program: &Program, env: &BTreeMap<String, String>) -> Result<Running, E
 pub struct ColdStart {
     /// Process spawn → the first event's answer received by the Runtime API.
     pub elapsed: Duration,
+    /// Process spawn → its first request for an event (initialisation done: what
+    /// Lambda reports as "Init Duration").
+    pub ready: Duration,
+    /// The answer time of a second event in the same process, when one was given: the
+    /// first event's own work, warm.
+    pub warm: Option<Duration>,
     /// Connections to AWS opened before the function asked for its first event.
     pub aws_connections_before_first_event: usize,
     pub answer: Answer,
@@ -72,16 +78,26 @@ pub async fn cold_start(
     program: &Program,
     env: &BTreeMap<String, String>,
     event: Value,
+    then: Option<Value>,
 ) -> Result<ColdStart, Error> {
     api.reset();
     api.push("cold-start", event);
     let start = Instant::now();
     let running = spawn(program, env)?;
     let answer = api.answer("cold-start", ANSWER_TIMEOUT).await.ok_or("no answer within 60 s")?;
+    let mut warm = None;
+    if let Some(second) = then {
+        let sent = Instant::now();
+        api.push("warm", second);
+        let second = api.answer("warm", ANSWER_TIMEOUT).await.ok_or("no answer to the second event")?;
+        warm = Some(second.at.duration_since(sent));
+    }
     drop(running);
     let first = api.first_next().unwrap_or(answer.at);
     Ok(ColdStart {
         elapsed: answer.at.duration_since(start),
+        ready: first.duration_since(start),
+        warm,
         aws_connections_before_first_event: proxy.connections_between(start, first),
         answer,
     })
