@@ -103,6 +103,34 @@ fn queues_and_tables_are_the_names_the_code_derives() {
     assert_eq!(tables, BTreeSet::from(["-data".to_owned(), names.failures_table()]));
 }
 
+/// The `Environment: Variables:` of the function `logical` (its block up to the next
+/// resource).
+fn function_environment(t: &str, logical: &str) -> String {
+    let block = t.split(&format!("\n  {logical}:\n")).nth(1).unwrap();
+    let block = block.split("\n\n  ").next().unwrap();
+    block.split("      Environment:\n").nth(1).unwrap().split("      Policies:").next().unwrap().to_owned()
+}
+
+#[test]
+fn each_function_is_passed_the_urls_of_the_queues_it_uses() {
+    // A queue's Ref is its URL: with the URLs in the environment, no function looks a
+    // queue up (GetQueueUrl) before its first event, and none may.
+    let t = template();
+    assert!(!t.contains("sqs:GetQueueUrl"), "no function resolves a queue URL");
+    let router = function_environment(&t, "RouterFunction");
+    for (channel, logical) in
+        [(Channel::Sms, "Sms"), (Channel::Whatsapp, "Whatsapp"), (Channel::Voice, "Voice")]
+    {
+        let queue = format!("{}: !Ref {logical}Queue\n", comms_aws::queue_url_var(channel));
+        let dlq = format!("{}: !Ref {logical}DeadLetterQueue\n", comms_aws::dlq_url_var(channel));
+        assert!(router.contains(&queue), "router: {queue} in {router}");
+        assert!(!router.contains("DLQ_URL"), "the router dead-letters nothing: {router}");
+        let processor = function_environment(&t, &format!("{logical}ProcessorFunction"));
+        assert!(processor.contains(&queue) && processor.contains(&dlq), "{logical}: {processor}");
+        assert_eq!(processor.matches("_QUEUE_URL:").count(), 1, "its own queue only: {processor}");
+    }
+}
+
 #[test]
 fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor() {
     let t = template();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use comms_aws::{AwsResources, SqsQueues};
+use comms_aws::{AwsResources, QueueUrls, SqsQueues};
 use comms_core::domain::Channel;
 use comms_core::ports::{ChatModel, Queues, SecretStore};
 use comms_providers::openai::{OpenAiSettings, SecretKeyedOpenAi};
@@ -118,12 +118,15 @@ pub struct ProcessorSettings {
     pub log_format: LogFormat,
     /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
     pub resources: AwsResources,
+    /// `COMMS_{CHANNEL}_QUEUE_URL` and `COMMS_{CHANNEL}_DLQ_URL` of the processor's own
+    /// channel (the template passes them): no queue is looked up at start-up.
+    pub queue_urls: QueueUrls,
 }
 
 impl ProcessorSettings {
-    /// Parses the settings from `get` (a map in tests); every missing or malformed
-    /// variable is named in the error, all at once.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// Parses the settings of `channel`'s processor from `get` (a map in tests); every
+    /// missing or malformed variable is named in the error, all at once.
+    pub fn from_lookup(channel: Channel, get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let mut problems = Vec::new();
         let mut number = |name: &str, default: u64, unit: &str| match set(name) {
@@ -138,7 +141,9 @@ impl ProcessorSettings {
         let retry_budget = Duration::from_secs(number("COMMS_RETRY_BUDGET_SECS", 20, "whole seconds"));
         let log_format = LogFormat::from_lookup(&get, LogFormat::Json).map_err(|e| problems.push(e)).ok();
         let resources = AwsResources::from_lookup(&get).map_err(|e| problems.push(e)).ok();
-        let (Some(log_format), Some(resources)) = (log_format, resources) else {
+        let queue_urls = QueueUrls::from_lookup(&get, &[channel], true).map_err(|e| problems.push(e)).ok();
+        let (Some(log_format), Some(resources), Some(queue_urls)) = (log_format, resources, queue_urls)
+        else {
             return Err(problems.join("; "));
         };
         if !problems.is_empty() {
@@ -154,13 +159,14 @@ impl ProcessorSettings {
             retry_budget,
             log_format,
             resources,
+            queue_urls,
         })
     }
 
     /// Parses the settings from the process environment: the one place a processor
     /// Lambda reads it.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(channel: Channel) -> Result<Self, String> {
+        Self::from_lookup(channel, |name| std::env::var(name).ok())
     }
 }
 
@@ -184,14 +190,15 @@ pub fn secret_keyed_model(
     ))
 }
 
-/// Builds the handler of `channel` on the AWS adapters.
-pub async fn aws_handler(
+/// Builds the handler of `channel` on the AWS adapters. Builds clients only: no call is
+/// made before the first batch (tenants and secrets are read when a turn needs them).
+pub fn aws_handler(
     config: &aws_config::SdkConfig,
     env: &ProcessorSettings,
     channel: Channel,
 ) -> Result<SqsHandler, lambda_runtime::Error> {
     let resources = &env.resources;
-    let queues = SqsQueues::connect_channels(config, &resources.queue_names(), &[channel], true).await?;
+    let queues = SqsQueues::from_urls(config, &resources.queue_names(), &env.queue_urls);
     let stores = comms_aws::stores(config, resources, queues)?
         .with_engine_tenant_cache(comms_core::cached::DEFAULT_TTL);
     let twilio =
@@ -223,16 +230,16 @@ pub async fn aws_handler(
 
 /// The whole processor Lambda of `channel`: its settings (every missing or malformed one
 /// named before the first event), logs (JSON unless `COMMS_LOG_FORMAT=text`), then the
-/// runtime loop.
+/// runtime loop. Nothing here waits on the network (see [`aws_handler`]).
 pub async fn run(channel: Channel) -> Result<(), lambda_runtime::Error> {
-    let settings = ProcessorSettings::from_env()?;
+    let settings = ProcessorSettings::from_env(channel)?;
     comms_telemetry::init(settings.log_format);
     // Metrics as EMF lines on stdout, flushed after each batch (docs/operations.md).
     let emf = comms_telemetry::emf::Emf::install(&settings.resources.queue_prefix, service_name(channel))?;
     comms_core::metrics::describe();
     metrics::counter!(comms_core::metrics::COLD_STARTS).increment(1);
-    let config = aws_config::load_from_env().await;
-    let handler = Arc::new(aws_handler(&config, &settings, channel).await?);
+    let config = comms_aws::lambda_config(|name| std::env::var(name).ok())?;
+    let handler = Arc::new(aws_handler(&config, &settings, channel)?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
         async move { Ok::<_, lambda_runtime::Error>(emf.flushed(handler.handle(event.payload)).await) }
@@ -257,10 +264,16 @@ mod tests {
     use super::*;
 
     fn parse(vars: &[(&str, &str)]) -> Result<ProcessorSettings, String> {
-        let mut env: BTreeMap<String, String> =
-            [("COMMS_TABLE", "t"), ("COMMS_QUEUE_PREFIX", "p")].map(|(k, v)| (k.into(), v.into())).into();
+        let mut env: BTreeMap<String, String> = [
+            ("COMMS_TABLE", "t"),
+            ("COMMS_QUEUE_PREFIX", "p"),
+            ("COMMS_SMS_QUEUE_URL", "http://sqs.local/1/p-sms"),
+            ("COMMS_SMS_DLQ_URL", "http://sqs.local/1/p-sms-dlq"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()))
+        .into();
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        ProcessorSettings::from_lookup(|n| env.get(n).cloned())
+        ProcessorSettings::from_lookup(Channel::Sms, |n| env.get(n).cloned())
     }
 
     #[test]
@@ -274,6 +287,11 @@ mod tests {
         );
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.resources.queue_prefix, "p");
+        let sms = &s.queue_urls.0[&Channel::Sms];
+        assert_eq!(
+            (sms.queue.as_str(), sms.dlq.as_deref()),
+            ("http://sqs.local/1/p-sms", Some("http://sqs.local/1/p-sms-dlq"))
+        );
     }
 
     #[test]
@@ -284,14 +302,56 @@ mod tests {
             ("COMMS_RETRY_BUDGET_SECS", "-1"),
             ("COMMS_LOG_FORMAT", "xml"),
             ("COMMS_SECRETS_TTL_SECS", "soon"),
+            ("COMMS_SMS_DLQ_URL", "p-sms-dlq"),
         ] {
             let err = parse(&[(name, bad)]).unwrap_err();
             assert!(err.contains(name) && err.contains(&format!("'{bad}'")), "{name}={bad}: {err}");
         }
-        let err = ProcessorSettings::from_lookup(|n| (n == "COMMS_VISIBILITY_SECS").then(|| "x".into()))
-            .unwrap_err();
-        for name in ["COMMS_TABLE", "COMMS_QUEUE_PREFIX", "COMMS_VISIBILITY_SECS"] {
+        let err = ProcessorSettings::from_lookup(Channel::Whatsapp, |n| {
+            (n == "COMMS_VISIBILITY_SECS").then(|| "x".into())
+        })
+        .unwrap_err();
+        for name in [
+            "COMMS_TABLE",
+            "COMMS_QUEUE_PREFIX",
+            "COMMS_VISIBILITY_SECS",
+            "COMMS_WHATSAPP_QUEUE_URL",
+            "COMMS_WHATSAPP_DLQ_URL",
+        ] {
             assert!(err.contains(name), "every problem at once: {err}");
         }
+    }
+
+    /// The handler as `run` builds it (settings as the template sets them, then
+    /// `aws_handler`) makes no AWS call before its first batch; the batch's calls are
+    /// seen by the same recorder, so the silence before it is not blindness.
+    #[tokio::test]
+    async fn building_the_handler_makes_no_aws_call_before_the_first_batch() {
+        let settings = parse(&[
+            ("COMMS_SMS_QUEUE_URL", "http://127.0.0.1:9/123456789012/comms-sms"),
+            ("COMMS_SMS_DLQ_URL", "http://127.0.0.1:9/123456789012/comms-sms-dlq"),
+            ("COMMS_RETRY_BUDGET_SECS", "0"),
+        ])
+        .unwrap();
+        let log = comms_aws::CallLog::default();
+        // The configuration as the binary builds it, from Lambda's variables; nothing
+        // listens on port 9: a call fails at once, and is recorded.
+        let lambda_env = |n: &str| match n {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => None,
+        };
+        let config = log.instrument(&comms_aws::lambda_config(lambda_env).unwrap());
+        let handler = aws_handler(&config, &settings, Channel::Sms).unwrap();
+        assert_eq!(log.take(), Vec::<String>::new(), "AWS calls before the first batch");
+
+        let sample = include_str!("../../samples/events/sqs-batch-with-poison-record.json");
+        let event: SqsEvent = serde_json::from_str(sample).unwrap();
+        let records = event.records.len();
+        let answer = handler.handle(event).await;
+        assert_eq!(answer.batch_item_failures.len(), records, "nothing can succeed without AWS");
+        let calls = log.take();
+        assert!(calls.iter().any(|c| c.starts_with("DynamoDB.")), "{calls:?}");
     }
 }

@@ -12,7 +12,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, Response, Uri};
-use comms_aws::{AwsResources, SqsQueues};
+use comms_aws::{AwsResources, QueueUrls, SqsQueues};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
@@ -81,20 +81,24 @@ pub async fn handle(
 }
 
 /// The router's state on the AWS adapters: every store on the DynamoDB table (tenant
-/// lookups by number cached for 60 s), the queues of every channel that has them,
-/// Secrets Manager behind its cache.
-pub async fn aws_state(
+/// lookups by number cached for 60 s), the queues at the URLs of its settings, Secrets
+/// Manager behind its cache. Builds clients only: no call is made before the first
+/// request (tenants and secrets are read when a request needs them).
+pub fn aws_state(
     config: &aws_config::SdkConfig,
     resources: &AwsResources,
+    queue_urls: &QueueUrls,
     router_config: RouterConfig,
 ) -> Result<AppState, lambda_http::Error> {
-    let queues = SqsQueues::connect(config, &resources.queue_names()).await?;
+    let queues = SqsQueues::from_urls(config, &resources.queue_names(), queue_urls);
     let stores = comms_aws::stores(config, resources, queues)?.with_tenant_cache(TENANT_CACHE_TTL);
     Ok(AppState::new(&stores, router_config))
 }
 
 /// The whole router Lambda: its settings (a malformed one stops the start-up, named),
-/// logs (JSON unless `COMMS_LOG_FORMAT=text`), then the runtime loop.
+/// logs (JSON unless `COMMS_LOG_FORMAT=text`), then the runtime loop. Nothing here
+/// waits on the network: the AWS configuration takes region and credentials from the
+/// Lambda environment (credentials are resolved on the first call).
 pub async fn run() -> Result<(), lambda_http::Error> {
     let settings = RouterSettings::from_env()?;
     comms_telemetry::init(settings.log_format);
@@ -103,11 +107,59 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     comms_core::metrics::describe();
     metrics::counter!(comms_core::metrics::COLD_STARTS).increment(1);
     let base_from_request = settings.base_from_request();
-    let config = aws_config::load_from_env().await;
-    let router = app(aws_state(&config, &settings.resources, settings.router_config()).await?);
+    let config = comms_aws::lambda_config(|name| std::env::var(name).ok())?;
+    let state = aws_state(&config, &settings.resources, &settings.queue_urls, settings.router_config())?;
+    let router = app(state);
     lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
         let router = router.clone();
         async move { Ok::<_, std::convert::Infallible>(emf.flushed(handle(router, req, base_from_request)).await) }
     }))
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+mod tests {
+    use comms_aws::CallLog;
+
+    use super::*;
+
+    /// The router's state as `run` builds it (settings as the template sets them, then
+    /// `aws_state`) makes no AWS call before its first request; the first request's
+    /// calls are seen by the same recorder, so the silence before it is not blindness.
+    #[tokio::test]
+    async fn building_the_state_makes_no_aws_call_before_the_first_request() {
+        let url = |q: &str| format!("http://127.0.0.1:9/123456789012/comms-{q}");
+        let env: std::collections::BTreeMap<String, String> = [
+            ("COMMS_TABLE", "comms-data".to_owned()),
+            ("COMMS_QUEUE_PREFIX", "comms".to_owned()),
+            ("COMMS_SMS_QUEUE_URL", url("sms")),
+            ("COMMS_WHATSAPP_QUEUE_URL", url("whatsapp")),
+            ("COMMS_VOICE_QUEUE_URL", url("voice")),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into();
+        let settings = RouterSettings::from_lookup(|n| env.get(n).cloned()).unwrap();
+        let log = CallLog::default();
+        // The configuration as the binary builds it, from Lambda's variables; nothing
+        // listens on port 9: a call fails at once, and is recorded.
+        let lambda_env = |n: &str| match n {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => None,
+        };
+        let config = log.instrument(&comms_aws::lambda_config(lambda_env).unwrap());
+        let state =
+            aws_state(&config, &settings.resources, &settings.queue_urls, settings.router_config()).unwrap();
+        let router = app(state);
+        assert_eq!(log.take(), Vec::<String>::new(), "AWS calls before the first request");
+
+        let sample = include_str!("../../samples/events/apigw-rest-twilio-sms.json");
+        let req = lambda_http::request::from_str(sample).unwrap();
+        let resp = handle(router, req, settings.base_from_request()).await;
+        assert!(resp.status().is_server_error(), "{}", resp.status());
+        let calls = log.take();
+        assert!(calls.iter().any(|c| c.starts_with("DynamoDB.")), "{calls:?}");
+    }
 }

@@ -3,7 +3,8 @@
 //! here or in another settings module). A malformed value is a start-up error naming the
 //! variable, never a silent default.
 
-use comms_aws::AwsResources;
+use comms_aws::{AwsResources, QueueUrls};
+use comms_core::domain::Channel;
 use comms_telemetry::LogFormat;
 
 use crate::{DEFAULT_MAX_BODY_BYTES, RouterConfig};
@@ -12,6 +13,10 @@ use crate::{DEFAULT_MAX_BODY_BYTES, RouterConfig};
 pub const ENV_PUBLIC_BASE_URL: &str = "COMMS_PUBLIC_BASE_URL";
 /// Environment variable with the request body limit in bytes.
 pub const ENV_MAX_BODY_BYTES: &str = "COMMS_MAX_BODY_BYTES";
+
+/// The channels whose queues the template gives the router (their URLs are required; an
+/// email queue's is taken when set).
+pub const QUEUED_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
 
 /// Everything the router Lambda reads from its environment.
 #[derive(Debug, Clone)]
@@ -25,6 +30,9 @@ pub struct RouterSettings {
     pub log_format: LogFormat,
     /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
     pub resources: AwsResources,
+    /// `COMMS_{SMS,WHATSAPP,VOICE}_QUEUE_URL`: where webhooks enqueue, so no queue is
+    /// looked up at start-up. The router dead-letters nothing: no DLQ URLs.
+    pub queue_urls: QueueUrls,
 }
 
 impl RouterSettings {
@@ -34,6 +42,8 @@ impl RouterSettings {
         let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let mut problems = Vec::new();
         let resources = AwsResources::from_lookup(&get).map_err(|e| problems.push(e)).ok();
+        let queue_urls =
+            QueueUrls::from_lookup(&get, &QUEUED_CHANNELS, false).map_err(|e| problems.push(e)).ok();
         let log_format = LogFormat::from_lookup(&get, LogFormat::Json).map_err(|e| problems.push(e)).ok();
         let max_body_bytes = match set(ENV_MAX_BODY_BYTES) {
             None => Some(DEFAULT_MAX_BODY_BYTES),
@@ -47,9 +57,12 @@ impl RouterSettings {
                 }
             },
         };
-        match (resources, log_format, max_body_bytes) {
-            (Some(resources), Some(log_format), Some(max_body_bytes)) if problems.is_empty() => {
-                Ok(Self { public_base_url: set(ENV_PUBLIC_BASE_URL), max_body_bytes, log_format, resources })
+        match (resources, queue_urls, log_format, max_body_bytes) {
+            (Some(resources), Some(queue_urls), Some(log_format), Some(max_body_bytes))
+                if problems.is_empty() =>
+            {
+                let public_base_url = set(ENV_PUBLIC_BASE_URL);
+                Ok(Self { public_base_url, max_body_bytes, log_format, resources, queue_urls })
             }
             _ => Err(problems.join("; ")),
         }
@@ -82,8 +95,15 @@ mod tests {
     use super::*;
 
     fn parse(vars: &[(&str, &str)]) -> Result<RouterSettings, String> {
-        let mut env: BTreeMap<String, String> =
-            [("COMMS_TABLE", "t"), ("COMMS_QUEUE_PREFIX", "p")].map(|(k, v)| (k.into(), v.into())).into();
+        let mut env: BTreeMap<String, String> = [
+            ("COMMS_TABLE", "t"),
+            ("COMMS_QUEUE_PREFIX", "p"),
+            ("COMMS_SMS_QUEUE_URL", "http://sqs.local/1/p-sms"),
+            ("COMMS_WHATSAPP_QUEUE_URL", "http://sqs.local/1/p-whatsapp"),
+            ("COMMS_VOICE_QUEUE_URL", "http://sqs.local/1/p-voice"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()))
+        .into();
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         RouterSettings::from_lookup(|n| env.get(n).cloned())
     }
@@ -95,6 +115,8 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.base_from_request());
         assert_eq!(s.resources.table, "t");
+        assert_eq!(s.queue_urls.0[&Channel::Voice].queue, "http://sqs.local/1/p-voice");
+        assert_eq!(s.queue_urls.0[&Channel::Sms].dlq, None);
         let s =
             parse(&[("COMMS_PUBLIC_BASE_URL", "https://sms.example.com/"), ("COMMS_MAX_BODY_BYTES", "1024")])
                 .unwrap();
@@ -111,13 +133,21 @@ mod tests {
             ("COMMS_LOG_FORMAT", "xml"),
             ("COMMS_SECRETS_TTL_SECS", "soon"),
             ("COMMS_SECRETS_CACHE_SIZE", "-1"),
+            ("COMMS_WHATSAPP_QUEUE_URL", "p-whatsapp"),
         ] {
             let err = parse(&[(name, bad)]).unwrap_err();
             assert!(err.contains(name) && err.contains(&format!("'{bad}'")), "{name}={bad}: {err}");
         }
         let err =
             RouterSettings::from_lookup(|n| (n == "COMMS_LOG_FORMAT").then(|| "xml".into())).unwrap_err();
-        for name in ["COMMS_TABLE", "COMMS_QUEUE_PREFIX", "COMMS_LOG_FORMAT"] {
+        for name in [
+            "COMMS_TABLE",
+            "COMMS_QUEUE_PREFIX",
+            "COMMS_LOG_FORMAT",
+            "COMMS_SMS_QUEUE_URL",
+            "COMMS_WHATSAPP_QUEUE_URL",
+            "COMMS_VOICE_QUEUE_URL",
+        ] {
             assert!(err.contains(name), "every problem at once: {err}");
         }
     }

@@ -142,7 +142,9 @@ pub fn webhook_event(sid: &str, text: &str) -> Value {
 pub async fn route(world: &World, env: &BTreeMap<String, String>, event: &Value) -> u16 {
     let settings = comms_router::settings::RouterSettings::from_lookup(|n| env.get(n).cloned()).unwrap();
     let config = settings.router_config();
-    let state = comms_router::lambda::aws_state(&world.config, &settings.resources, config).await.unwrap();
+    let state =
+        comms_router::lambda::aws_state(&world.config, &settings.resources, &settings.queue_urls, config)
+            .unwrap();
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
     let resp =
         comms_router::lambda::handle(comms_router::app(state), req, settings.base_from_request()).await;

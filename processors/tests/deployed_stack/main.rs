@@ -125,6 +125,16 @@ fn assert_derived_names(stack: &Stack) {
         let env = stack.environment(&format!("{logical}ProcessorFunction"));
         assert_eq!(env["COMMS_QUEUE_PREFIX"], prefix);
         assert_eq!(env["COMMS_TABLE"], stack.physical("DataTable"));
+        // And its own queue's and DLQ's URLs, so it looks none up on a cold start.
+        assert_eq!(env[comms_aws::queue_url_var(channel)], stack.physical(&format!("{logical}Queue")));
+        assert_eq!(
+            env[comms_aws::dlq_url_var(channel)],
+            stack.physical(&format!("{logical}DeadLetterQueue"))
+        );
+        // The router gets every channel queue's URL (it dead-letters nothing).
+        let router = stack.environment("RouterFunction");
+        assert_eq!(router[comms_aws::queue_url_var(channel)], stack.physical(&format!("{logical}Queue")));
+        assert!(!router.contains_key(comms_aws::dlq_url_var(channel)), "{router:?}");
     }
 }
 

@@ -81,8 +81,9 @@ impl AwsWorld {
             retry_budget: Duration::from_millis(500),
             log_format: comms_telemetry::LogFormat::Json,
             resources: self.resources.clone(),
+            queue_urls: self.queues.queue_urls().clone(),
         };
-        let mut handler = lambda::aws_handler(config, &settings, Channel::Sms).await.unwrap();
+        let mut handler = lambda::aws_handler(config, &settings, Channel::Sms).unwrap();
         handler.settings.retry_delay = Duration::ZERO;
         handler
     }
@@ -268,9 +269,9 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
         comms_router::lambda::aws_state(
             &counted,
             &world.resources,
+            world.queues.queue_urls(),
             comms_router::RouterConfig::new(INVOKE_URL),
         )
-        .await
         .unwrap(),
     );
     let handler = world.handler(&counted).await;

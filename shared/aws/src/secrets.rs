@@ -1,14 +1,15 @@
-//! The secrets port on AWS Secrets Manager, through AWS's own caching client: a warm
-//! Lambda reads a tenant's credentials from memory instead of once per message.
+//! The secrets port on AWS Secrets Manager behind a bounded in-memory cache with a TTL:
+//! a warm Lambda reads a tenant's credentials from memory instead of once per message.
+//! (Our own small cache rather than AWS's caching crate, whose dependencies pulled a
+//! second HTTP and TLS stack into every zip: docs/decisions.md, "Cold start and zips".)
 
-use std::num::NonZeroUsize;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_secretsmanager_caching::SecretsManagerCachingClient;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -17,9 +18,11 @@ use comms_core::ports::{Secret, SecretError, SecretStore, SecretWriter};
 
 /// Secrets Manager behind a bounded in-memory cache with a TTL.
 pub struct SecretsManagerStore {
-    cache: SecretsManagerCachingClient,
-    /// For writes (operator tools), which bypass the cache.
     client: aws_sdk_secretsmanager::Client,
+    /// Name → (when read, value); at most `max_entries`, each served for `ttl`.
+    cache: Mutex<HashMap<String, (Instant, Secret)>>,
+    max_entries: usize,
+    ttl: Duration,
 }
 
 impl std::fmt::Debug for SecretsManagerStore {
@@ -29,49 +32,62 @@ impl std::fmt::Debug for SecretsManagerStore {
 }
 
 impl SecretsManagerStore {
-    /// At most `max_entries` secrets cached, each for `ttl`.
+    /// At most `max_entries` secrets cached, each for `ttl`. Makes no call: secrets are
+    /// read when first needed.
     pub fn new(
         config: &aws_config::SdkConfig,
         max_entries: usize,
         ttl: Duration,
     ) -> Result<Self, SecretError> {
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let size = NonZeroUsize::new(max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
-        let cache = SecretsManagerCachingClient::new(client.clone(), size, ttl, false)
-            .map_err(|e| SecretError::Backend { message: e.to_string(), transient: false })?;
-        Ok(Self { cache, client })
+        Ok(Self {
+            client: aws_sdk_secretsmanager::Client::new(config),
+            cache: Mutex::new(HashMap::new()),
+            max_entries: max_entries.max(1),
+            ttl,
+        })
+    }
+
+    fn cached(&self, name: &str) -> Option<Secret> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(name).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone())
+    }
+
+    fn remember(&self, name: &str, secret: &Secret) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= self.max_entries && !cache.contains_key(name) {
+            // Full: the expired entries go, else the oldest one.
+            let ttl = self.ttl;
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            if cache.len() >= self.max_entries
+                && let Some(oldest) = cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(name.to_owned(), (Instant::now(), secret.clone()));
     }
 }
 
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        let result = self
-            .cache
-            .get_secret_value(name, None, None, false)
-            .await
-            .map_err(|e| cache_error(name, e.as_ref()))?;
-        result.secret_string.map(Secret::new).ok_or_else(|| SecretError::Backend {
+        if let Some(secret) = self.cached(name) {
+            return Ok(secret);
+        }
+        let out =
+            self.client.get_secret_value().secret_id(name).send().await.map_err(|e| get_error(name, &e))?;
+        let secret = out.secret_string.map(Secret::new).ok_or_else(|| SecretError::Backend {
             message: format!("secret '{name}' has no string value"),
             transient: false,
-        })
+        })?;
+        self.remember(name, &secret);
+        Ok(secret)
     }
 }
 
-/// The caching client reports errors as `Box<dyn Error>`: the SDK error of the call it
-/// made, classified like every other, or one of its own, of which only the text is
-/// left (it names the service's error code, which tells a missing secret apart).
-fn cache_error(name: &str, e: &(dyn std::error::Error + 'static)) -> SecretError {
-    if let Some(e) = e.downcast_ref::<SdkError<GetSecretValueError, HttpResponse>>() {
-        return crate::errors::secret_error(name, e);
-    }
-    if let Some(e) = e.downcast_ref::<SdkError<DescribeSecretError, HttpResponse>>() {
-        return crate::errors::secret_error(name, e);
-    }
-    if format!("{e:?}").contains("ResourceNotFoundException") {
-        return SecretError::NotFound(name.to_owned());
-    }
-    SecretError::Backend { message: e.to_string(), transient: true }
+/// A failed read, classified like every other SDK error (a missing secret is `NotFound`).
+fn get_error(name: &str, e: &SdkError<GetSecretValueError, HttpResponse>) -> SecretError {
+    crate::errors::secret_error(name, e)
 }
 
 #[async_trait]
@@ -103,26 +119,37 @@ mod tests {
 
     use super::*;
 
-    fn boxed(e: SdkError<GetSecretValueError, HttpResponse>) -> Box<dyn std::error::Error> {
-        Box::new(e)
-    }
-
     fn service(code: &str, status: u16) -> SdkError<GetSecretValueError, HttpResponse> {
         let meta = ErrorMetadata::builder().code(code).build();
         let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), "".into());
         SdkError::service_error(GetSecretValueError::generic(meta), raw)
     }
 
-    /// The caching client's boxed SDK errors go through the one classifier.
+    /// A failed read goes through the one classifier.
     #[test]
-    fn the_caching_clients_errors_are_classified() {
-        let denied = cache_error("k", boxed(service("AccessDeniedException", 400)).as_ref());
+    fn read_errors_are_classified() {
+        let denied = get_error("k", &service("AccessDeniedException", 400));
         assert!(matches!(denied, SecretError::Backend { transient: false, .. }), "{denied:?}");
-        let missing = cache_error("k", boxed(service("ResourceNotFoundException", 400)).as_ref());
+        let missing = get_error("k", &service("ResourceNotFoundException", 400));
         assert!(matches!(missing, SecretError::NotFound(ref n) if n == "k"), "{missing:?}");
-        let timeout = cache_error("k", boxed(SdkError::timeout_error("slow")).as_ref());
+        let timeout = get_error("k", &SdkError::timeout_error("slow"));
         assert!(matches!(timeout, SecretError::Backend { transient: true, .. }), "{timeout:?}");
-        let own: Box<dyn std::error::Error> = "ResourceNotFoundException: gone".into();
-        assert!(matches!(cache_error("k", own.as_ref()), SecretError::NotFound(_)));
+    }
+
+    /// Within the TTL a secret is served from memory; the cache never holds more than
+    /// its bound, evicting the oldest entry.
+    #[tokio::test]
+    async fn the_cache_serves_within_the_ttl_and_stays_bounded() {
+        let config = crate::emulator_config("http://127.0.0.1:9").await;
+        let store = SecretsManagerStore::new(&config, 2, Duration::from_secs(60)).unwrap();
+        for name in ["a", "b", "c"] {
+            store.remember(name, &Secret::new(format!("v-{name}")));
+        }
+        assert_eq!(store.cache.lock().unwrap().len(), 2);
+        assert!(store.cached("a").is_none(), "the oldest went");
+        assert_eq!(store.get("c").await.unwrap(), Secret::new("v-c".to_owned()));
+        let expired = SecretsManagerStore::new(&config, 2, Duration::ZERO).unwrap();
+        expired.remember("a", &Secret::new("v".to_owned()));
+        assert!(expired.cached("a").is_none(), "past its TTL");
     }
 }

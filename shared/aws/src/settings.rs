@@ -1,7 +1,10 @@
 //! Where the AWS resources are, read from the environment the SAM template (and
 //! `comms serve --backend aws`) sets.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use comms_core::domain::Channel;
 
 use super::QueueNames;
 
@@ -103,6 +106,84 @@ impl AwsResources {
     }
 }
 
+/// The environment variable with the URL of `channel`'s queue (the template sets it to
+/// the queue resource's `Ref`, which is its URL).
+pub fn queue_url_var(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "COMMS_SMS_QUEUE_URL",
+        Channel::Whatsapp => "COMMS_WHATSAPP_QUEUE_URL",
+        Channel::Voice => "COMMS_VOICE_QUEUE_URL",
+        Channel::Email => "COMMS_EMAIL_QUEUE_URL",
+    }
+}
+
+/// The environment variable with the URL of `channel`'s dead-letter queue.
+pub fn dlq_url_var(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "COMMS_SMS_DLQ_URL",
+        Channel::Whatsapp => "COMMS_WHATSAPP_DLQ_URL",
+        Channel::Voice => "COMMS_VOICE_DLQ_URL",
+        Channel::Email => "COMMS_EMAIL_DLQ_URL",
+    }
+}
+
+/// A channel's queue URL, and its dead-letter queue's where the holder dead-letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelQueueUrls {
+    pub queue: String,
+    pub dlq: Option<String>,
+}
+
+/// The queue URLs a function was given, per channel: read from its environment, so a
+/// Lambda resolves no queue (`GetQueueUrl`) before its first event. Operators' tools,
+/// which get no URLs, resolve them by name instead ([`crate::SqsQueues::connect`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueUrls(pub BTreeMap<Channel, ChannelQueueUrls>);
+
+impl QueueUrls {
+    /// Reads the URLs of `required` channels' queues (and their dead-letter queues with
+    /// `with_dlq`) through `get`; a missing or malformed one is an error naming the
+    /// variable. Other channels' URLs are taken when set.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        required: &[Channel],
+        with_dlq: bool,
+    ) -> Result<Self, String> {
+        let mut problems = Vec::new();
+        let mut urls = BTreeMap::new();
+        for channel in Channel::ALL {
+            let needed = required.contains(&channel);
+            let mut read = |name: &str, needed: bool| match get(name).filter(|v| !v.trim().is_empty()) {
+                None if needed => {
+                    problems.push(format!("{name} is not set"));
+                    None
+                }
+                None => None,
+                Some(v) if is_queue_url(v.trim()) => Some(v.trim().to_owned()),
+                Some(v) => {
+                    problems
+                        .push(format!("{name} must be a queue URL (http(s)://host/account/name), not '{v}'"));
+                    None
+                }
+            };
+            let queue = read(queue_url_var(channel), needed);
+            let dlq = read(dlq_url_var(channel), needed && with_dlq);
+            if let Some(queue) = queue {
+                urls.insert(channel, ChannelQueueUrls { queue, dlq });
+            }
+        }
+        if problems.is_empty() { Ok(Self(urls)) } else { Err(problems.join("; ")) }
+    }
+}
+
+/// An SQS queue URL: `http(s)://host/.../name`, with no whitespace.
+fn is_queue_url(v: &str) -> bool {
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    rest.and_then(|r| r.split_once('/')).is_some_and(|(host, path)| {
+        !host.is_empty() && !path.is_empty() && !path.ends_with('/') && !v.contains(char::is_whitespace)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +223,50 @@ mod tests {
         let template = include_str!("../../../infra/template.yaml");
         assert!(template.contains("TableName: !Sub \"${AWS::StackName}-data\""));
         assert!(template.contains("QueueName: !Sub \"${AWS::StackName}-sms\""));
+    }
+
+    #[test]
+    fn queue_urls_are_read_and_each_missing_or_malformed_one_is_named() {
+        use comms_core::domain::Channel::{Email, Sms, Voice, Whatsapp};
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+        }
+        let sms = "https://sqs.us-east-1.amazonaws.com/123456789012/comms-sms";
+        let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/comms-sms-dlq";
+        let urls = QueueUrls::from_lookup(
+            env(&[("COMMS_SMS_QUEUE_URL", sms), ("COMMS_SMS_DLQ_URL", dlq)]),
+            &[Sms],
+            true,
+        )
+        .unwrap();
+        assert_eq!(urls.0[&Sms], ChannelQueueUrls { queue: sms.into(), dlq: Some(dlq.into()) });
+        assert_eq!(urls.0.len(), 1);
+        let err = QueueUrls::from_lookup(
+            env(&[("COMMS_SMS_QUEUE_URL", "comms-sms"), ("COMMS_VOICE_QUEUE_URL", sms)]),
+            &[Sms, Whatsapp, Voice],
+            true,
+        )
+        .unwrap_err();
+        for named in [
+            "COMMS_SMS_QUEUE_URL must be a queue URL (http(s)://host/account/name), not 'comms-sms'",
+            "COMMS_SMS_DLQ_URL is not set",
+            "COMMS_WHATSAPP_QUEUE_URL is not set",
+            "COMMS_VOICE_DLQ_URL is not set",
+        ] {
+            assert!(err.contains(named), "{named}: {err}");
+        }
+        assert!(!err.contains("EMAIL"), "{err}");
+        // Without dead-lettering, no DLQ URL is needed; an optional channel's is taken.
+        let urls = QueueUrls::from_lookup(
+            env(&[("COMMS_SMS_QUEUE_URL", sms), ("COMMS_EMAIL_QUEUE_URL", "http://127.0.0.1:5000/1/e")]),
+            &[Sms],
+            false,
+        )
+        .unwrap();
+        assert_eq!(urls.0[&Sms].dlq, None);
+        assert_eq!(urls.0[&Email].queue, "http://127.0.0.1:5000/1/e");
+        for bad in ["https://", "https://host/", "ftp://host/q", "https://host/q x"] {
+            assert!(!is_queue_url(bad), "{bad}");
+        }
     }
 }

@@ -42,7 +42,7 @@ impl SqsQueues {
                 .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
                 .ok_or_else(|| QueueError::Backend { message: format!("no ARN for {u}"), transient: false })
         };
-        Ok((arn(url.clone()).await?, arn(dlq.clone()).await?))
+        Ok((arn(url.to_owned()).await?, arn(dlq.to_owned()).await?))
     }
 
     /// Starts an SQS-native redrive of the channel's dead-letter queue back to its source

@@ -135,7 +135,7 @@ impl SqsQueues {
 #[async_trait]
 impl Queues for SqsQueues {
     async fn send(&self, channel: Channel, message: OutgoingMessage) -> Result<String, QueueError> {
-        let (url, _) = self.urls(channel)?;
+        let url = self.queue_url(channel)?;
         self.send_to(url, &message.body, &message.attributes).await
     }
 
@@ -145,7 +145,7 @@ impl Queues for SqsQueues {
         max: usize,
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        let (url, _) = self.urls(channel)?;
+        let url = self.queue_url(channel)?;
         Ok(self.receive_from(url, max, visibility, self.wait).await?.into_iter().map(|(m, _)| m).collect())
     }
 
@@ -155,7 +155,7 @@ impl Queues for SqsQueues {
         receipt: &str,
         visibility: Duration,
     ) -> Result<(), QueueError> {
-        let (url, _) = self.urls(channel)?;
+        let url = self.queue_url(channel)?;
         self.sqs
             .change_message_visibility()
             .queue_url(url)
@@ -168,7 +168,7 @@ impl Queues for SqsQueues {
     }
 
     async fn delete(&self, channel: Channel, receipt: &str) -> Result<(), QueueError> {
-        let (url, _) = self.urls(channel)?;
+        let url = self.queue_url(channel)?;
         self.delete_from(url, receipt).await?;
         Ok(())
     }

@@ -13,7 +13,6 @@ mod dead_letters;
 mod messages;
 mod provision;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
@@ -22,6 +21,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::domain::Channel;
 use comms_core::ports::QueueError;
+
+use crate::settings::{ChannelQueueUrls, QueueUrls, dlq_url_var, queue_url_var};
 
 pub use provision::{PROVISIONED_BY, PROVISIONED_TAG, provisioned_tag};
 
@@ -60,8 +61,8 @@ pub struct SqsQueues {
     sqs: aws_sdk_sqs::Client,
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
-    /// Queue and DLQ URL per channel that has queues.
-    urls: HashMap<Channel, (String, String)>,
+    /// Queue (and DLQ) URL per channel that has queues.
+    urls: QueueUrls,
     /// The names, for errors about a channel without queues.
     names: QueueNames,
     /// How long `receive` waits for a message when none is visible (SQS long polling);
@@ -91,15 +92,30 @@ where
 }
 
 impl SqsQueues {
-    /// Connects to the existing queues of every channel (channels without queues fail
-    /// when used).
+    /// The queues at `urls` (as a Lambda's environment gives them): builds the clients
+    /// and makes no call, so a cold start does no network I/O before its first event.
+    /// Channels without URLs fail when used.
+    pub fn from_urls(config: &aws_config::SdkConfig, names: &QueueNames, urls: &QueueUrls) -> Self {
+        Self {
+            sqs: aws_sdk_sqs::Client::new(config),
+            dynamo: aws_sdk_dynamodb::Client::new(config),
+            table: names.failures_table(),
+            urls: urls.clone(),
+            names: names.clone(),
+            wait: Duration::ZERO,
+        }
+    }
+
+    /// Connects to the existing queues of every channel, resolving their URLs by name
+    /// (operators' tools and `comms serve --backend aws`, which get no URLs; channels
+    /// without queues fail when used).
     pub async fn connect(config: &aws_config::SdkConfig, names: &QueueNames) -> Result<Self, QueueError> {
         Self::connect_channels(config, names, &Channel::ALL, false).await
     }
 
-    /// Connects to the queues of `channels` only (a processor needs its own; IAM may
-    /// deny it the others). With `required`, a channel whose queue or DLQ cannot be
-    /// found is an error naming it, instead of failing later when used.
+    /// Connects to the queues of `channels` only, resolving their URLs by name. With
+    /// `required`, a channel whose queue or DLQ cannot be found is an error naming it,
+    /// instead of failing later when used.
     pub async fn connect_channels(
         config: &aws_config::SdkConfig,
         names: &QueueNames,
@@ -107,11 +123,11 @@ impl SqsQueues {
         required: bool,
     ) -> Result<Self, QueueError> {
         let sqs = aws_sdk_sqs::Client::new(config);
-        let mut urls = HashMap::new();
+        let mut urls = QueueUrls::default();
         for &channel in channels {
             match (queue_url(&sqs, names.queue(channel)).await, queue_url(&sqs, names.dlq(channel)).await) {
-                (Ok(q), Ok(d)) => {
-                    urls.insert(channel, (q, d));
+                (Ok(queue), Ok(dlq)) => {
+                    urls.0.insert(channel, ChannelQueueUrls { queue, dlq: Some(dlq) });
                 }
                 (Err(e), _) | (_, Err(e)) if required => {
                     return Err(QueueError::Backend {
@@ -126,14 +142,12 @@ impl SqsQueues {
                 _ => {}
             }
         }
-        Ok(Self {
-            sqs,
-            dynamo: aws_sdk_dynamodb::Client::new(config),
-            table: names.failures_table(),
-            urls,
-            names: names.clone(),
-            wait: Duration::ZERO,
-        })
+        Ok(Self::from_urls(config, names, &urls))
+    }
+
+    /// The queue URLs in use (resolved by name or given).
+    pub fn queue_urls(&self) -> &QueueUrls {
+        &self.urls
     }
 
     /// Long polling: `receive` waits up to `wait` (at most 20 s, the SQS maximum) for a
@@ -152,17 +166,37 @@ impl SqsQueues {
         crate::errors::failure_table_error(&self.table, &e)
     }
 
-    fn urls(&self, channel: Channel) -> Result<&(String, String), QueueError> {
-        self.urls.get(&channel).ok_or_else(|| QueueError::Backend {
-            message: format!(
-                "no SQS queues {} / {} for channel {channel} in this account and region \
-                 (names from COMMS_QUEUE_PREFIX '{}')",
-                self.names.queue(channel),
-                self.names.dlq(channel),
-                self.names.prefix
-            ),
-            transient: false,
-        })
+    /// The URL of the channel's queue.
+    fn queue_url(&self, channel: Channel) -> Result<&str, QueueError> {
+        match self.urls.0.get(&channel) {
+            Some(urls) => Ok(&urls.queue),
+            None => Err(QueueError::Backend {
+                message: format!(
+                    "no SQS queue {} for channel {channel}: neither {} set nor found in this account \
+                     and region (names from COMMS_QUEUE_PREFIX '{}')",
+                    self.names.queue(channel),
+                    queue_url_var(channel),
+                    self.names.prefix
+                ),
+                transient: false,
+            }),
+        }
+    }
+
+    /// The URLs of the channel's queue and dead-letter queue.
+    fn urls(&self, channel: Channel) -> Result<(&str, &str), QueueError> {
+        let queue = self.queue_url(channel)?;
+        match self.urls.0.get(&channel).and_then(|u| u.dlq.as_deref()) {
+            Some(dlq) => Ok((queue, dlq)),
+            None => Err(QueueError::Backend {
+                message: format!(
+                    "no dead-letter queue {} for channel {channel}: {} is not set",
+                    self.names.dlq(channel),
+                    dlq_url_var(channel)
+                ),
+                transient: false,
+            }),
+        }
     }
 }
 
