@@ -140,7 +140,7 @@ where
 /// The indices of `records` grouped by conversation, each group in the order its
 /// messages were received (then queue order); a body that does not parse is a group of
 /// its own (the engine reports why).
-fn conversations(records: &[Record]) -> Vec<Vec<usize>> {
+pub(crate) fn conversations(records: &[Record]) -> Vec<Vec<usize>> {
     // (conversation, [(received at, index)]), in order of first appearance.
     type Group = (Option<String>, Vec<(jiff::Timestamp, usize)>);
     let mut groups: Vec<Group> = Vec::new();

@@ -11,7 +11,7 @@ use comms_core::ports::Queues;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::batch::{Record, SettlePolicy, run_batch};
+use crate::batch::{Record, SettlePolicy, conversations, run_batch};
 use crate::turn::Engine;
 
 /// How a worker polls.
@@ -47,9 +47,10 @@ impl Default for WorkerSettings {
 /// in flight is abandoned (and anything cut short reappears after its timeout anyway).
 ///
 /// Up to `concurrency` records are in flight at once, received `batch_size` at most at a
-/// time, and each is settled on its own as soon as it is done: a slow record never holds
-/// back the next receive, and the store sees many turns at once (the embedded store
-/// commits their changes together).
+/// time; the records of one conversation in a receive run in order as one group, and each
+/// group is settled as soon as it is done: a slow record never holds back the next
+/// receive, and the store sees many turns at once (the embedded store commits their
+/// changes together).
 pub async fn run(
     queues: Arc<dyn Queues>,
     engine: Arc<Engine>,
@@ -89,13 +90,20 @@ pub async fn run(
             }
             continue;
         }
-        for (message, permit) in received.into_iter().zip(permits) {
+        let records: Vec<Record> = received.into_iter().map(Record::from).collect();
+        let mut permits = permits.into_iter();
+        // One task per conversation: its records run one after another in the order
+        // they were received (a second message's turn sees the first's reply); other
+        // conversations run at once.
+        for group in conversations(&records) {
+            let group: Vec<Record> = group.into_iter().map(|i| records[i].clone()).collect();
+            let held: Vec<OwnedSemaphorePermit> = permits.by_ref().take(group.len()).collect();
             let (engine, queues, policy) = (Arc::clone(&engine), Arc::clone(&queues), Arc::clone(&policy));
             in_flight.spawn(async move {
                 // A failed record stays on the queue (hidden for its backoff) for a later
                 // receive.
-                run_batch(&engine, &queues, vec![Record::from(message)], 1, &policy).await;
-                drop(permit);
+                run_batch(&engine, &queues, group, 1, &policy).await;
+                drop(held);
             });
         }
         while in_flight.try_join_next().is_some() {}
