@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use comms_core::domain::tenant::hash_key;
 use comms_core::ports::{Secret, SecretStore};
-use comms_core::twilio::{TwilioCredentials, signature};
+use comms_core::twilio::TwilioCredentials;
 use comms_sqlite::{Db, SqliteSecrets};
 use comms_testkit::moto::Moto;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
@@ -96,31 +96,7 @@ fn backend_auth_token(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub, back
 
 /// Posts an inbound SMS webhook signed with `token`, as Twilio would.
 async fn post_sms(server: &Server, token: &str, from: &str, to: &str, sid: &str, body: &str) {
-    post_sms_to(&server.base_url, token, from, to, sid, body).await
-}
-
-/// [`post_sms`] to the server at `base_url`.
-async fn post_sms_to(base_url: &str, token: &str, from: &str, to: &str, sid: &str, body: &str) {
-    let url = format!("{base_url}/twilio/sms");
-    let params: Vec<(String, String)> = [
-        ("AccountSid", "AC00000000000000000000000000000000"),
-        ("Body", body),
-        ("From", from),
-        ("MessageSid", sid),
-        ("NumMedia", "0"),
-        ("To", to),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", signature::compute(token, &url, &params))
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    common::post_sms_to(&server.base_url, token, from, to, sid, body).await
 }
 
 async fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
@@ -176,7 +152,8 @@ async fn killed_mid_turn_answers_everyone_once(
         let (base_url, token) = (server.base_url.clone(), token.clone());
         posts.spawn(async move {
             let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
-            post_sms_to(&base_url, &token, &customer(i), SHOP, &sid, "Can you fix a cracked screen?").await;
+            common::post_sms_to(&base_url, &token, &customer(i), SHOP, &sid, "Can you fix a cracked screen?")
+                .await;
         });
     }
     while let Some(posted) = posts.join_next().await {

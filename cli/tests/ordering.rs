@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use comms_core::twilio::signature;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 
 mod common;
@@ -33,23 +32,9 @@ fn command(dir: &Path, openai: &OpenAiStub, twilio: &TwilioStub) -> Command {
     c
 }
 
-/// Posts an inbound SMS webhook signed as Twilio would.
+/// Posts an inbound SMS webhook from the customer, signed as Twilio would.
 async fn post_sms(server: &Server, token: &str, sid: &str, body: &str) {
-    let url = format!("{}/twilio/sms", server.base_url);
-    let params: Vec<(String, String)> =
-        [("AccountSid", "AC00000000000000000000000000000000"), ("Body", body), ("From", CUSTOMER)]
-            .into_iter()
-            .chain([("MessageSid", sid), ("NumMedia", "0"), ("To", SHOP)])
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", signature::compute(token, &url, &params))
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    common::post_sms_to(&server.base_url, token, CUSTOMER, SHOP, sid, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

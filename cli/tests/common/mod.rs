@@ -110,3 +110,28 @@ pub fn capture_lines(
         }
     })
 }
+
+/// Posts an inbound SMS webhook signed with `token`, as Twilio would, to the server at
+/// `base_url`; asserts it is accepted.
+pub async fn post_sms_to(base_url: &str, token: &str, from: &str, to: &str, sid: &str, body: &str) {
+    let url = format!("{base_url}/twilio/sms");
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("Body", body),
+        ("From", from),
+        ("MessageSid", sid),
+        ("NumMedia", "0"),
+        ("To", to),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", comms_core::twilio::signature::compute(token, &url, &params))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+}
