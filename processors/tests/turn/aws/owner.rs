@@ -34,7 +34,8 @@ async fn hand_off_takeover_and_direct_sends_on_the_aws_adapters() {
     let id = &ask.conversation_id;
     let sent = world.twilio.created();
     let to = |n: &str| sent.iter().filter(|m| m["to"] == n).count();
-    assert_eq!((to(OWNER), to(CUSTOMER)), (1, 1), "{sent:?}");
+    let items = world.store.recent(&ask.conversation_id, 20).await.unwrap();
+    assert_eq!((to(OWNER), to(CUSTOMER)), (1, 1), "{sent:?} {items:?}");
     let link = format!("{INVOKE_URL}/console/conversations/{id}");
     assert!(sent.iter().any(|m| m["to"] == OWNER && m["body"].as_str().unwrap().contains(&link)), "{sent:?}");
     let header = ConversationLog::get(&world.store, id).await.unwrap().unwrap();
