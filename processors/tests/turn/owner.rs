@@ -129,6 +129,16 @@ async fn a_direct_send_to_an_opted_out_customer_sends_nothing() {
 }
 
 #[tokio::test]
+async fn a_direct_send_from_a_number_not_the_tenants_is_refused() {
+    let h = answering("unused").await;
+    let mut forged = direct(CUSTOMER, "console-x", "hello", Author::Owner);
+    forged.from = PhoneNumber::parse("+15555550999").unwrap();
+    let out = h.engine.handle(&forged.to_json()).await;
+    assert!(matches!(&out, Err(e) if e.is_permanent()), "{out:?}");
+    assert_eq!(h.twilio.posts(), 0);
+}
+
+#[tokio::test]
 async fn a_direct_send_is_journalled_apart_from_customer_messages_and_reconciled() {
     let h = answering("Assistant here.").await;
     let sid = "SM000000000000000000000000000000d1";

@@ -308,7 +308,7 @@ impl Engine {
         }
         let (reply, template, items) = match env.kind() {
             Kind::Initiate => self.compose_opening(tenant, env).await?,
-            Kind::Direct => owner::direct_reply(env)?,
+            Kind::Direct => owner::direct_reply(tenant, env)?,
             Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env, &key.window().await).await?,
         };
         // Not stored: `send` stores the items with `Sending` before anything goes out, in

@@ -37,10 +37,14 @@ pub(super) async fn held_by_owner(env: &Envelope, key: &Held) -> bool {
 }
 
 /// A direct send's reply: its text as written, nothing staged (the item is stored once
-/// sent).
-pub(super) fn direct_reply(env: &Envelope) -> Result<Composed, TurnError> {
+/// sent). It must go from one of the tenant's own numbers on its channel.
+pub(super) fn direct_reply(tenant: &TenantConfig, env: &Envelope) -> Result<Composed, TurnError> {
     if env.channel == Channel::Voice {
         return Err(TurnError::permanent("a direct send goes by text (sms, whatsapp), not by voice"));
+    }
+    let own = tenant.numbers.get(&env.channel).is_some_and(|n| n.contains(env.business_number()));
+    if !own {
+        return Err(TurnError::permanent("a direct send must come from one of the tenant's numbers"));
     }
     if env.body.trim().is_empty() {
         return Err(TurnError::permanent("a direct send needs a text"));
