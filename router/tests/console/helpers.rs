@@ -34,6 +34,11 @@ fn with_admin_key(mut t: TenantConfig, key: &str) -> TenantConfig {
 
 /// The router with two tenants (the demo shop and another), each with an owner key.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with the router's configuration changed by `tune` first.
+pub async fn spawn_app_with(tune: impl FnOnce(&mut RouterConfig)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
     let stores = comms_sqlite::stores(&db, QueueSettings::default());
@@ -48,7 +53,9 @@ pub async fn spawn_app() -> TestApp {
     stores.tenants.put(&other).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(&stores, RouterConfig::new(&base_url));
+    let mut config = RouterConfig::new(&base_url);
+    tune(&mut config);
+    let state = AppState::new(&stores, config);
     let server = tokio::spawn(async move {
         let service = app(state).into_make_service_with_connect_info::<comms_router::console::ClientAddr>();
         axum::serve(listener, service).await.unwrap();
