@@ -17,6 +17,7 @@ pub mod keys;
 mod layout;
 mod mask;
 mod outbound;
+mod pick;
 mod qr;
 pub mod rate_limit;
 pub mod session;
