@@ -38,7 +38,7 @@ pub enum ConsoleError {
     Internal(String),
     /// An operator opened a tenant page without a tenant: the page offering tenants.
     #[error("an operator must choose a tenant")]
-    ChooseTenant(Response),
+    ChooseTenant(Box<Response>),
 }
 
 #[derive(Template)]
@@ -126,7 +126,7 @@ impl IntoResponse for ConsoleError {
             return Redirect::to(&to).into_response();
         }
         if let ConsoleError::ChooseTenant(page) = self {
-            return page;
+            return *page;
         }
         let (status, code, title, message) = self.parts();
         let detail = match &self {

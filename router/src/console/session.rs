@@ -177,9 +177,8 @@ impl FromRequestParts<AppState> for TenantPage {
         let query = parts.uri.query().map(str::to_owned);
         let requested = super::layout::query_value(&query, "tenant");
         if console.is_operator() && requested.is_none() {
-            return Err(ConsoleError::ChooseTenant(
-                super::pick::page(&console, state, parts.uri.path()).await?,
-            ));
+            let page = super::pick::page(&console, state, parts.uri.path()).await?;
+            return Err(ConsoleError::ChooseTenant(Box::new(page)));
         }
         let tenant = console.tenant(state, requested.as_deref()).await?;
         Ok(Self { console, tenant, query })
