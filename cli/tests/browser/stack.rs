@@ -1,0 +1,108 @@
+//! What the browser test runs against: `comms serve` on a temporary data folder with the
+//! model stand-in ([`super::model`]) and the Twilio stub (`comms_testkit`), so the real
+//! OpenAI and Twilio clients run, and the demo tenant's credentials read back from it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use comms_testkit::TwilioStub;
+use serde_json::Value;
+
+use crate::common::{self, BIN, Server};
+use crate::model::ModelStandIn;
+
+/// The demo tenant's SMS number, and its company and project ids.
+pub const SHOP: &str = "+15555550100";
+pub const COMPANY: &str = "demo";
+pub const PROJECT: &str = "repair-shop";
+const TWILIO_SECRET: &str = "twilio-credentials/demo/repair-shop/twilio";
+const ADMIN_KEY_SECRET: &str = "local-demo/admin-key";
+
+/// The server under test and its stand-ins; everything stops when dropped.
+pub struct Stack {
+    pub model: ModelStandIn,
+    pub twilio: TwilioStub,
+    pub server: Server,
+    twilio_token: String,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let model = ModelStandIn::start().await;
+        let twilio = TwilioStub::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = command(dir.path(), &model, &twilio);
+        // Quick dead-lettering: a failing record comes back after 3 s, and its second
+        // receive moves it to the DLQ.
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-receive-count", "2"]);
+        let server = Server::start(&mut cmd, false);
+        let mut stack = Stack { model, twilio, server, twilio_token: String::new(), dir };
+        let creds: Value =
+            serde_json::from_slice(&stack.comms(&["secrets", "get", TWILIO_SECRET]).stdout).unwrap();
+        stack.twilio_token = creds["auth_token"].as_str().unwrap().to_owned();
+        stack
+    }
+
+    /// Runs one `comms` command on the server's data folder; asserts it succeeds.
+    pub fn comms(&self, args: &[&str]) -> Output {
+        let out = command(self.dir.path(), &self.model, &self.twilio).args(args).output().unwrap();
+        assert!(out.status.success(), "comms {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// The demo tenant's admin key, as `comms serve` stored it for the developer.
+    pub fn admin_key(&self) -> String {
+        String::from_utf8(self.comms(&["secrets", "get", ADMIN_KEY_SECRET]).stdout).unwrap().trim().to_owned()
+    }
+
+    /// The SMS dead letters (`comms dlq list`).
+    pub fn dead_letters(&self) -> Vec<Value> {
+        serde_json::from_slice(&self.comms(&["dlq", "list", "--channel", "sms", "--json"]).stdout).unwrap()
+    }
+
+    /// `customer` texts the shop: a webhook signed as Twilio signs it.
+    pub async fn text(&self, customer: &str, sid: &str, body: &str) {
+        common::post_sms_to(&self.server.base_url, &self.twilio_token, customer, SHOP, sid, body).await
+    }
+
+    /// The texts Twilio was asked to send to `customer`, oldest first.
+    pub fn sent_to(&self, customer: &str) -> Vec<String> {
+        let to = |m: &Value| m["to"].as_str() == Some(customer);
+        self.twilio
+            .created()
+            .iter()
+            .filter(|m| to(m))
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits for text number `n` (from 1) to `customer` at the Twilio stub; returns it.
+    pub async fn wait_sent(&self, customer: &str, n: usize) -> String {
+        let what = format!("text {n} to the customer at the Twilio stub");
+        common::wait_for(&what, Duration::from_secs(60), Duration::from_millis(50), || {
+            self.sent_to(customer).len() >= n
+        })
+        .await;
+        self.sent_to(customer)[n - 1].clone()
+    }
+}
+
+fn command(dir: &Path, model: &ModelStandIn, twilio: &TwilioStub) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir")
+        .arg(dir)
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("OPENAI_BASE_URL", &model.base_url)
+        .env("TWILIO_API_BASE", &twilio.base_url)
+        .env("COMMS_VISIBILITY_SECS", "3")
+        .env("COMMS_RETRY_BUDGET_SECS", "1")
+        .env("COMMS_METRICS_INTERVAL_SECS", "0")
+        .env_remove("COMMS_BACKEND")
+        .env_remove("COMMS_PUBLIC_BASE_URL")
+        .env_remove("COMMS_LISTEN")
+        .env_remove("OPENAI_MODEL")
+        .env_remove("TWILIO_AUTH_TOKEN");
+    c
+}
