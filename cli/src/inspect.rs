@@ -80,6 +80,12 @@ pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCo
                 return print_json(&json!({"conversation": header, "items": items}));
             }
             println!("{} ({} with {})", header.conversation_id, header.channel, header.customer);
+            match header.takeover_until {
+                Some(until) if header.taken_over(jiff::Timestamp::now()) => {
+                    println!("taken over by the owner until {until}: the assistant does not answer")
+                }
+                _ => println!("answered by the assistant"),
+            }
             for i in items {
                 let line = match &i.content {
                     ItemContent::Inbound { text } => format!("customer: {text}"),
@@ -89,6 +95,8 @@ pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCo
                     ItemContent::ToolResult { name, result, .. } => format!("  tool result {name}: {result}"),
                     ItemContent::Reply { text, .. } => format!("assistant: {text}"),
                     ItemContent::Note { text } => format!("  note: {text}"),
+                    ItemContent::OwnerReply { text, .. } => format!("owner: {text}"),
+                    ItemContent::Notice { text, .. } => format!("notice: {text}"),
                 };
                 println!("{}  {line}", i.at.strftime("%Y-%m-%d %H:%M:%S"));
             }

@@ -215,12 +215,14 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         "comms serve: listening on http://{local}"
     );
     announce(local, backend, wiring.demo.as_ref());
+    announce_console(&public_base_url, &wiring).await;
 
     // hyper's own error answers (414, 400, 431) in the JSON error shape.
     let listener = crate::http_errors::JsonErrors(listener);
-    axum::serve(listener, comms_router::app(AppState::new(&wiring.router, config)))
-        .with_graceful_shutdown(signals.recv())
-        .await?;
+    // The peer address is the console's sign-in rate-limit key.
+    let app = comms_router::app(AppState::new(&wiring.router, config))
+        .into_make_service_with_connect_info::<comms_router::console::ClientAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(signals.recv()).await?;
     // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);
     for w in workers {
@@ -310,6 +312,22 @@ fn announce(local: SocketAddr, backend: Backend, demo: Option<&TenantConfig>) {
         demo::DEMO_API_KEY_SECRET,
         demo::DEMO_ADMIN_KEY_SECRET
     );
+}
+
+/// The owner console's address and, with the demo tenant, how to sign in (the demo
+/// admin key is a local secret: cli/src/demo.rs).
+async fn announce_console(public_base_url: &str, wiring: &Wiring) {
+    println!("console: {public_base_url}/console");
+    let Some(demo) = wiring.demo.as_ref() else { return };
+    match wiring.stores.secrets.get(demo::DEMO_ADMIN_KEY_SECRET).await {
+        Ok(key) => println!(
+            "console sign-in: company_id {} project_id {} admin key {}",
+            demo.tenant.company_id,
+            demo.tenant.project_id,
+            key.expose()
+        ),
+        Err(e) => tracing::warn!(error = %e, "the demo admin key is unreadable"),
+    }
 }
 
 /// Ctrl-C and SIGTERM, registered at once (before the server says it is ready), so an

@@ -17,6 +17,7 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tower::ServiceExt;
 
+use crate::console::ClientAddr;
 use crate::settings::RouterSettings;
 use crate::{AppState, RequestBaseUrl, RouterConfig, app};
 
@@ -61,6 +62,19 @@ pub fn base_from_context(req: &lambda_http::Request) -> Option<String> {
     })
 }
 
+/// The client's address: the last hop of `X-Forwarded-For` (API Gateway appends the
+/// address it saw; earlier hops are the client's to write), else API Gateway's source IP.
+pub fn client_addr(req: &lambda_http::Request) -> Option<String> {
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Some(last) = forwarded.and_then(ClientAddr::last_hop) {
+        return Some(last);
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// Answers one API Gateway request with the router. With `base_from_request`, the public
 /// base URL of the request comes from its API Gateway context (no configured one).
 pub async fn handle(
@@ -69,9 +83,13 @@ pub async fn handle(
     base_from_request: bool,
 ) -> Response<Body> {
     let base = if base_from_request { base_from_context(&req) } else { None };
+    let client = client_addr(&req);
     let mut req: Request<Body> = strip_stage(req).map(Body::new);
     if let Some(base) = base {
         req.extensions_mut().insert(RequestBaseUrl(base));
+    }
+    if let Some(client) = client {
+        req.extensions_mut().insert(ClientAddr(client));
     }
     // Invariant: an axum Router's error type is Infallible.
     match router.oneshot(req).await {

@@ -77,6 +77,7 @@ async fn two_concurrent_bookings_of_one_slot_book_once() {
         now: jiff::Timestamp::now(),
         bookings: Arc::new(h.bookings.clone()),
         ledger: Arc::new(h.ledger.clone()),
+        handoff: None,
     };
     let call = |phone: &str| ToolCall {
         id: format!("call-{phone}"),

@@ -55,6 +55,8 @@ async fn availability_question_runs_the_tool_and_sends_one_reply() {
             ItemContent::ToolResult { .. } => "tool_result",
             ItemContent::Reply { .. } => "reply",
             ItemContent::Note { .. } => "note",
+            ItemContent::OwnerReply { .. } => "owner_reply",
+            ItemContent::Notice { .. } => "notice",
         })
         .collect();
     assert_eq!(kinds, ["inbound", "tool_call", "tool_result", "reply"]);

@@ -39,6 +39,7 @@ async fn ai_books(app: &TestApp, date: &str, phone: &str) -> Value {
         now: jiff::Timestamp::now(),
         bookings: Arc::new(SqliteBookings::new(app.db.clone())),
         ledger: Arc::new(SqliteLedger::new(app.db.clone())),
+        handoff: None,
     };
     let call = ToolCall {
         id: "call".into(),

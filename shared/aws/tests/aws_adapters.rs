@@ -184,6 +184,13 @@ mod dynamo {
     }
 
     #[tokio::test]
+    async fn bookings_are_listed_and_cancelled_per_tenant() {
+        let Some(moto) = start_moto().await else { return };
+        let store = store(&moto.endpoint).await.with_page_size(2);
+        conformance::owner::bookings_are_listed_and_cancelled_per_tenant(&store).await;
+    }
+
+    #[tokio::test]
     async fn conversation_items_are_idempotent_and_ordered() {
         let Some(moto) = start_moto().await else { return };
         stores::conversation_items_are_idempotent_and_ordered(&store(&moto.endpoint).await).await;

@@ -116,3 +116,15 @@ async fn legacy_headers_read_the_consent_store() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn takeover_is_read_by_the_claim() {
+    let Some((_moto, p, ..)) = ports().await else { return };
+    comms_testkit::conformance::owner::takeover_is_read_by_the_claim(p).await;
+}
+
+#[tokio::test]
+async fn search_by_number_or_text_per_tenant() {
+    let Some((_moto, p, ..)) = ports().await else { return };
+    comms_testkit::conformance::owner::search_by_number_or_text_per_tenant(p).await;
+}

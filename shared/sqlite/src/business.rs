@@ -5,7 +5,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json};
 use comms_core::domain::{OwnerState, TenantRef};
-use comms_core::ports::{Booking, Bookings, Ledger, LedgerEntry, OwnerStateStore, Reservation, StoreError};
+use comms_core::ports::{
+    Booking, Bookings, Ledger, LedgerEntry, OwnerStateStore, Reservation, StoreError, upcoming_dates,
+};
 
 /// Owner state with history.
 #[derive(Clone)]
@@ -159,6 +161,64 @@ impl Bookings for SqliteBookings {
                     "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND date = ?3 ORDER BY time",
                 )?
                 .query_map(params![t.company_id, t.project_id, date.to_string()], |r| r.get::<_, String>(0))?
+                .map(|s| from_json(&s?))
+                .collect()
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn upcoming(
+        &self,
+        tenant: &TenantRef,
+        from: jiff::civil::Date,
+        days: u32,
+    ) -> Result<Vec<Booking>, StoreError> {
+        let dates = upcoming_dates(from, days);
+        let (Some(first), Some(last)) = (dates.first(), dates.last()) else { return Ok(Vec::new()) };
+        let (t, first, last) = (tenant.clone(), first.to_string(), last.to_string());
+        self.db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2
+                     AND date >= ?3 AND date <= ?4 ORDER BY date, time",
+                )?
+                .query_map(params![t.company_id, t.project_id, first, last], |r| r.get::<_, String>(0))?
+                .map(|s| from_json(&s?))
+                .collect()
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn cancel(&self, tenant: &TenantRef, lead_id: &str) -> Result<Option<Booking>, StoreError> {
+        let (t, lead) = (tenant.clone(), lead_id.to_owned());
+        self.db
+            .write(move |c| {
+                // The slot's row is the reservation: deleting it frees the slot.
+                c.query_row(
+                    "DELETE FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND lead_id = ?3
+                     RETURNING booking",
+                    params![t.company_id, t.project_id, lead],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .map(|s| from_json(&s))
+                .transpose()
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn leads(&self, tenant: &TenantRef, limit: usize) -> Result<Vec<Booking>, StoreError> {
+        let t = tenant.clone();
+        self.db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2
+                     ORDER BY json_extract(booking, '$.created_at') DESC, lead_id DESC LIMIT ?3",
+                )?
+                .query_map(params![t.company_id, t.project_id, limit as i64], |r| r.get::<_, String>(0))?
                 .map(|s| from_json(&s?))
                 .collect()
             })

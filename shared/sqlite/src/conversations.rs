@@ -1,10 +1,11 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Db, backend, from_json, to_json, ts_sortable};
+use super::{Db, backend, from_json, to_json, ts_from_ms, ts_sortable};
 use comms_core::domain::{ConversationId, PhoneNumber, TenantRef};
 use comms_core::ports::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
+    search_digits,
 };
 use comms_core::twilio::status_rank;
 
@@ -34,6 +35,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSummary> {
         status: r.get(5)?,
         last_activity: r.get::<_, String>(6)?.parse().map_err(|e: jiff::Error| parse_err(e.to_string()))?,
         item_count: r.get(7)?,
+        takeover_until: r.get::<_, Option<i64>>(8)?.map(ts_from_ms),
     })
 }
 
@@ -100,8 +102,30 @@ pub(crate) fn recent_items(
     Ok(rows)
 }
 
-const SUMMARY_COLUMNS: &str =
-    "conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count";
+const SUMMARY_COLUMNS: &str = "conversation_id, company_id, project_id, channel, customer, status, \
+     last_activity, item_count, takeover_until_ms";
+
+/// Conversations matching a search, by recency: `digits` in the customer's number, or
+/// `needle` (lowercase) in an item's text. `company` empty: every tenant's.
+fn search(
+    c: &rusqlite::Connection,
+    tenant: Option<&TenantRef>,
+    digits: &str,
+    needle: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<ConversationSummary>> {
+    let (company, project) = tenant.map_or(("", ""), |t| (t.company_id.as_str(), t.project_id.as_str()));
+    c.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM conversations c
+         WHERE (?1 = '' OR (company_id = ?1 AND project_id = ?2))
+           AND ((?3 <> '' AND instr(customer, ?3) > 0)
+             OR EXISTS (SELECT 1 FROM conversation_items i WHERE i.conversation_id = c.conversation_id
+                          AND instr(lower(json_extract(i.content, '$.text')), ?4) > 0))
+         ORDER BY last_activity DESC LIMIT ?5"
+    ))?
+    .query_map(params![company, project, digits, needle, limit as i64], summary)?
+    .collect()
+}
 
 #[async_trait]
 impl ConversationLog for SqliteConversations {
@@ -155,6 +179,40 @@ impl ConversationLog for SqliteConversations {
             })
             .await
             .map_err(backend)
+    }
+
+    async fn set_takeover(
+        &self,
+        tenant: &TenantRef,
+        id: &ConversationId,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let (t, id, until) = (tenant.clone(), id.as_str().to_owned(), until.map(|u| u.as_millisecond()));
+        self.db
+            .write(move |c| {
+                c.execute(
+                    "UPDATE conversations SET takeover_until_ms = ?4
+                     WHERE conversation_id = ?1 AND company_id = ?2 AND project_id = ?3",
+                    params![id, t.company_id, t.project_id, until],
+                )
+                .map(|n| n == 1)
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn search(
+        &self,
+        tenant: Option<&TenantRef>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        if query.trim().is_empty() {
+            return self.list(tenant, limit).await;
+        }
+        let (tenant, digits) = (tenant.cloned(), search_digits(query).unwrap_or_default());
+        let needle = query.trim().to_lowercase();
+        self.db.read(move |c| search(c, tenant.as_ref(), &digits, &needle, limit)).await.map_err(backend)
     }
 }
 

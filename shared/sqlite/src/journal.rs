@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::consent::opted_out;
 use super::conversations::{append_items, recent_items};
 use super::turns::{lease_ms, left};
-use super::{Db, backend, from_json, now_ms, to_json, ts_sortable};
+use super::{Db, backend, from_json, now_ms, to_json, ts_from_ms, ts_sortable};
 use comms_core::ports::{
     Begin, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite, extend_window,
 };
@@ -31,18 +31,28 @@ impl SqliteJournal {
     }
 }
 
-/// The claim on a conversation's row: the turn in flight, its token and lease.
+/// The claim on a conversation's row: the turn in flight, its token and lease (and the
+/// owner's takeover, which the claim hands to the turn).
 struct Lock {
     key: Option<String>,
     token: Option<u32>,
     lease_ms: i64,
+    takeover_until_ms: Option<i64>,
 }
 
 fn lock(c: &Connection, conversation: &str) -> rusqlite::Result<Option<Lock>> {
     c.query_row(
-        "SELECT turn_key, turn_token, turn_lease_ms FROM conversations WHERE conversation_id = ?1",
+        "SELECT turn_key, turn_token, turn_lease_ms, takeover_until_ms FROM conversations
+         WHERE conversation_id = ?1",
         params![conversation],
-        |r| Ok(Lock { key: r.get(0)?, token: r.get(1)?, lease_ms: r.get::<_, Option<i64>>(2)?.unwrap_or(0) }),
+        |r| {
+            Ok(Lock {
+                key: r.get(0)?,
+                token: r.get(1)?,
+                lease_ms: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                takeover_until_ms: r.get(3)?,
+            })
+        },
     )
     .optional()
 }
@@ -66,10 +76,12 @@ fn begin(c: &Connection, turn: &JournalTurn, lease: i64) -> rusqlite::Result<Beg
     if matches!(step, Some(TurnStep::Done { .. })) {
         return Ok(Begin::Done);
     }
-    if let Some(l) = lock(c, id)?.filter(|l| l.key.is_some() && l.lease_ms > now) {
+    let held = lock(c, id)?;
+    if let Some(l) = held.as_ref().filter(|l| l.key.is_some() && l.lease_ms > now) {
         let same_turn = l.key.as_deref() == Some(turn.key.as_str());
         return Ok(Begin::Busy { lease_left: left(l.lease_ms, now), same_turn });
     }
+    let takeover_until = held.and_then(|l| l.takeover_until_ms).map(ts_from_ms);
     let token = record.as_ref().map_or(0, |(_, a)| *a) + 1;
     let until = now + lease;
     c.execute(
@@ -103,6 +115,7 @@ fn begin(c: &Connection, turn: &JournalTurn, lease: i64) -> rusqlite::Result<Beg
         window: extend_window(&[], &recent_items(c, id, turn.history)?, turn.history),
         finished: Default::default(),
         watermark: 0,
+        takeover_until,
     }))
 }
 

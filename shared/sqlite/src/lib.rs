@@ -193,6 +193,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE conversations ADD COLUMN turn_key TEXT;
      ALTER TABLE conversations ADD COLUMN turn_token INTEGER;
      ALTER TABLE conversations ADD COLUMN turn_lease_ms INTEGER;",
+    // 7: the owner's takeover of a conversation (epoch ms; NULL: the assistant answers).
+    "ALTER TABLE conversations ADD COLUMN takeover_until_ms INTEGER;",
 ];
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -203,6 +203,13 @@ mod stores {
     }
 
     #[tokio::test]
+    async fn bookings_are_listed_and_cancelled_per_tenant() {
+        let (_dir, db) = fresh_db();
+        let bookings = SqliteBookings::new(db);
+        comms_testkit::conformance::owner::bookings_are_listed_and_cancelled_per_tenant(&bookings).await;
+    }
+
+    #[tokio::test]
     async fn conversation_items_are_idempotent_and_ordered() {
         let (_dir, db) = fresh_db();
         stores::conversation_items_are_idempotent_and_ordered(&SqliteConversations::new(db)).await;

@@ -7,6 +7,7 @@
 
 pub mod consent;
 pub mod journal;
+pub mod owner;
 pub mod queue;
 pub mod stores;
 pub mod tenants;

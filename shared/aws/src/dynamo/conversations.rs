@@ -26,7 +26,7 @@ pub(super) fn tenant_gsi1pk(t: &TenantRef) -> String {
 }
 
 /// The conversation header: `CONV#{id}` / `META`.
-struct HeaderItem(ConversationSummary);
+pub(super) struct HeaderItem(pub(super) ConversationSummary);
 
 impl TryFrom<&Item> for HeaderItem {
     type Error = StoreError;
@@ -45,6 +45,11 @@ impl TryFrom<&Item> for HeaderItem {
             status: a.s("conv_status")?.to_owned(),
             last_activity: a.s("last_activity")?.parse().map_err(|e: jiff::Error| invalid(e.to_string()))?,
             item_count: u64::try_from(a.n("item_count")?).unwrap_or(0),
+            takeover_until: item
+                .get("takeover_until")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
         }))
     }
 }
@@ -207,29 +212,7 @@ impl ConversationLog for DynamoStore {
         tenant: Option<&TenantRef>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
-        let items = match tenant {
-            Some(t) => {
-                let query = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("gsi1")
-                    .key_condition_expression("gsi1pk = :g")
-                    .expression_attribute_values(":g", s(tenant_gsi1pk(t)))
-                    .scan_index_forward(false);
-                self.query_pages(query, Some(limit)).await?
-            }
-            // Every tenant: an operator's listing, not a hot path; a scan of headers.
-            None => {
-                let scan = self
-                    .client
-                    .scan()
-                    .table_name(&self.table)
-                    .filter_expression("sk = :meta")
-                    .expression_attribute_values(":meta", s("META"));
-                self.scan_pages(scan).await?
-            }
-        };
+        let items = self.headers(tenant, Some(limit)).await?;
         let mut out: Vec<_> =
             items.iter().map(|i| HeaderItem::try_from(i).map(|h| h.0)).collect::<Result<_, _>>()?;
         out.sort_by_key(|c| std::cmp::Reverse(c.last_activity));
@@ -240,5 +223,26 @@ impl ConversationLog for DynamoStore {
     async fn get(&self, id: &ConversationId) -> Result<Option<ConversationSummary>, StoreError> {
         let header: Option<HeaderItem> = self.get_as(&Key::new(conv_pk(id), "META")).await?;
         Ok(header.map(|HeaderItem(summary)| summary))
+    }
+
+    async fn set_takeover(
+        &self,
+        tenant: &TenantRef,
+        id: &ConversationId,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<bool, StoreError> {
+        self.write_takeover(tenant, id, until).await
+    }
+
+    async fn search(
+        &self,
+        tenant: Option<&TenantRef>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        if query.trim().is_empty() {
+            return self.list(tenant, limit).await;
+        }
+        self.search_headers(tenant, query, limit).await
     }
 }

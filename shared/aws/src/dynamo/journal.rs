@@ -27,7 +27,8 @@ use comms_core::ports::{
 };
 
 use super::{DynamoStore, Item, Key, conditional_failed, n};
-use header::{Header, conv_key, lease_ms, now_ms};
+pub(super) use header::conv_key;
+use header::{Header, lease_ms, now_ms};
 
 /// Rounds of claim attempts before a racing conversation counts as busy.
 const CLAIM_ROUNDS: usize = 8;
@@ -131,6 +132,7 @@ impl DynamoStore {
             window,
             finished: header.done,
             watermark: header.done_mark.unwrap_or(0),
+            takeover_until: header.takeover_until,
         })
     }
 

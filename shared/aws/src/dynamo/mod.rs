@@ -10,6 +10,7 @@ mod journal;
 mod ledger;
 mod owner_state;
 mod requests;
+mod takeover;
 mod tenants;
 mod turns;
 

@@ -20,10 +20,13 @@ pub enum Kind {
     Initiate,
     /// A caller said something on a live voice call.
     VoiceTurn,
+    /// An exact text to send to the customer (the owner's reply, a system notice): no
+    /// model call.
+    Direct,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Inbound, Kind::Initiate, Kind::VoiceTurn];
+    const ALL: [Kind; 4] = [Kind::Inbound, Kind::Initiate, Kind::VoiceTurn, Kind::Direct];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Inbound => "inbound",
             Kind::Initiate => "initiate",
             Kind::VoiceTurn => "voice_turn",
+            Kind::Direct => "direct",
         }
     }
 }
@@ -39,6 +43,17 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
     }
+}
+
+/// Who wrote a direct send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    /// The shop's owner, typing in the console (stored as an `OwnerReply` item).
+    Owner,
+    /// The system: a cancellation text, the owner's hand-off notification (stored as a
+    /// `Notice` item).
+    System,
 }
 
 /// The fields only one kind carries, tagged by `kind` on the wire.
@@ -63,6 +78,9 @@ pub enum KindDetail {
     },
     /// One speech turn of a call; `id` is `CallSid` + turn number.
     VoiceTurn { call_sid: String, turn: u32 },
+    /// An exact text to send; `id` is the caller's idempotency key, `from` the tenant's
+    /// number, `to` the customer, `body` the text.
+    Direct { author: Author },
 }
 
 impl KindDetail {
@@ -72,6 +90,7 @@ impl KindDetail {
             KindDetail::Inbound { .. } => Kind::Inbound,
             KindDetail::Initiate { .. } => Kind::Initiate,
             KindDetail::VoiceTurn { .. } => Kind::VoiceTurn,
+            KindDetail::Direct { .. } => Kind::Direct,
         }
     }
 }
@@ -124,6 +143,33 @@ struct Versioned<'a> {
 }
 
 impl Envelope {
+    /// A direct send of `text` from the tenant's `business` number to `customer`, in the
+    /// conversation the customer's own texts are in; `id` is the caller's idempotency key
+    /// (the same id twice sends once).
+    #[allow(clippy::too_many_arguments)]
+    pub fn direct(
+        tenant: TenantRef,
+        channel: Channel,
+        business: PhoneNumber,
+        customer: PhoneNumber,
+        id: String,
+        text: String,
+        author: Author,
+        at: jiff::Timestamp,
+    ) -> Envelope {
+        Envelope {
+            id,
+            conversation_id: ConversationId::derive(&tenant, channel, &customer),
+            tenant,
+            channel,
+            from: business,
+            to: customer,
+            body: text,
+            received_at: at,
+            detail: KindDetail::Direct { author },
+        }
+    }
+
     /// The kind of work.
     pub fn kind(&self) -> Kind {
         self.detail.kind()
@@ -133,7 +179,7 @@ impl Envelope {
     /// recipient of a conversation the tenant starts.
     pub fn customer(&self) -> &PhoneNumber {
         match self.kind() {
-            Kind::Initiate => &self.to,
+            Kind::Initiate | Kind::Direct => &self.to,
             Kind::Inbound | Kind::VoiceTurn => &self.from,
         }
     }
@@ -141,7 +187,7 @@ impl Envelope {
     /// The tenant's number on this conversation (what replies are sent from).
     pub fn business_number(&self) -> &PhoneNumber {
         match self.kind() {
-            Kind::Initiate => &self.from,
+            Kind::Initiate | Kind::Direct => &self.from,
             Kind::Inbound | Kind::VoiceTurn => &self.to,
         }
     }
@@ -214,6 +260,7 @@ mod tests {
                 recipient_name: Some("Ann Lee".into()),
             },
             KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 3 },
+            KindDetail::Direct { author: Author::Owner },
         ] {
             e.detail = detail;
             let json = e.to_json();
@@ -283,6 +330,26 @@ mod tests {
             ..sample()
         };
         assert_eq!((initiate.customer(), initiate.business_number()), (&customer, &shop));
+    }
+
+    #[test]
+    fn a_direct_send_is_in_the_customers_conversation() {
+        let inbound = sample();
+        let direct = Envelope::direct(
+            inbound.tenant.clone(),
+            Channel::Sms,
+            inbound.to.clone(),
+            inbound.from.clone(),
+            "owner:1".into(),
+            "See you at 3".into(),
+            Author::System,
+            inbound.received_at,
+        );
+        assert_eq!(direct.conversation_id, inbound.conversation_id);
+        assert_eq!((direct.customer(), direct.business_number()), (&inbound.from, &inbound.to));
+        let v: serde_json::Value = serde_json::from_str(&direct.to_json()).unwrap();
+        assert_eq!((v["kind"].as_str(), v["author"].as_str()), (Some("direct"), Some("system")));
+        assert_eq!(Envelope::parse(&direct.to_json()).unwrap(), direct);
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod voice;
 
 pub use channel::{Channel, ChannelParseError};
 pub use conversation::ConversationId;
-pub use envelope::{Envelope, EnvelopeError, Kind, KindDetail};
+pub use envelope::{Author, Envelope, EnvelopeError, Kind, KindDetail};
 pub use ids::{IdError, TenantRef, validate_id};
 pub use owner_state::{OwnerMode, OwnerState};
 pub use phone::{PhoneNumber, PhoneNumberError};

@@ -38,6 +38,40 @@ pub trait Bookings: Send + Sync {
 
     /// The tenant's bookings on a date, by time.
     async fn on_date(&self, tenant: &TenantRef, date: jiff::civil::Date) -> Result<Vec<Booking>, StoreError>;
+
+    /// The tenant's bookings on `days` dates from `from` (inclusive), by date and time.
+    /// `days` is capped at [`UPCOMING_MAX_DAYS`].
+    async fn upcoming(
+        &self,
+        tenant: &TenantRef,
+        from: jiff::civil::Date,
+        days: u32,
+    ) -> Result<Vec<Booking>, StoreError>;
+
+    /// Cancels the tenant's booking `lead_id`: its slot is free to book again. The
+    /// cancelled booking; `None` if the tenant has no such live booking (cancelling twice
+    /// finds none the second time).
+    async fn cancel(&self, tenant: &TenantRef, lead_id: &str) -> Result<Option<Booking>, StoreError>;
+
+    /// The tenant's live (not cancelled) bookings, newest first, past and future.
+    async fn leads(&self, tenant: &TenantRef, limit: usize) -> Result<Vec<Booking>, StoreError>;
+}
+
+/// Most days one [`Bookings::upcoming`] call covers.
+pub const UPCOMING_MAX_DAYS: u32 = 92;
+
+/// The dates `from`, `from + 1`, … (`days` of them, at most [`UPCOMING_MAX_DAYS`]).
+pub fn upcoming_dates(from: jiff::civil::Date, days: u32) -> Vec<jiff::civil::Date> {
+    let mut out = Vec::new();
+    let mut date = from;
+    for _ in 0..days.min(UPCOMING_MAX_DAYS) {
+        out.push(date);
+        match date.tomorrow() {
+            Ok(next) => date = next,
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// An entry of the business ledger: discounts granted or refused, upsells offered.

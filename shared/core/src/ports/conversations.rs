@@ -19,6 +19,24 @@ pub enum ItemContent {
     Reply { text: String, provider_ids: Vec<String> },
     /// Something noted about the turn (suppressed reply, ...).
     Note { text: String },
+    /// The owner's own reply (a direct send written in the console), as sent.
+    OwnerReply { text: String, provider_ids: Vec<String> },
+    /// A text the system sent (a cancellation, the owner's hand-off notification).
+    Notice { text: String, provider_ids: Vec<String> },
+}
+
+impl ItemContent {
+    /// The item's human-readable text, if it has one (what a search matches).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            ItemContent::Inbound { text }
+            | ItemContent::Reply { text, .. }
+            | ItemContent::Note { text }
+            | ItemContent::OwnerReply { text, .. }
+            | ItemContent::Notice { text, .. } => Some(text),
+            ItemContent::ToolCall { .. } | ItemContent::ToolResult { .. } => None,
+        }
+    }
 }
 
 /// One item of a conversation. `item_id` is stable across retries (derived from the
@@ -41,6 +59,42 @@ pub struct ConversationSummary {
     pub status: String,
     pub last_activity: jiff::Timestamp,
     pub item_count: u64,
+    /// While in the future, the owner has taken the conversation over: inbound messages
+    /// are stored, the assistant does not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover_until: Option<jiff::Timestamp>,
+}
+
+impl ConversationSummary {
+    /// Whether the owner holds the conversation at `now`.
+    pub fn taken_over(&self, now: jiff::Timestamp) -> bool {
+        self.takeover_until.is_some_and(|until| until > now)
+    }
+}
+
+/// The digits a search `query` looks for in customers' numbers: `Some` when the query
+/// is a (part of a) phone number (digits, `+`, spaces, dashes, brackets).
+pub fn search_digits(query: &str) -> Option<String> {
+    let query = query.trim();
+    let phone_like = query.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'));
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    (phone_like && !digits.is_empty()).then_some(digits)
+}
+
+/// Whether a conversation matches a search `query`: the query's digits
+/// ([`search_digits`]) found in the customer's number, or the query a case-insensitive
+/// substring of one of `texts`. An empty query matches everything.
+pub fn search_matches<'a>(
+    customer: &PhoneNumber,
+    texts: impl IntoIterator<Item = &'a str>,
+    query: &str,
+) -> bool {
+    let query = query.trim();
+    if query.is_empty() || search_digits(query).is_some_and(|d| customer.digits().contains(&d)) {
+        return true;
+    }
+    let needle = query.to_lowercase();
+    texts.into_iter().any(|t| t.to_lowercase().contains(&needle))
 }
 
 /// Which conversation items belong to.
@@ -54,6 +108,23 @@ pub struct ConversationKey {
 
 /// The conversation log: one item per message, tool call, tool result and reply (never
 /// a whole conversation in one record).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_matches_number_digits_or_text_without_case() {
+        let customer = PhoneNumber::parse("+14155550123").unwrap();
+        let texts = ["Is my iPhone READY?", "thanks"];
+        for hit in ["", "0123", "415 555", "+1415", "iphone ready", "THANKS"] {
+            assert!(search_matches(&customer, texts, hit), "{hit:?}");
+        }
+        for miss in ["9999", "android", "0123x"] {
+            assert!(!search_matches(&customer, texts, miss), "{miss:?}");
+        }
+    }
+}
+
 #[async_trait]
 pub trait ConversationLog: Send + Sync {
     /// Appends items (idempotent per `item_id`) and updates the conversation's header.
@@ -71,6 +142,31 @@ pub trait ConversationLog: Send + Sync {
 
     /// One conversation's header.
     async fn get(&self, id: &ConversationId) -> Result<Option<ConversationSummary>, StoreError>;
+
+    /// Sets (`Some`) or ends (`None`: hand back) the owner's takeover of conversation
+    /// `id` of `tenant`. `false`, nothing written, if no such conversation is the
+    /// tenant's.
+    async fn set_takeover(
+        &self,
+        tenant: &TenantRef,
+        id: &ConversationId,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<bool, StoreError>;
+
+    /// Conversations (of one tenant, or every tenant's) matching `query` by recency: a
+    /// run of digits of the customer's number, or a case-insensitive substring of an
+    /// item's text ([`search_matches`]).
+    async fn search(
+        &self,
+        tenant: Option<&TenantRef>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    /// The last `limit` items of a conversation, oldest first (a transcript).
+    async fn items(&self, id: &ConversationId, limit: usize) -> Result<Vec<ConversationItem>, StoreError> {
+        self.recent(id, limit).await
+    }
 }
 
 /// Delivery state of sent messages, from provider status callbacks.

@@ -55,6 +55,10 @@ pub struct TurnClaim {
     /// received at or before it that is not in `finished` is looked up in its durable
     /// record. It only moves up ([`evict_finished`]).
     pub watermark: i64,
+    /// The conversation's takeover by the owner, as the header held it at the claim
+    /// (read with the claim, no extra call): while it is in the future the assistant does
+    /// not answer.
+    pub takeover_until: Option<jiff::Timestamp>,
 }
 
 /// The result of [`TurnJournal::begin`].

@@ -16,11 +16,12 @@ mod stores;
 mod tenants;
 mod turns;
 
-pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation};
+pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation, UPCOMING_MAX_DAYS, upcoming_dates};
 pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec};
 pub use consent::{ConsentAction, ConsentStore};
 pub use conversations::{
-    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, ItemContent,
+    ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,
+    ItemContent, search_digits, search_matches,
 };
 pub use journal::{
     Begin, FINISHED_MAX, JournalTurn, Recorded, TurnClaim, TurnJournal, TurnWrite, WINDOW_MAX_BYTES,

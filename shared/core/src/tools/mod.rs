@@ -4,6 +4,7 @@
 //! and arguments that do not fit the schema come back to the model as a tool error
 //! without running anything.
 
+mod handoff;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+pub use handoff::HandoffContext;
 
 use crate::domain::tenant::{TenantConfig, ToolName};
 use crate::domain::{OwnerState, PhoneNumber};
@@ -28,6 +31,9 @@ pub struct ToolContext {
     pub now: jiff::Timestamp,
     pub bookings: Arc<dyn Bookings>,
     pub ledger: Arc<dyn Ledger>,
+    /// What `request_human` needs; `None` where no hand-off is possible (the tool then
+    /// answers that nobody is available).
+    pub handoff: Option<HandoffContext>,
 }
 
 /// Availability and booking for one tenant at one moment: the single implementation
@@ -155,6 +161,13 @@ fn spec(tool: ToolName) -> ToolSpec {
                 "price": {"type": "number", "minimum": 0},
                 "accepted": {"type": "boolean"}}}),
         ),
+        ToolName::RequestHuman => (
+            "Hand this conversation to the shop's owner, a real person, when the customer asks for a \
+             person, a human or the owner, or when you cannot help. The owner is notified and answers \
+             personally; you stop answering this conversation.",
+            json!({"type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
+                "reason": {"type": "string", "description": "one short line for the owner"}}}),
+        ),
     };
     ToolSpec { name: tool.as_str().to_owned(), description: description.to_owned(), parameters }
 }
@@ -232,6 +245,10 @@ async fn run(ctx: &ToolContext, call: &ToolCall, tool: ToolName) -> Result<Value
         },
         ToolName::LogUpsell => match args::<UpsellArgs>(call) {
             Ok(a) => log_upsell(ctx, a).await.map_err(fail)?,
+            Err(e) => e,
+        },
+        ToolName::RequestHuman => match args::<handoff::HumanArgs>(call) {
+            Ok(a) => handoff::request_human(ctx, a).await.map_err(fail)?,
             Err(e) => e,
         },
     };

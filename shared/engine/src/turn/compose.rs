@@ -11,7 +11,7 @@ use comms_core::domain::voice;
 use comms_core::domain::{Channel, Envelope, KindDetail, OwnerState};
 use comms_core::ports::{ChatMessage, ChatReply, ChatRequest, ConversationItem, ItemContent, ToolCall};
 use comms_core::retry::with_backoff;
-use comms_core::tools::{self, ToolContext};
+use comms_core::tools::{self, HandoffContext, ToolContext};
 use tokio::task::JoinSet;
 
 use super::{Engine, TurnError};
@@ -38,15 +38,7 @@ impl Engine {
         let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
         messages.extend(history(env, window));
         messages.push(ChatMessage::User { content: env.body.clone() });
-        let ctx = ToolContext {
-            tenant: Arc::clone(tenant),
-            conversation_id: env.conversation_id.to_string(),
-            customer: env.customer().clone(),
-            owner,
-            now,
-            bookings: Arc::clone(&self.ports.bookings),
-            ledger: Arc::clone(&self.ports.ledger),
-        };
+        let ctx = self.tool_context(tenant, env, owner, now);
         let mut items = vec![inbound_item(env)];
         let specs = tools::specs(&tenant.ai.enabled_tools);
         let max_rounds = usize::from(tenant.ai.max_tool_rounds);
@@ -71,6 +63,37 @@ impl Engine {
             round.run(&ctx, &mut items, &mut messages).await?;
         }
         unreachable!("the last round always returns")
+    }
+
+    /// What the tools may see and touch in this turn.
+    fn tool_context(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        env: &Envelope,
+        owner: OwnerState,
+        now: jiff::Timestamp,
+    ) -> ToolContext {
+        let handoff = HandoffContext {
+            conversations: Arc::clone(&self.ports.conversations),
+            queues: Arc::clone(&self.ports.queues),
+            envelope_id: env.id.clone(),
+            conversation_id: env.conversation_id.clone(),
+            channel: env.channel,
+            business: env.business_number().clone(),
+            customer_said: env.body.clone(),
+            public_base: self.settings.status_callback_base.clone(),
+            trace_id: None,
+        };
+        ToolContext {
+            tenant: Arc::clone(tenant),
+            conversation_id: env.conversation_id.to_string(),
+            customer: env.customer().clone(),
+            owner,
+            now,
+            bookings: Arc::clone(&self.ports.bookings),
+            ledger: Arc::clone(&self.ports.ledger),
+            handoff: Some(handoff),
+        }
     }
 
     /// The first message of a conversation a tenant started: text for SMS; for WhatsApp
@@ -128,7 +151,11 @@ fn history(env: &Envelope, window: &[ConversationItem]) -> Vec<ChatMessage> {
         .filter(|i| !i.item_id.starts_with(&own))
         .filter_map(|item| match &item.content {
             ItemContent::Inbound { text } => Some(ChatMessage::User { content: text.clone() }),
-            ItemContent::Reply { text, .. } => {
+            // What the owner (or the system) sent in the conversation, the assistant
+            // speaks for the same business.
+            ItemContent::Reply { text, .. }
+            | ItemContent::OwnerReply { text, .. }
+            | ItemContent::Notice { text, .. } => {
                 Some(ChatMessage::Assistant { content: Some(text.clone()), tool_calls: Vec::new() })
             }
             _ => None,

@@ -60,6 +60,11 @@ impl Held {
         self.claim.lock().await.opted_out
     }
 
+    /// The owner's takeover of the conversation as the claim read it.
+    pub(super) async fn takeover_at_claim(&self) -> Option<jiff::Timestamp> {
+        self.claim.lock().await.takeover_until
+    }
+
     /// The conversation's recent items as of the claim (and this turn's own writes).
     pub(super) async fn window(&self) -> Vec<ConversationItem> {
         self.claim.lock().await.window.clone()

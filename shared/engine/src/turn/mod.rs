@@ -12,6 +12,7 @@
 mod compose;
 mod error;
 mod lease;
+mod owner;
 mod text;
 mod voice;
 
@@ -21,9 +22,9 @@ use std::time::Duration;
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
-    Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey, ItemContent,
-    JournalTurn, Ledger, Messenger, OwnerStateStore, Stores, TenantDirectory, TurnClaim, TurnJournal,
-    TurnStep, turn_key,
+    Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey,
+    ConversationLog, JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, Stores, TenantDirectory,
+    TurnClaim, TurnJournal, TurnStep, turn_key,
 };
 
 pub use compose::{system_prompt, template_variables};
@@ -93,6 +94,10 @@ pub struct EnginePorts {
     pub messenger: Arc<dyn Messenger>,
     /// Live-call updates (the voice channel's answers).
     pub calls: Arc<dyn CallControl>,
+    /// The conversation log and the queues: `request_human` sets a takeover and
+    /// enqueues the owner's notification.
+    pub conversations: Arc<dyn ConversationLog>,
+    pub queues: Arc<dyn Queues>,
 }
 
 impl EnginePorts {
@@ -114,6 +119,8 @@ impl EnginePorts {
             chat,
             messenger,
             calls,
+            conversations: Arc::clone(&stores.conversations),
+            queues: Arc::clone(&stores.queues),
         }
     }
 }
@@ -160,7 +167,7 @@ impl Engine {
                 .record(comms_core::metrics::ms(wait));
         }
         let result = match envelope.kind() {
-            Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => {
+            Kind::Inbound | Kind::Initiate | Kind::VoiceTurn | Kind::Direct => {
                 tracing::Instrument::instrument(self.turn(&envelope), span.clone()).await
             }
         };
@@ -224,7 +231,7 @@ impl Engine {
                 channel: env.channel,
                 customer: env.customer().clone(),
             },
-            key: turn_key(&env.tenant, env.channel, &env.id),
+            key: turn_key(&env.tenant, env.channel, &owner::journal_id(env)),
             received_at: env.received_at,
             history: self.settings.history_items,
         };
@@ -301,6 +308,7 @@ impl Engine {
         }
         let (reply, template, items) = match env.kind() {
             Kind::Initiate => self.compose_opening(tenant, env).await?,
+            Kind::Direct => owner::direct_reply(env)?,
             Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env, &key.window().await).await?,
         };
         // Not stored: `send` stores the items with `Sending` before anything goes out, in
@@ -317,6 +325,8 @@ impl Engine {
             Some("recipient opted out")
         } else if tenant.project_status != ProjectStatus::Active {
             Some("project is not active")
+        } else if owner::held_by_owner(env, key).await {
+            Some(owner::TAKEN_OVER)
         } else {
             None
         }
@@ -333,7 +343,7 @@ impl Engine {
         let item = ConversationItem {
             item_id: format!("{}:reply", env.id),
             at: jiff::Timestamp::now(),
-            content: ItemContent::Reply { text: reply, provider_ids },
+            content: owner::reply_content(env, reply, provider_ids),
         };
         key.stage(vec![item]);
         self.advance(key, &TurnStep::Done { outcome: "replied".into() }).await?;

@@ -38,7 +38,7 @@ pub(super) const CLAIM_SET: &str = "SET company_id = :c, project_id = :p, channe
      done = if_not_exists(done, :empty), claims = if_not_exists(claims, :zero) + :one, \
      fl_token = if_not_exists(claims, :zero) + :one, fl_key = :k, fl_lease = :until, fl_recv = :r";
 
-pub(super) fn conv_key(id: &ConversationId) -> Key {
+pub(in super::super) fn conv_key(id: &ConversationId) -> Key {
     Key::new(conv_pk(id), "META")
 }
 
@@ -84,6 +84,8 @@ pub(super) struct Header {
     pub(super) done: BTreeMap<String, i64>,
     pub(super) done_mark: Option<i64>,
     pub(super) opted_out: Option<bool>,
+    /// The owner's takeover (`takeover_until`, epoch ms), if any.
+    pub(super) takeover_until: Option<jiff::Timestamp>,
 }
 
 fn opt_n(item: &Item, k: &str) -> Option<i64> {
@@ -110,6 +112,8 @@ impl Header {
             done,
             done_mark: opt_n(item, "done_mark"),
             opted_out: a.opt_bool("opted_out"),
+            takeover_until: opt_n(item, "takeover_until")
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
         })
     }
 

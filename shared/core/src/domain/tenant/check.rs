@@ -56,6 +56,7 @@ impl Checker {
             Field::Missing => Some(BookingConfig::default()),
             b => self.section("booking", b).and_then(|b| self.booking(b)),
         };
+        let handoff = self.handoff(raw.handoff, ai.as_ref());
         let api_keys = self.keys("api_keys", raw.api_keys);
         let admin_keys = self.keys("admin_keys", raw.admin_keys);
         Some(TenantConfig {
@@ -72,6 +73,7 @@ impl Checker {
             messaging: messaging?,
             whatsapp: whatsapp?,
             booking: booking?,
+            handoff: handoff?,
             api_keys: api_keys?,
             admin_keys: admin_keys?,
         })

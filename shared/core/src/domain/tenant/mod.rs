@@ -6,6 +6,7 @@
 //! each section in `sections`) then validates them all, collecting every problem.
 
 mod check;
+mod handoff;
 mod raw;
 mod sections;
 #[cfg(test)]
@@ -38,12 +39,18 @@ pub enum ToolName {
     BookSlot,
     AuthorizeDiscount,
     LogUpsell,
+    RequestHuman,
 }
 
 impl ToolName {
     /// Every tool, in declaration order.
-    pub const ALL: [ToolName; 4] =
-        [ToolName::CheckAvailability, ToolName::BookSlot, ToolName::AuthorizeDiscount, ToolName::LogUpsell];
+    pub const ALL: [ToolName; 5] = [
+        ToolName::CheckAvailability,
+        ToolName::BookSlot,
+        ToolName::AuthorizeDiscount,
+        ToolName::LogUpsell,
+        ToolName::RequestHuman,
+    ];
 
     /// The name the model sees.
     pub fn as_str(self) -> &'static str {
@@ -52,6 +59,7 @@ impl ToolName {
             ToolName::BookSlot => "book_slot",
             ToolName::AuthorizeDiscount => "authorize_discount",
             ToolName::LogUpsell => "log_upsell",
+            ToolName::RequestHuman => "request_human",
         }
     }
 }
@@ -165,6 +173,33 @@ pub struct BookingConfig {
     pub public_availability: bool,
 }
 
+/// Hand-off to a human: who is told, and how long a takeover lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Handoff {
+    /// Where the owner is notified by SMS when the assistant hands a conversation over
+    /// (`request_human`). Required when that tool is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_number: Option<PhoneNumber>,
+    /// How long a takeover lasts unless handed back earlier (1 to 720 hours; default 24).
+    pub takeover_hours: u32,
+}
+
+impl Default for Handoff {
+    fn default() -> Self {
+        Self { notify_number: None, takeover_hours: DEFAULT_TAKEOVER_HOURS }
+    }
+}
+
+/// The takeover length when a tenant sets none.
+pub const DEFAULT_TAKEOVER_HOURS: u32 = 24;
+
+impl Handoff {
+    /// How long a takeover lasts.
+    pub fn takeover_for(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.takeover_hours) * 3600)
+    }
+}
+
 /// A tenant's whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantConfig {
@@ -184,6 +219,7 @@ pub struct TenantConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub whatsapp: Option<WhatsappConfig>,
     pub booking: BookingConfig,
+    pub handoff: Handoff,
     pub api_keys: Vec<KeyHash>,
     pub admin_keys: Vec<KeyHash>,
 }

@@ -75,6 +75,8 @@ pub(super) struct RawTenant {
     #[serde(default)]
     pub booking: Field<RawBooking>,
     #[serde(default)]
+    pub handoff: Field<RawHandoff>,
+    #[serde(default)]
     pub api_keys: Field<Vec<Field<RawKey>>>,
     #[serde(default)]
     pub admin_keys: Field<Vec<Field<RawKey>>>,
@@ -98,6 +100,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "messaging",
     "whatsapp",
     "booking",
+    "handoff",
     "api_keys",
     "admin_keys",
 ];
@@ -174,6 +177,16 @@ pub(super) struct RawWhatsapp {
 pub(super) struct RawBooking {
     #[serde(default)]
     pub public_availability: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawHandoff {
+    #[serde(default)]
+    pub notify_number: Text,
+    #[serde(default)]
+    pub takeover_hours: Field<u64>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

@@ -162,3 +162,36 @@ fn optional_sections_take_their_defaults_and_required_ones_are_named() {
     assert_eq!(paths, BTreeSet::from(["ai", "scheduling", "discount_policy", "project_id"]), "{errors:#?}");
     assert!(errors.iter().all(|e| e.message == "is required"), "{errors:#?}");
 }
+
+#[test]
+fn handoff_defaults_and_validates_its_fields() {
+    let cfg = TenantConfig::from_json(SAMPLE).unwrap();
+    assert_eq!(cfg.handoff.takeover_hours, 24);
+    assert_eq!(cfg.handoff.takeover_for(), std::time::Duration::from_secs(24 * 3600));
+
+    let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+    v["handoff"] = serde_json::json!({"notify_number": "+15555550199", "takeover_hours": 2});
+    let cfg = TenantConfig::from_json(&v.to_string()).unwrap();
+    assert_eq!(cfg.handoff.notify_number.as_ref().map(|p| p.as_str()), Some("+15555550199"));
+    assert_eq!(cfg.handoff.takeover_hours, 2);
+    assert_eq!(TenantConfig::from_json(&cfg.to_json_pretty()).unwrap(), cfg);
+
+    v["handoff"] = serde_json::json!({"notify_number": "555-0199", "takeover_hours": 721, "pager": 1});
+    let errors = TenantConfig::from_json(&v.to_string()).unwrap_err().0;
+    let paths: BTreeSet<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    for expected in ["handoff.notify_number", "handoff.takeover_hours", "handoff.pager"] {
+        assert!(paths.contains(expected), "missing {expected} in {errors:#?}");
+    }
+}
+
+#[test]
+fn request_human_needs_a_number_to_notify() {
+    let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+    v["ai"]["enabled_tools"] = serde_json::json!(["book_slot", "request_human"]);
+    v.as_object_mut().unwrap().remove("handoff");
+    let errors = TenantConfig::from_json(&v.to_string()).unwrap_err().0;
+    assert_eq!(errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["handoff.notify_number"]);
+    v["handoff"] = serde_json::json!({"notify_number": "+15555550199"});
+    let cfg = TenantConfig::from_json(&v.to_string()).unwrap();
+    assert!(cfg.ai.enabled_tools.contains(&ToolName::RequestHuman));
+}

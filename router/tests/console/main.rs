@@ -1,0 +1,7 @@
+//! Black-box tests of the owner console: the real router on a free loopback port, the
+//! embedded adapters on a fresh database, a real HTTP client keeping cookies by hand.
+#![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
+#![allow(dead_code)]
+
+mod auth;
+mod helpers;

@@ -1,0 +1,55 @@
+//! The owner's part of a turn: a conversation under takeover gets no model call (the
+//! customer's message is stored with a note), and a direct send (the owner's reply, a
+//! system notice) goes out as written, through the same `Sending`-before-send steps,
+//! stored as the owner's (or the system's) item.
+
+use comms_core::domain::{Author, Channel, Envelope, Kind, KindDetail};
+use comms_core::ports::ItemContent;
+
+use super::TurnError;
+use super::compose::Composed;
+use super::lease::Held;
+
+/// Why a conversation under takeover gets no reply.
+pub(super) const TAKEN_OVER: &str = "owner has taken over";
+
+/// The id a turn is journalled under: a direct send's id comes from a caller, so it is
+/// kept apart from provider message ids (`direct:{id}`), and no caller can finish (or
+/// block) a customer's turn by choosing that turn's id.
+pub(super) fn journal_id(env: &Envelope) -> String {
+    match env.kind() {
+        Kind::Direct => format!("direct:{}", env.id),
+        Kind::Inbound | Kind::Initiate | Kind::VoiceTurn => env.id.clone(),
+    }
+}
+
+/// Whether the owner held the conversation when the turn was claimed. A direct send goes
+/// out whatever the takeover (it is the owner's, or the system's), and a caller on a
+/// live call is answered (nobody can type into a call).
+pub(super) async fn held_by_owner(env: &Envelope, key: &Held) -> bool {
+    if env.kind() == Kind::Direct || env.channel == Channel::Voice {
+        return false;
+    }
+    key.takeover_at_claim().await.is_some_and(|until| until > jiff::Timestamp::now())
+}
+
+/// A direct send's reply: its text as written, nothing staged (the item is stored once
+/// sent).
+pub(super) fn direct_reply(env: &Envelope) -> Result<Composed, TurnError> {
+    if env.channel == Channel::Voice {
+        return Err(TurnError::permanent("a direct send goes by text (sms, whatsapp), not by voice"));
+    }
+    if env.body.trim().is_empty() {
+        return Err(TurnError::permanent("a direct send needs a text"));
+    }
+    Ok((env.body.clone(), None, Vec::new()))
+}
+
+/// What the sent reply is stored as: the assistant's, the owner's or the system's.
+pub(super) fn reply_content(env: &Envelope, text: String, provider_ids: Vec<String>) -> ItemContent {
+    match env.detail {
+        KindDetail::Direct { author: Author::Owner } => ItemContent::OwnerReply { text, provider_ids },
+        KindDetail::Direct { author: Author::System } => ItemContent::Notice { text, provider_ids },
+        _ => ItemContent::Reply { text, provider_ids },
+    }
+}
