@@ -24,6 +24,8 @@ pub struct Stack {
     pub model: ModelStandIn,
     pub twilio: TwilioStub,
     pub server: Server,
+    /// A key of the operator (who sees every tenant and the dead letters).
+    pub operator_key: String,
     twilio_token: String,
     dir: tempfile::TempDir,
 }
@@ -33,12 +35,17 @@ impl Stack {
         let model = ModelStandIn::start().await;
         let twilio = TwilioStub::start().await;
         let dir = tempfile::tempdir().unwrap();
+        let out =
+            command(dir.path(), &model, &twilio).args(["operator-key", "create", "--id", "ops"]).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let operator_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let mut cmd = command(dir.path(), &model, &twilio);
-        // Quick dead-lettering: a failing record comes back after 3 s, and its second
+        // Quick dead-lettering: a failing record comes back after 3 s, and its third
         // receive moves it to the DLQ.
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-receive-count", "2"]);
         let server = Server::start(&mut cmd, false);
-        let mut stack = Stack { model, twilio, server, twilio_token: String::new(), dir };
+        let mut stack = Stack { model, twilio, server, operator_key, twilio_token: String::new(), dir };
         let creds: Value =
             serde_json::from_slice(&stack.comms(&["secrets", "get", TWILIO_SECRET]).stdout).unwrap();
         stack.twilio_token = creds["auth_token"].as_str().unwrap().to_owned();
@@ -52,9 +59,27 @@ impl Stack {
         out
     }
 
-    /// The demo tenant's admin key, as `comms serve` stored it for the developer.
-    pub fn admin_key(&self) -> String {
-        String::from_utf8(self.comms(&["secrets", "get", ADMIN_KEY_SECRET]).stdout).unwrap().trim().to_owned()
+    /// The rest of the first line `comms serve` printed that starts with `prefix`.
+    pub async fn printed(&self, prefix: &str) -> String {
+        let line = || {
+            let lines = self.server.lines.lock().unwrap();
+            lines.iter().find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+        };
+        let what = format!("a line {prefix:?} from comms serve");
+        common::wait_for(&what, Duration::from_secs(10), Duration::from_millis(50), || line().is_some())
+            .await;
+        line().unwrap()
+    }
+
+    /// The demo tenant's admin key, from the sign-in line `comms serve` prints (checked
+    /// against the local secret it comes from).
+    pub async fn printed_admin_key(&self) -> String {
+        let line = self.printed("console sign-in: ").await;
+        let expected = format!("company_id {COMPANY} project_id {PROJECT} admin key ");
+        let key = line.strip_prefix(&expected).unwrap_or_else(|| panic!("sign-in line: {line:?}"));
+        let stored = String::from_utf8(self.comms(&["secrets", "get", ADMIN_KEY_SECRET]).stdout).unwrap();
+        assert_eq!(key, stored.trim());
+        key.to_owned()
     }
 
     /// The SMS dead letters (`comms dlq list`).
