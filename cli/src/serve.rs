@@ -214,15 +214,13 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         data_dir = %data_dir.display(),
         "comms serve: listening on http://{local}"
     );
-    announce(local, backend, wiring.demo.as_ref());
-    announce_console(&public_base_url, &wiring).await;
+    announce(local, backend, &public_base_url, &wiring).await;
 
-    // hyper's own error answers (414, 400, 431) in the JSON error shape.
-    let listener = crate::http_errors::JsonErrors(listener);
-    // The peer address is the console's sign-in rate-limit key.
+    // hyper's own error answers (414, 400, 431) in the JSON error shape; the peer address
+    // is the console's sign-in rate-limit key.
     let app = comms_router::app(AppState::new(&wiring.router, config))
         .into_make_service_with_connect_info::<comms_router::console::ClientAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(signals.recv()).await?;
+    axum::serve(crate::http_errors::JsonErrors(listener), app).with_graceful_shutdown(signals.recv()).await?;
     // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);
     for w in workers {
@@ -296,10 +294,11 @@ fn start_workers(
 }
 
 /// The plain, stable lines on stdout: scripts and tests read the address from the
-/// first; with a demo tenant, how to try it.
-fn announce(local: SocketAddr, backend: Backend, demo: Option<&TenantConfig>) {
+/// first; then the console's URL; with a demo tenant, how to try it.
+async fn announce(local: SocketAddr, backend: Backend, public_base_url: &str, wiring: &Wiring) {
     println!("listening on http://{local}");
-    let Some(demo) = demo else { return };
+    announce_console(public_base_url, wiring).await;
+    let Some(demo) = wiring.demo.as_ref() else { return };
     let Some(number) = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()) else { return };
     println!("demo tenant {} answers SMS on {number}", demo.tenant);
     println!(

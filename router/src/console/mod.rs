@@ -8,20 +8,21 @@
 //! docs/console.md describes the pages and the security model.
 
 mod assets;
-// SKELETON mod bookings;
-// SKELETON mod conversations;
+mod bookings;
+mod conversations;
 mod csrf;
 mod dead_letters;
 mod error;
 pub mod keys;
 mod layout;
-// SKELETON mod mask;
+mod mask;
+mod outbound;
 mod qr;
 pub mod rate_limit;
 pub mod session;
 mod sign_in;
 mod today;
-// SKELETON mod transcript;
+mod transcript;
 
 use std::time::Duration;
 
@@ -72,14 +73,14 @@ pub fn routes() -> Router<AppState> {
         .route("/console/today", get(today::page))
         .route("/console/today/state", post(today::set_state))
         .route("/console/today/clear", post(today::clear))
-        // SKELETON.route("/console/bookings", get(bookings::page))
-        // SKELETON.route("/console/bookings/{lead_id}/cancel", post(bookings::cancel))
-        // SKELETON.route("/console/leads", get(bookings::leads))
-        // SKELETON.route("/console/conversations", get(conversations::list))
-        // SKELETON.route("/console/conversations/{id}", get(transcript::page))
-        // SKELETON.route("/console/conversations/{id}/takeover", post(transcript::takeover))
-        // SKELETON.route("/console/conversations/{id}/handback", post(transcript::handback))
-        // SKELETON.route("/console/conversations/{id}/reply", post(transcript::reply))
+        .route("/console/bookings", get(bookings::page))
+        .route("/console/bookings/{lead_id}/cancel", post(bookings::cancel))
+        .route("/console/leads", get(bookings::leads))
+        .route("/console/conversations", get(conversations::list))
+        .route("/console/conversations/{id}", get(transcript::page))
+        .route("/console/conversations/{id}/takeover", post(transcript::takeover))
+        .route("/console/conversations/{id}/handback", post(transcript::handback))
+        .route("/console/conversations/{id}/reply", post(transcript::reply))
         .route("/console/dead-letters", get(dead_letters::page))
         .route("/console/dead-letters/{channel}/replay", post(dead_letters::replay))
         .route("/console/dead-letters/{channel}/purge", post(dead_letters::purge))

@@ -1,0 +1,132 @@
+//! The owner's actions through the forms reach the ports: state, takeover, hand back,
+//! reply (a direct send, once per form), booking cancellation (the slot frees up and
+//! the customer is texted), the QR code.
+
+use comms_core::domain::{Channel, PhoneNumber};
+use comms_core::ports::{Booking, Reservation};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn take_over_reply_and_hand_back_go_through_the_ports() {
+    let app = spawn_app().await;
+    let conv = seed_conversation(&app, &app.demo.tenant, CUSTOMER, "can I talk to Sam?").await;
+    let mut b = Browser::new(&app);
+    b.sign_in("demo", "repair-shop", OWNER_KEY).await;
+    let path = format!("/console/conversations/{conv}");
+    let page = b.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("can I talk to Sam?") && page.body.contains("id=\"takeover\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("delivery-status"), "each reply's delivery status");
+    let csrf = hidden(&page.body, "csrf");
+
+    let taken = b.post(&format!("{path}/takeover"), &[("csrf", &csrf)]).await;
+    assert_eq!(taken.status, 303);
+    let until = app.stores.conversations.get(&conv).await.unwrap().unwrap().takeover_until.unwrap();
+    assert!(until > jiff::Timestamp::now(), "taken over for the tenant's takeover time");
+    assert!(b.get(&path).await.body.contains("id=\"handback\""));
+
+    let page = b.get(&path).await;
+    let key = hidden(&page.body, "idempotency_key");
+    for _ in 0..2 {
+        let sent = b
+            .post(
+                &format!("{path}/reply"),
+                &[("text", "Sam here, come by at 3"), ("idempotency_key", &key), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(sent.status, 303);
+    }
+    let queued = queued_sms(&app).await;
+    assert_eq!(queued.len(), 2, "both posts enqueue");
+    assert_eq!(queued[0]["id"], queued[1]["id"], "with one id: the engine sends once");
+    assert_eq!(queued[0]["kind"], "direct");
+    assert_eq!(queued[0]["author"], "owner");
+    assert_eq!(queued[0]["to"], CUSTOMER);
+    assert_eq!(queued[0]["from"], "+15555550100");
+    assert_eq!(queued[0]["body"], "Sam here, come by at 3");
+
+    let empty =
+        b.post(&format!("{path}/reply"), &[("text", " "), ("idempotency_key", &key), ("csrf", &csrf)]).await;
+    assert_eq!(empty.status, 400);
+
+    let back = b.post(&format!("{path}/handback"), &[("csrf", &csrf)]).await;
+    assert_eq!(back.status, 303);
+    assert_eq!(app.stores.conversations.get(&conv).await.unwrap().unwrap().takeover_until, None);
+}
+
+#[tokio::test]
+async fn cancelling_a_booking_frees_its_slot_and_texts_the_customer() {
+    let app = spawn_app().await;
+    let date = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .unwrap()
+        .tomorrow()
+        .unwrap();
+    let booking = Booking {
+        tenant: app.demo.tenant.clone(),
+        date,
+        time: jiff::civil::time(10, 30, 0, 0),
+        lead_id: "LEAD-20990101-103000-wxyz".into(),
+        customer_name: "Ann".into(),
+        phone: PhoneNumber::parse(CUSTOMER).unwrap(),
+        service: "battery".into(),
+        conversation_id: None,
+        created_at: jiff::Timestamp::now(),
+    };
+    assert!(matches!(app.stores.bookings.reserve(&booking).await.unwrap(), Reservation::Created(_)));
+    let mut b = Browser::new(&app);
+    b.sign_in("demo", "repair-shop", OWNER_KEY).await;
+    let page = b.get("/console/bookings").await;
+    assert!(page.body.contains(&booking.lead_id) && page.body.contains("Ann"), "{}", page.body);
+    assert!(b.get("/console/leads").await.body.contains(&booking.lead_id));
+    let csrf = hidden(&page.body, "csrf");
+
+    let done = b.post(&format!("/console/bookings/{}/cancel", booking.lead_id), &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 303);
+    assert!(app.stores.bookings.upcoming(&app.demo.tenant, date, 1).await.unwrap().is_empty());
+    let again = Booking {
+        lead_id: "LEAD-20990101-103000-next".into(),
+        phone: PhoneNumber::parse(OTHER_CUSTOMER).unwrap(),
+        ..booking.clone()
+    };
+    assert!(
+        matches!(app.stores.bookings.reserve(&again).await.unwrap(), Reservation::Created(_)),
+        "the slot is free"
+    );
+    let queued = queued_sms(&app).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["id"], format!("cancel:{}", booking.lead_id));
+    assert_eq!(queued[0]["author"], "system");
+    assert!(queued[0]["body"].as_str().unwrap().contains("cancelled"));
+
+    let twice = b.post(&format!("/console/bookings/{}/cancel", booking.lead_id), &[("csrf", &csrf)]).await;
+    assert_eq!(twice.status, 404, "cancelled already");
+}
+
+#[tokio::test]
+async fn the_qr_code_opens_a_text_to_the_shop() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app);
+    b.sign_in("demo", "repair-shop", OWNER_KEY).await;
+    let page = b.get("/console/qr").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"qr-svg\"") && page.body.contains("<svg"));
+    assert!(page.body.contains("sms:+15555550100?body=Hi%20Demo%20Phone%20Repair"), "{}", page.body);
+    let svg = b
+        .client
+        .get(format!("{}/console/qr.svg?text=Hello", b.base))
+        .header("cookie", format!("comms_console={}", b.cookies["comms_console"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().starts_with("<svg"));
+    let _ = Channel::Sms;
+}
