@@ -20,7 +20,7 @@ mod stack;
 use std::path::PathBuf;
 
 use driver::Browser;
-use model::{GYM_REPLY, WORK_REPLY};
+use model::{BOOKED_REPLY, GYM_REPLY, WORK_REPLY};
 use stack::{COMPANY, PROJECT, Stack};
 
 /// The customer of the flow, and one whose message is dead-lettered.
@@ -49,7 +49,8 @@ async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
     owner_signs_in_with_the_printed_key(&browser, &stack).await;
     gym_changes_the_next_reply(&browser, &stack).await;
     take_over_answer_and_hand_back(&browser, &stack).await;
-    owner_pages_and_sign_out(&browser).await;
+    booking_leads_and_cancel(&browser, &stack).await;
+    qr_and_sign_out(&browser).await;
     operator_replays_a_dead_letter(&browser, &stack).await;
     browser.close().await;
 }
@@ -129,15 +130,32 @@ async fn take_over_answer_and_hand_back(b: &Browser, stack: &Stack) {
     assert_eq!(stack.wait_sent(CUSTOMER, 4).await, GYM_REPLY, "the assistant answers again");
 }
 
-async fn owner_pages_and_sign_out(b: &Browser) {
-    for page in ["bookings", "leads"] {
-        b.open(&format!("/console/{page}")).await;
-        b.find("#sign-out").await;
-        b.shoot(&format!("09-{page}")).await;
-    }
+/// The customer books through the assistant; the owner sees the booking and the lead,
+/// and cancels the booking: the customer gets a text and the slot is free again.
+async fn booking_leads_and_cancel(b: &Browser, stack: &Stack) {
+    stack.text(CUSTOMER, "SM0000000000000000000000000000b005", "Great, please book me in.").await;
+    assert_eq!(stack.wait_sent(CUSTOMER, 5).await, BOOKED_REPLY);
+    b.open("/console/leads").await;
+    b.find(".lead-row").await;
+    assert_eq!(b.find_all(".lead-row").await.len(), 1);
+    b.shoot("09-leads").await;
+    b.open("/console/bookings").await;
+    b.find(".booking-row").await;
+    assert_eq!(b.find_all(".booking-row").await.len(), 1);
+    b.shoot("10-bookings").await;
+
+    b.click_and_confirm(".booking-row button").await;
+    b.find("#flash").await;
+    let cancelled = stack.wait_sent(CUSTOMER, 6).await;
+    assert!(cancelled.to_lowercase().contains("cancel"), "the customer's text: {cancelled:?}");
+    assert!(b.find_all(".booking-row").await.is_empty());
+    b.shoot("11-booking-cancelled").await;
+}
+
+async fn qr_and_sign_out(b: &Browser) {
     b.open("/console/qr").await;
     b.find("#qr-svg svg").await;
-    b.shoot("10-qr").await;
+    b.shoot("12-qr").await;
     b.click("#sign-out").await;
     b.find("#sign-in-form").await;
     b.open("/console/today").await;
@@ -155,15 +173,17 @@ async fn operator_replays_a_dead_letter(b: &Browser, stack: &Stack) {
         .await;
     stack.model.set_outage(false);
 
+    b.open("/console/sign-in").await;
     sign_in(b, "", "", &stack.operator_key).await;
-    b.find("#sign-out").await;
+    b.find("#sign-out, #error-message").await;
+    b.shoot("13-operator-signed-in").await;
     b.open("/console/dead-letters").await;
     b.find(".dlq-row").await;
     assert_eq!(b.find_all(".dlq-row").await.len(), 1);
-    b.shoot("11-dead-letters").await;
+    b.shoot("14-dead-letters").await;
     b.click("#replay-all-sms").await;
     b.find("#flash").await;
-    b.shoot("12-replayed").await;
+    b.shoot("15-replayed").await;
     assert_eq!(stack.wait_sent(UNLUCKY, 1).await, GYM_REPLY);
     assert!(stack.dead_letters().is_empty());
     b.click("#sign-out").await;

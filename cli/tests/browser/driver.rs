@@ -128,7 +128,10 @@ impl Browser {
     pub async fn find(&self, css: &str) -> Element {
         match self.client.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await {
             Ok(found) => found,
-            Err(e) => panic!("no `{css}` on {}: {e}", self.path().await),
+            Err(e) => {
+                self.shoot("failed").await;
+                panic!("no `{css}` on {} (see failed-*.png): {e}", self.path().await)
+            }
         }
     }
 
@@ -139,6 +142,16 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+    }
+
+    /// Clicks `css` and accepts the confirmation it asks for (`hx-confirm`).
+    pub async fn click_and_confirm(&self, css: &str) {
+        self.click(css).await;
+        let start = Instant::now();
+        while let Err(e) = self.client.accept_alert().await {
+            assert!(start.elapsed() < PATIENCE, "`{css}` asked for no confirmation: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Submits the form `css` with its first button, as a person would.

@@ -1,7 +1,9 @@
 //! The model stand-in of the browser test: a local server speaking OpenAI Chat
 //! Completions whose answer depends on the owner's state written in the system prompt
-//! (so switching to GYM in the console visibly changes the next reply), with an outage
-//! switch that answers 500 (to dead-letter a message). Not the real service.
+//! (so switching to GYM in the console visibly changes the next reply), that books the
+//! next weekday at 10:00 when asked to "book me" (the `book_slot` tool, then a text), and
+//! with an outage switch that answers 500 (to dead-letter a message). Not the real
+//! service.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +16,8 @@ use serde_json::{Value, json};
 
 /// The reply while the owner is working.
 pub const WORK_REPLY: &str = "Yes, we can fix that today: the owner is in the shop, come by any time.";
+/// The reply once `book_slot` has answered.
+pub const BOOKED_REPLY: &str = "You are booked in for 10:00. See you then!";
 /// The reply while the owner is at the gym.
 pub const GYM_REPLY: &str =
     "Yes, we can fix that: the owner is at the gym right now, so today's slots are limited.";
@@ -61,23 +65,48 @@ impl ModelStandIn {
 }
 
 async fn complete(State(state): State<Arc<Mutex<ModelState>>>, Json(body): Json<Value>) -> Response {
-    let outage = {
+    let (n, outage) = {
         let mut s = state.lock().unwrap();
         s.requests += 1;
-        s.outage
+        (s.requests, s.outage)
     };
     if outage {
         let error = json!({"error": {"message": "stand-in outage", "type": "server_error", "param": null, "code": null}});
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
     }
-    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
-    let content = reply_for(owner_mode(system));
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let system = messages.first().and_then(|m| m["content"].as_str()).unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or_default();
+    let last_text = last["content"].as_str().unwrap_or_default();
+    let (message, finish) = if last["role"] == "tool" {
+        (json!({"role": "assistant", "content": BOOKED_REPLY}), "stop")
+    } else if last_text.contains("book me") {
+        let arguments = json!({"date": next_weekday(system), "time": "10:00", "customer_name": "Alex",
+                               "service": "Screen repair"});
+        let call = json!({"id": format!("call_{n}"), "type": "function",
+                          "function": {"name": "book_slot", "arguments": arguments.to_string()}});
+        (json!({"role": "assistant", "content": null, "tool_calls": [call]}), "tool_calls")
+    } else {
+        (json!({"role": "assistant", "content": reply_for(owner_mode(system))}), "stop")
+    };
     Json(json!({
         "id": "chatcmpl-browser", "object": "chat.completion", "created": 1_700_000_000u64, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     }))
     .into_response()
+}
+
+/// The first Monday-to-Friday after the prompt's "Today is YYYY-MM-DD".
+fn next_weekday(system_prompt: &str) -> String {
+    let today = system_prompt.split_once("Today is ").map(|(_, rest)| &rest[..10]).unwrap();
+    let mut day: jiff::civil::Date = today.parse().unwrap();
+    loop {
+        day = day.tomorrow().unwrap();
+        if !matches!(day.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday) {
+            return day.to_string();
+        }
+    }
 }
 
 /// The mode in the prompt's "Owner's current state: GYM, ..." line.
