@@ -34,7 +34,8 @@ pub struct RouterSettings {
     /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
     pub resources: AwsResources,
     /// `COMMS_{SMS,WHATSAPP,VOICE}_QUEUE_URL`: where webhooks enqueue, so no queue is
-    /// looked up at start-up. The router dead-letters nothing: no DLQ URLs.
+    /// looked up at start-up. The router dead-letters nothing; the DLQ URLs, when set, are
+    /// for the console's dead-letter page (list, replay, purge).
     pub queue_urls: QueueUrls,
     /// `COMMS_CONSOLE_SESSION_SECRET` (default `console/session-secret`): the console's
     /// session-signing secret, read, never created, on Lambda.
@@ -145,6 +146,9 @@ mod tests {
         let s = parse(&[("COMMS_CONSOLE_SESSION_SECRET", "arn:aws:secretsmanager:x:1:secret:s-console")])
             .unwrap();
         assert_eq!(s.router_config().console.session_secret, "arn:aws:secretsmanager:x:1:secret:s-console");
+        // The DLQ URLs the template passes for the console's dead-letter page are taken.
+        let s = parse(&[("COMMS_SMS_DLQ_URL", "http://sqs.local/1/p-sms-dlq")]).unwrap();
+        assert_eq!(s.queue_urls.0[&Channel::Sms].dlq.as_deref(), Some("http://sqs.local/1/p-sms-dlq"));
     }
 
     #[test]

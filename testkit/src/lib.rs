@@ -110,6 +110,11 @@ impl OpenAiStub {
         Self { base_url: format!("{url}/v1"), state, _server: Arc::new(server) }
     }
 
+    /// Queues `steps` to answer the next requests, before the fallback (`always`).
+    pub fn then(&self, steps: Vec<ModelStep>) {
+        self.state.lock().unwrap().script.extend(steps);
+    }
+
     pub fn always(&self, step: ModelStep) {
         self.state.lock().unwrap().fallback = Some(step);
     }

@@ -20,6 +20,8 @@ use comms_testkit::moto::Moto;
 use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub, TwilioStub};
 
+mod owner;
+
 /// The auth token the sample API Gateway event is signed with.
 const AUTH_TOKEN: &str = "test-auth-token";
 const INVOKE_URL: &str = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod";

@@ -9,6 +9,7 @@ mod fencing;
 mod helpers;
 mod metrics;
 mod ordering;
+mod owner;
 mod sending;
 use comms_testkit as stubs;
 mod turns;

@@ -2,7 +2,7 @@
 //! text) and Leads. Operators see customers' numbers masked.
 
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Author, Channel};
@@ -11,8 +11,8 @@ use comms_core::tools::schedule;
 
 use super::ConsoleError;
 use super::csrf::Posted;
-use super::layout::{Layout, after_form, query_value, render};
-use super::session::Console;
+use super::layout::{Layout, after_form, render};
+use super::session::{Console, TenantPage};
 use crate::AppState;
 
 /// Days of upcoming bookings shown (and searched for the one to cancel).
@@ -67,43 +67,29 @@ fn today(tenant: &TenantConfig) -> jiff::civil::Date {
 }
 
 /// `GET /console/bookings`.
-pub async fn page(
-    console: Console,
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ConsoleError> {
-    let tenant = console.tenant(&state, query_value(&q, "tenant").as_deref()).await?;
+pub async fn page(page: TenantPage, State(state): State<AppState>) -> Result<Response, ConsoleError> {
+    let (console, tenant) = (&page.console, &page.tenant);
     let upcoming = state
         .bookings
-        .upcoming(&tenant.tenant, today(&tenant), DAYS_AHEAD)
+        .upcoming(&tenant.tenant, today(tenant), DAYS_AHEAD)
         .await
         .map_err(ConsoleError::store)?;
     let mut days: Vec<Day> = Vec::new();
     for b in &upcoming {
         let date = b.date.strftime("%A %Y-%m-%d").to_string();
         match days.last_mut() {
-            Some(d) if d.date == date => d.rows.push(row(&console, b)),
-            _ => days.push(Day { date, rows: vec![row(&console, b)] }),
+            Some(d) if d.date == date => d.rows.push(row(console, b)),
+            _ => days.push(Day { date, rows: vec![row(console, b)] }),
         }
     }
-    let name = tenant.tenant.to_string();
-    let layout =
-        Layout::new(&console, "Bookings", "bookings", Some(&name), query_value(&q, "msg").as_deref());
-    render(&BookingsPage { layout, days })
+    render(&BookingsPage { layout: page.layout("Bookings", "bookings"), days })
 }
 
 /// `GET /console/leads`.
-pub async fn leads(
-    console: Console,
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ConsoleError> {
-    let tenant = console.tenant(&state, query_value(&q, "tenant").as_deref()).await?;
-    let leads = state.bookings.leads(&tenant.tenant, LEADS_LIMIT).await.map_err(ConsoleError::store)?;
-    let rows = leads.iter().map(|b| row(&console, b)).collect();
-    let name = tenant.tenant.to_string();
-    let layout = Layout::new(&console, "Leads", "leads", Some(&name), query_value(&q, "msg").as_deref());
-    render(&LeadsPage { layout, rows })
+pub async fn leads(page: TenantPage, State(state): State<AppState>) -> Result<Response, ConsoleError> {
+    let leads = state.bookings.leads(&page.tenant.tenant, LEADS_LIMIT).await.map_err(ConsoleError::store)?;
+    let rows = leads.iter().map(|b| row(&page.console, b)).collect();
+    render(&LeadsPage { layout: page.layout("Leads", "leads"), rows })
 }
 
 /// `POST /console/bookings/{lead_id}/cancel`: the customer's text is enqueued first (a

@@ -2,7 +2,6 @@
 //! is in docs/decisions.md), on a printable page and on its own.
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use comms_core::domain::Channel;
@@ -12,9 +11,8 @@ use fast_qr::convert::svg::SvgBuilder;
 use fast_qr::qr::QRBuilder;
 
 use super::ConsoleError;
-use super::layout::{Layout, query_value, render};
-use super::session::Console;
-use crate::AppState;
+use super::layout::{Layout, render};
+use super::session::TenantPage;
 
 /// Longest prefilled text (a QR code stays easy to scan).
 const MAX_TEXT: usize = 300;
@@ -62,30 +60,20 @@ fn qr_svg(uri: &str) -> Result<String, ConsoleError> {
 }
 
 /// `GET /console/qr`: the printable page.
-pub async fn page(
-    console: Console,
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ConsoleError> {
-    let tenant = console.tenant(&state, query_value(&q, "tenant").as_deref()).await?;
-    let (uri, number, text) = sms_uri(&tenant, query_value(&q, "text"))?;
-    let name = tenant.tenant.to_string();
-    let layout = Layout::new(&console, "QR code", "qr", Some(&name), None);
+pub async fn page(page: TenantPage) -> Result<Response, ConsoleError> {
+    let (uri, number, text) = sms_uri(&page.tenant, page.query("text"))?;
+    let name = page.tenant.tenant.to_string();
+    let layout = page.layout("QR code", "qr");
     let mut svg_href = format!("{}/console/qr.svg?text={}", layout.root, percent_encode(&text));
-    if console.is_operator() {
+    if page.console.is_operator() {
         svg_href.push_str(&format!("&tenant={}", percent_encode(&name)));
     }
     render(&QrPage { svg: qr_svg(&uri)?, uri, number, text, svg_href, layout })
 }
 
 /// `GET /console/qr.svg`: the code alone.
-pub async fn svg(
-    console: Console,
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ConsoleError> {
-    let tenant = console.tenant(&state, query_value(&q, "tenant").as_deref()).await?;
-    let (uri, _, _) = sms_uri(&tenant, query_value(&q, "text"))?;
+pub async fn svg(page: TenantPage) -> Result<Response, ConsoleError> {
+    let (uri, _, _) = sms_uri(&page.tenant, page.query("text"))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&uri)?).into_response())
 }
 

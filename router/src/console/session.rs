@@ -146,6 +146,38 @@ impl Console {
     }
 }
 
+/// A signed-in GET of a tenant page: the session, the tenant it shows (the owner's, or
+/// the operator's `?tenant=`), and the query string.
+pub struct TenantPage {
+    pub console: Console,
+    pub tenant: TenantConfig,
+    pub query: Option<String>,
+}
+
+impl TenantPage {
+    /// A query value (trimmed, non-empty).
+    pub fn query(&self, name: &str) -> Option<String> {
+        super::layout::query_value(&self.query, name)
+    }
+
+    /// The page's layout, with the flash of `?msg=`.
+    pub fn layout(&self, title: &str, nav: &'static str) -> super::layout::Layout {
+        let name = self.tenant.tenant.to_string();
+        super::layout::Layout::new(&self.console, title, nav, Some(&name), self.query("msg").as_deref())
+    }
+}
+
+impl FromRequestParts<AppState> for TenantPage {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let console = Console::from_request_parts(parts, state).await?;
+        let query = parts.uri.query().map(str::to_owned);
+        let tenant = console.tenant(state, super::layout::query_value(&query, "tenant").as_deref()).await?;
+        Ok(Self { console, tenant, query })
+    }
+}
+
 /// `company_id/project_id` as a tenant reference (400 naming `tenant` otherwise).
 pub fn parse_tenant(text: &str) -> Result<TenantRef, ConsoleError> {
     let (c, p) = text

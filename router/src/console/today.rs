@@ -4,7 +4,7 @@
 //! availability tool computes them.
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::Response;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{OwnerMode, OwnerState};
@@ -13,8 +13,8 @@ use jiff::tz::TimeZone;
 
 use super::ConsoleError;
 use super::csrf::Posted;
-use super::layout::{Layout, after_form, query_value, render};
-use super::session::Console;
+use super::layout::{Layout, after_form, render};
+use super::session::TenantPage;
 use crate::AppState;
 
 #[derive(Template)]
@@ -36,25 +36,20 @@ fn zone(tenant: &TenantConfig) -> TimeZone {
 }
 
 /// `GET /console/today`.
-pub async fn page(
-    console: Console,
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ConsoleError> {
-    let tenant = console.tenant(&state, query_value(&q, "tenant").as_deref()).await?;
+pub async fn page(page: TenantPage, State(state): State<AppState>) -> Result<Response, ConsoleError> {
+    let tenant = &page.tenant;
     let now = jiff::Timestamp::now();
     let stored = state.owner_state.get(&tenant.tenant).await.map_err(ConsoleError::store)?;
     let is_default = stored.as_ref().is_none_or(|s| s.until.is_some_and(|u| u <= now));
     let owner = OwnerState::effective(stored, now);
-    let tz = zone(&tenant);
+    let tz = zone(tenant);
     let local = now.to_zoned(tz.clone());
     let booked = state.bookings.on_date(&tenant.tenant, local.date()).await.map_err(ConsoleError::store)?;
     let times: Vec<_> = booked.iter().map(|b| b.time).collect();
     let (slots, note) = schedule::open_slots(&tenant.scheduling, local.date(), &local, &owner, &times);
     let slots: Vec<String> = slots.into_iter().map(schedule::format_time).collect();
-    let name = tenant.tenant.to_string();
     let page = TodayPage {
-        layout: Layout::new(&console, "Today", "today", Some(&name), query_value(&q, "msg").as_deref()),
+        layout: page.layout("Today", "today"),
         mode: owner.mode.to_string(),
         is_default,
         until: owner.until.map(|u| u.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),

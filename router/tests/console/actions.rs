@@ -62,25 +62,8 @@ async fn take_over_reply_and_hand_back_go_through_the_ports() {
 #[tokio::test]
 async fn cancelling_a_booking_frees_its_slot_and_texts_the_customer() {
     let app = spawn_app().await;
-    let date = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .tomorrow()
-        .unwrap()
-        .tomorrow()
-        .unwrap();
-    let booking = Booking {
-        tenant: app.demo.tenant.clone(),
-        date,
-        time: jiff::civil::time(10, 30, 0, 0),
-        lead_id: "LEAD-20990101-103000-wxyz".into(),
-        customer_name: "Ann".into(),
-        phone: PhoneNumber::parse(CUSTOMER).unwrap(),
-        service: "battery".into(),
-        conversation_id: None,
-        created_at: jiff::Timestamp::now(),
-    };
-    assert!(matches!(app.stores.bookings.reserve(&booking).await.unwrap(), Reservation::Created(_)));
+    let booking = book(&app, "LEAD-20990101-103000-wxyz", 10, 30).await;
+    let date = booking.date;
     let mut b = Browser::new(&app);
     b.sign_in("demo", "repair-shop", OWNER_KEY).await;
     let page = b.get("/console/bookings").await;

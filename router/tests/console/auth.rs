@@ -158,3 +158,65 @@ async fn sign_in_attempts_are_limited_per_client_address() {
     // Another tenant from the same address is refused as well (the address's budget).
     assert_eq!(b.sign_in("other", "repair-shop", OTHER_KEY).await.status, 429);
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_tenant_and_the_limit_answers_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.console.sign_in_limit.per_address = 100;
+        c.console.sign_in_limit.per_tenant = 3;
+    })
+    .await;
+    let mut b = Browser::new(&app);
+    for _ in 0..3 {
+        assert_eq!(b.sign_in("demo", "repair-shop", "wrong").await.status, 401);
+    }
+    let resp = b.sign_in("demo", "repair-shop", OWNER_KEY).await;
+    assert_eq!(resp.status, 429, "the tenant's budget is spent");
+    // Another tenant, from the same address, still signs in.
+    assert_eq!(b.sign_in("other", "repair-shop", OTHER_KEY).await.status, 303);
+    let raw = reqwest::Client::new();
+    let form = raw.get(format!("{}/console/sign-in", app.base_url)).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = hidden(&form.text().await.unwrap(), "csrf");
+    let body = format!("company_id=demo&project_id=repair-shop&key={OWNER_KEY}&csrf={csrf}");
+    let resp = raw
+        .post(format!("{}/console/sign-in", app.base_url))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure_and_sign_in_returns_to_the_page_asked_for() {
+    let app = spawn_app_with(|c| c.public_base_url = "https://shop.example.com".into()).await;
+    let mut b = Browser::new(&app);
+    let asked = b.get("/console/leads").await;
+    assert_eq!(asked.location.as_deref(), Some("/console/sign-in?next=%2Fconsole%2Fleads"));
+    let form = b.get("/console/sign-in?next=%2Fconsole%2Fleads").await;
+    assert!(form.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", form.set_cookies);
+    let csrf = hidden(&form.body, "csrf");
+    assert_eq!(hidden(&form.body, "next"), "/console/leads");
+    let fields = [
+        ("company_id", "demo"),
+        ("project_id", "repair-shop"),
+        ("key", OWNER_KEY),
+        ("csrf", csrf.as_str()),
+        ("next", "/console/leads"),
+    ];
+    let signed = b.post("/console/sign-in", &fields).await;
+    assert_eq!(signed.location.as_deref(), Some("/console/leads"));
+    assert!(signed.set_cookies.iter().all(|c| c.contains("; Secure")), "{:?}", signed.set_cookies);
+    // Somewhere else is not followed.
+    b.cookies.clear();
+    let form = b.get("/console/sign-in").await;
+    let csrf = hidden(&form.body, "csrf");
+    let mut evil = fields;
+    evil[3] = ("csrf", csrf.as_str());
+    evil[4] = ("next", "//evil.example.com/console/");
+    assert_eq!(b.post("/console/sign-in", &evil).await.location.as_deref(), Some("/console/today"));
+}

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use comms_core::domain::tenant::{KeyHash, TenantConfig, hash_key};
 use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
-use comms_core::ports::{ConversationItem, ConversationKey, ItemContent, Stores};
+use comms_core::ports::{Booking, ConversationItem, ConversationKey, ItemContent, Reservation, Stores};
 use comms_router::{AppState, RouterConfig, app};
 use comms_sqlite::{Db, QueueSettings};
 
@@ -34,6 +34,11 @@ fn with_admin_key(mut t: TenantConfig, key: &str) -> TenantConfig {
 
 /// The router with two tenants (the demo shop and another), each with an owner key.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with the router's configuration changed by `tune` first.
+pub async fn spawn_app_with(tune: impl FnOnce(&mut RouterConfig)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("comms.db")).unwrap();
     let stores = comms_sqlite::stores(&db, QueueSettings::default());
@@ -48,7 +53,9 @@ pub async fn spawn_app() -> TestApp {
     stores.tenants.put(&other).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(&stores, RouterConfig::new(&base_url));
+    let mut config = RouterConfig::new(&base_url);
+    tune(&mut config);
+    let state = AppState::new(&stores, config);
     let server = tokio::spawn(async move {
         let service = app(state).into_make_service_with_connect_info::<comms_router::console::ClientAddr>();
         axum::serve(listener, service).await.unwrap();
@@ -181,4 +188,28 @@ pub async fn seed_conversation(
 pub async fn queued_sms(app: &TestApp) -> Vec<serde_json::Value> {
     let got = app.stores.queues.receive(Channel::Sms, 10, std::time::Duration::from_secs(60)).await.unwrap();
     got.into_iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
+/// Books `lead_id` for the demo tenant, the day after tomorrow at `hour:minute`.
+pub async fn book(app: &TestApp, lead_id: &str, hour: i8, minute: i8) -> Booking {
+    let date = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .unwrap()
+        .tomorrow()
+        .unwrap();
+    let booking = Booking {
+        tenant: app.demo.tenant.clone(),
+        date,
+        time: jiff::civil::time(hour, minute, 0, 0),
+        lead_id: lead_id.into(),
+        customer_name: "Ann".into(),
+        phone: PhoneNumber::parse(CUSTOMER).unwrap(),
+        service: "screen".into(),
+        conversation_id: None,
+        created_at: jiff::Timestamp::now(),
+    };
+    assert!(matches!(app.stores.bookings.reserve(&booking).await.unwrap(), Reservation::Created(_)));
+    booking
 }

@@ -3,7 +3,7 @@
 //! checked against the routes the console serves, so a new route must join it.
 
 use comms_core::domain::Channel;
-use comms_core::ports::{Booking, OutgoingMessage, Reservation};
+use comms_core::ports::{Booking, OutgoingMessage};
 
 use crate::helpers::*;
 
@@ -18,34 +18,11 @@ const OPEN_ROUTES: [&str; 6] = [
     "/console/static/console.css",
 ];
 
-async fn demo_booking(app: &TestApp) -> Booking {
-    let date = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .tomorrow()
-        .unwrap()
-        .tomorrow()
-        .unwrap();
-    let booking = Booking {
-        tenant: app.demo.tenant.clone(),
-        date,
-        time: jiff::civil::time(11, 0, 0, 0),
-        lead_id: "LEAD-20990101-110000-abcd".into(),
-        customer_name: "Ann".into(),
-        phone: comms_core::domain::PhoneNumber::parse(CUSTOMER).unwrap(),
-        service: "screen".into(),
-        conversation_id: None,
-        created_at: jiff::Timestamp::now(),
-    };
-    assert!(matches!(app.stores.bookings.reserve(&booking).await.unwrap(), Reservation::Created(_)));
-    booking
-}
-
 /// The demo tenant's data the other owner aims at: a conversation, a booking, a dead
 /// letter.
 async fn seed_demo(app: &TestApp) -> (String, Booking) {
     let conv = seed_conversation(app, &app.demo.tenant, CUSTOMER, "my screen is cracked").await;
-    let booking = demo_booking(app).await;
+    let booking = book(app, "LEAD-20990101-110000-abcd", 11, 0).await;
     let msg = OutgoingMessage { body: "{}".into(), attributes: Default::default() };
     app.stores.queues.send(Channel::Sms, msg).await.unwrap();
     let got = app.stores.queues.receive(Channel::Sms, 1, std::time::Duration::ZERO).await.unwrap();

@@ -84,6 +84,10 @@ fn word_result(name: &str, v: &Value) -> String {
             format!("Good news: {}% off is approved.", v["percent"])
         }
         "authorize_discount" => format!("The most I can offer is {}% off.", v["max_percent"]),
+        "request_human" if v["handed_over"] == true => {
+            "I've asked the owner to answer you personally: they'll text you back here shortly.".into()
+        }
+        "request_human" => "Sorry, nobody can take over right now; I'm happy to keep helping.".into(),
         _ => "Noted, thanks!".into(),
     }
 }
@@ -173,6 +177,9 @@ fn meant_date(said: &str, system: &str) -> String {
 fn tool_for(said: &str, date: &str, request: &ChatRequest) -> Option<ChatReply> {
     let has = |words: &[&str]| words.iter().any(|w| said.contains(w));
     let tools = |name: &str| request.tools.iter().any(|t| t.name == name);
+    if has(&["human", "person", "owner", "talk to someone", "speak to someone"]) && tools("request_human") {
+        return Some(call("request_human", json!({"reason": "the customer asked for a person"})));
+    }
     if has(&["discount", "% off", "cheaper"]) && tools("authorize_discount") {
         let percent = find_percent(said).unwrap_or(10.0);
         return Some(call("authorize_discount", json!({"percent": percent, "reason": "customer asked"})));
@@ -308,5 +315,20 @@ mod tests {
         assert!(r.tool_calls[0].arguments.contains("50"));
         let r = m.complete(&req("hello")).await.unwrap();
         assert!(r.content.unwrap().contains("offline"));
+        for asks in ["Can I talk to someone?", "I want a real PERSON", "is the owner there", "human please"] {
+            let r = m.complete(&req(asks)).await.unwrap();
+            assert_eq!(r.tool_calls[0].name, "request_human", "{asks}");
+        }
+        let mut without = req("can I talk to someone");
+        without.tools.retain(|t| t.name != "request_human");
+        assert!(m.complete(&without).await.unwrap().tool_calls.is_empty(), "only when the tool is offered");
+    }
+
+    #[tokio::test]
+    async fn words_a_hand_off_for_the_customer() {
+        let said = word_result("request_human", &json!({"handed_over": true}));
+        assert!(said.contains("owner") && said.contains("text you back"), "{said}");
+        let said = word_result("request_human", &json!({"handed_over": false}));
+        assert!(said.contains("nobody"), "{said}");
     }
 }

@@ -108,23 +108,6 @@ pub struct ConversationKey {
 
 /// The conversation log: one item per message, tool call, tool result and reply (never
 /// a whole conversation in one record).
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_search_matches_number_digits_or_text_without_case() {
-        let customer = PhoneNumber::parse("+14155550123").unwrap();
-        let texts = ["Is my iPhone READY?", "thanks"];
-        for hit in ["", "0123", "415 555", "+1415", "iphone ready", "THANKS"] {
-            assert!(search_matches(&customer, texts, hit), "{hit:?}");
-        }
-        for miss in ["9999", "android", "0123x"] {
-            assert!(!search_matches(&customer, texts, miss), "{miss:?}");
-        }
-    }
-}
-
 #[async_trait]
 pub trait ConversationLog: Send + Sync {
     /// Appends items (idempotent per `item_id`) and updates the conversation's header.
@@ -191,4 +174,21 @@ pub trait DeliveryStatusStore: Send + Sync {
         tenant: &TenantRef,
         provider_id: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_matches_number_digits_or_text_without_case() {
+        let customer = PhoneNumber::parse("+14155550123").unwrap();
+        let texts = ["Is my iPhone READY?", "thanks"];
+        for hit in ["", "0123", "415 555", "+1415", "iphone ready", "THANKS"] {
+            assert!(search_matches(&customer, texts, hit), "{hit:?}");
+        }
+        for miss in ["9999", "android", "0123x"] {
+            assert!(!search_matches(&customer, texts, miss), "{miss:?}");
+        }
+    }
 }

@@ -290,7 +290,7 @@ pub(super) fn inbound_item(env: &Envelope) -> ConversationItem {
 
 pub(super) fn note_item(env: &Envelope, text: &str) -> ConversationItem {
     ConversationItem {
-        item_id: format!("{}:note", env.id),
+        item_id: format!("{}:note", super::owner::journal_id(env)),
         at: jiff::Timestamp::now(),
         content: ItemContent::Note { text: text.to_owned() },
     }

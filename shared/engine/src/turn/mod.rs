@@ -341,7 +341,7 @@ impl Engine {
         provider_ids: Vec<String>,
     ) -> Result<Outcome, TurnError> {
         let item = ConversationItem {
-            item_id: format!("{}:reply", env.id),
+            item_id: format!("{}:reply", owner::journal_id(env)),
             at: jiff::Timestamp::now(),
             content: owner::reply_content(env, reply, provider_ids),
         };

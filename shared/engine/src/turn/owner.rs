@@ -13,9 +13,10 @@ use super::lease::Held;
 /// Why a conversation under takeover gets no reply.
 pub(super) const TAKEN_OVER: &str = "owner has taken over";
 
-/// The id a turn is journalled under: a direct send's id comes from a caller, so it is
-/// kept apart from provider message ids (`direct:{id}`), and no caller can finish (or
-/// block) a customer's turn by choosing that turn's id.
+/// The id a turn is journalled under, and its items' ids start with: a direct send's id
+/// comes from a caller, so it is kept apart from provider message ids (`direct:{id}`),
+/// and no caller can finish (or block) a customer's turn, or hide its items, by
+/// choosing that turn's id.
 pub(super) fn journal_id(env: &Envelope) -> String {
     match env.kind() {
         Kind::Direct => format!("direct:{}", env.id),
