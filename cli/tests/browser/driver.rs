@@ -219,18 +219,24 @@ impl Browser {
         self.resize(PHONE, HEIGHT).await;
     }
 
-    /// Makes the page's viewport `width` × `height` CSS pixels (the window's frame, if
-    /// any, added).
+    /// Makes the page's viewport `width` × `height` CSS pixels: the window is resized,
+    /// then corrected by the frame it turns out to have (a resize may show late).
     async fn resize(&self, width: u32, height: u32) {
-        self.client.set_window_size(width, height).await.unwrap();
-        let inner =
-            self.client.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
-        let frame =
-            |i: usize, want: u32| want.saturating_sub(inner[i].as_u64().unwrap_or(want.into()) as u32);
-        let (dw, dh) = (frame(0, width), frame(1, height));
-        if dw > 0 || dh > 0 {
-            self.client.set_window_size(width + dw, height + dh).await.unwrap();
+        let want = [i64::from(width), i64::from(height)];
+        let mut window = want;
+        let mut inner = [0, 0];
+        for _ in 0..20 {
+            let size = |i: usize| u32::try_from(window[i].max(1)).unwrap();
+            self.client.set_window_size(size(0), size(1)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let got = self.client.execute("return [innerWidth, innerHeight];", vec![]).await.unwrap();
+            inner = [0, 1].map(|i| got[i].as_i64().unwrap_or(0));
+            if inner == want {
+                return;
+            }
+            window = [0, 1].map(|i| window[i] + want[i] - inner[i]);
         }
+        assert_eq!(inner[0], want[0], "the viewport is not {width} px wide");
     }
 
     async fn page_height(&self) -> u32 {
