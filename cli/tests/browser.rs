@@ -27,12 +27,37 @@ use stack::{COMPANY, PROJECT, Stack};
 const CUSTOMER: &str = "+14155550142";
 const UNLUCKY: &str = "+14155550143";
 
+/// The screenshots docs/console.md shows (saved name → name under docs/console/),
+/// copied there by a run with `COMMS_UPDATE_DOCS_SCREENSHOTS=1`.
+const DOCS_SCREENSHOTS: [(&str, &str); 8] = [
+    ("03-today-gym-375", "today-phone"),
+    ("07-owner-replied-375", "conversation-phone"),
+    ("10-bookings-375", "bookings-phone"),
+    ("12-qr-375", "qr-phone"),
+    ("14-dead-letters-375", "dead-letters-phone"),
+    ("03-today-gym-1280", "today-desktop"),
+    ("07-owner-replied-1280", "conversation-desktop"),
+    ("14-dead-letters-1280", "dead-letters-desktop"),
+];
+
 /// `target/console-screenshots/`, emptied.
 fn screenshots_dir() -> PathBuf {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_owned();
     let dir = target.join("console-screenshots");
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// With `COMMS_UPDATE_DOCS_SCREENSHOTS=1`, copies [`DOCS_SCREENSHOTS`] from `shots`.
+fn update_docs_screenshots(shots: &std::path::Path) {
+    if std::env::var("COMMS_UPDATE_DOCS_SCREENSHOTS").as_deref() != Ok("1") {
+        return;
+    }
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+    std::fs::create_dir_all(&docs).unwrap();
+    for (shot, name) in DOCS_SCREENSHOTS {
+        std::fs::copy(shots.join(format!("{shot}.png")), docs.join(format!("{name}.png"))).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +69,8 @@ async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
         return;
     };
     let stack = Stack::start().await;
-    let browser = Browser::start(&installed, &stack.server.base_url, &screenshots_dir()).await;
+    let shots = screenshots_dir();
+    let browser = Browser::start(&installed, &stack.server.base_url, &shots).await;
 
     owner_signs_in_with_the_printed_key(&browser, &stack).await;
     gym_changes_the_next_reply(&browser, &stack).await;
@@ -53,6 +79,7 @@ async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
     qr_and_sign_out(&browser).await;
     operator_replays_a_dead_letter(&browser, &stack).await;
     browser.close().await;
+    update_docs_screenshots(&shots);
 }
 
 /// A newcomer opens the console URL `comms serve` printed and signs in with the demo
