@@ -12,6 +12,7 @@ use comms_core::tools::schedule;
 use super::ConsoleError;
 use super::csrf::Posted;
 use super::layout::{Layout, after_form, render};
+use super::outbound::Direct;
 use super::session::{Console, TenantPage};
 use crate::AppState;
 
@@ -117,16 +118,9 @@ pub async fn cancel(
         booking.date,
         schedule::format_time(booking.time)
     );
-    super::outbound::send(
-        &state,
-        &tenant,
-        Channel::Sms,
-        &booking.phone,
-        format!("cancel:{lead_id}"),
-        text,
-        Author::System,
-    )
-    .await?;
+    let id = format!("cancel:{lead_id}");
+    let direct = Direct { channel: Channel::Sms, customer: &booking.phone, id, text, author: Author::System };
+    super::outbound::send(&state, &console, &tenant, direct).await?;
     state.bookings.cancel(&tenant.tenant, &lead_id).await.map_err(ConsoleError::store)?;
     tracing::info!(tenant = %tenant.tenant, lead_id, "booking cancelled from the console");
     Ok(after_form(&console, "/console/bookings", Some(&tenant.tenant.to_string()), "cancelled"))

@@ -7,7 +7,18 @@ use comms_core::domain::{Author, Channel, Envelope, PhoneNumber};
 use comms_core::ports::OutgoingMessage;
 
 use super::ConsoleError;
+use super::session::Console;
 use crate::AppState;
+
+/// One text to send from the shop's number.
+pub struct Direct<'a> {
+    pub channel: Channel,
+    pub customer: &'a PhoneNumber,
+    /// The idempotency key: the same id twice is sent once.
+    pub id: String,
+    pub text: String,
+    pub author: Author,
+}
 
 /// The shop's number on `channel`, the `from` of a direct send.
 pub fn business_number(tenant: &TenantConfig, channel: Channel) -> Result<PhoneNumber, ConsoleError> {
@@ -16,31 +27,21 @@ pub fn business_number(tenant: &TenantConfig, channel: Channel) -> Result<PhoneN
     })
 }
 
-/// Enqueues `text` to `customer` on `channel` from the shop's number; `id` is the
-/// idempotency key (the same id twice is sent once).
+/// Enqueues `direct` on its channel's queue, with the request's trace id.
 pub async fn send(
     state: &AppState,
+    console: &Console,
     tenant: &TenantConfig,
-    channel: Channel,
-    customer: &PhoneNumber,
-    id: String,
-    text: String,
-    author: Author,
+    direct: Direct<'_>,
 ) -> Result<(), ConsoleError> {
+    let Direct { channel, customer, id, text, author } = direct;
     let business = business_number(tenant, channel)?;
-    let env = Envelope::direct(
-        tenant.tenant.clone(),
-        channel,
-        business,
-        customer.clone(),
-        id,
-        text,
-        author,
-        jiff::Timestamp::now(),
-    );
-    let trace_id = uuid::Uuid::new_v4().to_string();
-    let message = OutgoingMessage { body: env.to_json(), attributes: env.attributes(&trace_id) };
+    let now = jiff::Timestamp::now();
+    let env =
+        Envelope::direct(tenant.tenant.clone(), channel, business, customer.clone(), id, text, author, now);
+    let trace_id = &console.trace_id;
+    let message = OutgoingMessage { body: env.to_json(), attributes: env.attributes(trace_id) };
     state.queues.send(channel, message).await.map_err(ConsoleError::store)?;
-    tracing::info!(tenant = %tenant.tenant, %channel, customer = %customer.redacted(), trace_id, "console direct send enqueued");
+    tracing::info!(tenant = %tenant.tenant, %channel, customer = %customer.redacted(), "console direct send enqueued");
     Ok(())
 }

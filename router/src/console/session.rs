@@ -94,6 +94,8 @@ pub struct Console {
     pub secure: bool,
     /// The public base URL (links in notifications, the QR code's page).
     pub base: String,
+    /// The request's trace id, put on the messages it enqueues.
+    pub trace_id: String,
 }
 
 impl Console {
@@ -220,7 +222,10 @@ impl FromRequestParts<AppState> for Console {
             }
         };
         let secure = url.base.starts_with("https://");
-        Ok(Self { session, key, own_tenant, secure, base: url.base })
+        let trace_id = crate::trace::TraceId::or_new(
+            parts.extensions.get::<crate::trace::TraceId>().cloned().map(axum::Extension),
+        );
+        Ok(Self { session, key, own_tenant, secure, base: url.base, trace_id })
     }
 }
 

@@ -14,6 +14,7 @@ use super::ConsoleError;
 use super::csrf::Posted;
 use super::layout::{Layout, after_form, query_value, render};
 use super::mask;
+use super::outbound::Direct;
 use super::session::Console;
 use crate::AppState;
 
@@ -204,7 +205,8 @@ pub async fn reply(
         c => c,
     };
     let id = format!("owner:{key}");
-    super::outbound::send(&state, &tenant, channel, &summary.customer, id, text.to_owned(), Author::Owner)
-        .await?;
+    let direct =
+        Direct { channel, customer: &summary.customer, id, text: text.to_owned(), author: Author::Owner };
+    super::outbound::send(&state, &console, &tenant, direct).await?;
     Ok(after_form(&console, &format!("/console/conversations/{reference}"), None, "reply-queued"))
 }
