@@ -174,3 +174,20 @@ pub fn next_weekday() -> String {
         }
     }
 }
+
+/// The kind of each conversation item, in order.
+pub fn item_kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static str> {
+    use comms_core::ports::ItemContent;
+    items
+        .iter()
+        .map(|i| match &i.content {
+            ItemContent::Inbound { .. } => "inbound",
+            ItemContent::ToolCall { .. } => "tool_call",
+            ItemContent::ToolResult { .. } => "tool_result",
+            ItemContent::Reply { .. } => "reply",
+            ItemContent::Note { .. } => "note",
+            ItemContent::OwnerReply { .. } => "owner_reply",
+            ItemContent::Notice { .. } => "notice",
+        })
+        .collect()
+}

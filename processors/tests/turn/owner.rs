@@ -42,21 +42,6 @@ fn in_an_hour() -> Option<jiff::Timestamp> {
     Some(jiff::Timestamp::now() + Duration::from_secs(3600))
 }
 
-fn kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static str> {
-    items
-        .iter()
-        .map(|i| match &i.content {
-            ItemContent::Inbound { .. } => "inbound",
-            ItemContent::Reply { .. } => "reply",
-            ItemContent::Note { .. } => "note",
-            ItemContent::OwnerReply { .. } => "owner_reply",
-            ItemContent::Notice { .. } => "notice",
-            ItemContent::ToolCall { .. } => "tool_call",
-            ItemContent::ToolResult { .. } => "tool_result",
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_takeover_silences_that_conversation_only_until_handed_back() {
     let h = answering("Assistant here.").await;
@@ -70,7 +55,7 @@ async fn a_takeover_silences_that_conversation_only_until_handed_back() {
     assert_eq!(out, Ok(Outcome::Suppressed("owner has taken over".into())));
     assert_eq!((h.openai.requests().len(), h.twilio.created().len()), (1, 1), "no model call, no reply");
     let items = h.conversations.recent(id, 10).await.unwrap();
-    assert_eq!(kinds(&items), ["inbound", "reply", "inbound", "note"], "the message is stored");
+    assert_eq!(item_kinds(&items), ["inbound", "reply", "inbound", "note"], "the message is stored");
 
     let other = from(OTHER, "SM000000000000000000000000000000a3", "hello");
     assert_eq!(h.engine.handle(&other.to_json()).await, Ok(Outcome::Replied), "another customer");
@@ -155,7 +140,7 @@ async fn a_direct_send_is_journalled_apart_from_customer_messages_and_reconciled
     assert_eq!(h.engine.handle(&notice.to_json()).await, Ok(Outcome::Replied), "reconciled");
     assert_eq!(h.twilio.created().len(), 2, "the notice went out once");
     let items = h.conversations.recent(&notice.conversation_id, 10).await.unwrap();
-    assert_eq!(kinds(&items), ["inbound", "reply", "notice"]);
+    assert_eq!(item_kinds(&items), ["inbound", "reply", "notice"]);
 }
 
 /// The demo tenant with `request_human` enabled and the owner's number set.
@@ -206,7 +191,7 @@ async fn request_human_takes_over_and_notifies_the_owner_once() {
 }
 
 #[tokio::test]
-async fn a_turn_that_failed_after_the_hand_off_does_not_notify_twice() {
+async fn a_turn_that_failed_after_the_hand_off_runs_again_and_notifies_once() {
     let openai = OpenAiStub::start(vec![ModelStep::ToolCall {
         name: "request_human",
         arguments: json!({"reason": "x"}),
@@ -216,12 +201,18 @@ async fn a_turn_that_failed_after_the_hand_off_does_not_notify_twice() {
     let h = harness(openai).await;
     with_hand_off(&h).await;
     let env = from(CUSTOMER, "SM000000000000000000000000000000f1", "a human please");
-    h.enqueue(&env).await;
-    h.drain(fast_worker(), Duration::from_secs(15)).await;
+    // The model fails after the tool ran: the owner's text is queued, nothing is stored.
+    assert!(h.engine.handle(&env.to_json()).await.is_err());
+    let header = h.conversations.get(&env.conversation_id).await.unwrap().unwrap();
+    assert_eq!(header.takeover_until, None, "not handed over before the turn's Sending step");
+
+    // The redelivery runs the turn again: the customer is answered, the owner texted once.
+    h.openai.then(asks_for_a_person());
+    assert_eq!(h.engine.handle(&env.to_json()).await, Ok(Outcome::Replied));
+    h.drain(fast_worker(), Duration::from_secs(10)).await;
     let sent = h.twilio.created();
     assert_eq!(sent.iter().filter(|m| m["to"] == OWNER).count(), 1, "{sent:?}");
-    // The redelivered message found the conversation handed over: stored, not answered.
-    assert_eq!(sent.iter().filter(|m| m["to"] == CUSTOMER).count(), 0);
-    let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
-    assert!(kinds(&items).contains(&"inbound"), "{items:?}");
+    assert_eq!(sent.iter().filter(|m| m["to"] == CUSTOMER).count(), 1, "{sent:?}");
+    let header = h.conversations.get(&env.conversation_id).await.unwrap().unwrap();
+    assert!(header.taken_over(jiff::Timestamp::now()), "{header:?}");
 }

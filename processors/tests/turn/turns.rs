@@ -47,18 +47,7 @@ async fn availability_question_runs_the_tool_and_sends_one_reply() {
     assert_eq!(result["slots"][0], "09:00");
 
     let items = h.conversations.recent(&env.conversation_id, 50).await.unwrap();
-    let kinds: Vec<&str> = items
-        .iter()
-        .map(|i| match &i.content {
-            ItemContent::Inbound { .. } => "inbound",
-            ItemContent::ToolCall { .. } => "tool_call",
-            ItemContent::ToolResult { .. } => "tool_result",
-            ItemContent::Reply { .. } => "reply",
-            ItemContent::Note { .. } => "note",
-            ItemContent::OwnerReply { .. } => "owner_reply",
-            ItemContent::Notice { .. } => "notice",
-        })
-        .collect();
+    let kinds = item_kinds(&items);
     assert_eq!(kinds, ["inbound", "tool_call", "tool_result", "reply"]);
     assert_eq!(h.queues.stats(Channel::Sms).await.unwrap(), Default::default());
 }

@@ -143,15 +143,7 @@ impl Bookings for DynamoStore {
     }
 
     async fn leads(&self, tenant: &TenantRef, limit: usize) -> Result<Vec<Booking>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :g")
-            .expression_attribute_values(":g", s(leads_gsi1pk(tenant)))
-            .scan_index_forward(false);
-        let items = self.query_pages(query, Some(limit)).await?;
+        let items = self.query_pages(self.gsi1_desc(leads_gsi1pk(tenant)), Some(limit)).await?;
         items.iter().map(|i| Attrs(i).json("booking")).collect()
     }
 }

@@ -153,6 +153,17 @@ impl DynamoStore {
         self.query_pages(query, Some(limit)).await
     }
 
+    /// A query of the `gsi1` partition `pk`, newest (highest `gsi1sk`) first.
+    fn gsi1_desc(&self, pk: String) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :g")
+            .expression_attribute_values(":g", s(pk))
+            .scan_index_forward(false)
+    }
+
     /// Every item of a query (or its first `limit`), page after page: a page stops at
     /// 1 MB (or the page size) and `LastEvaluatedKey` says where the next one starts.
     async fn query_pages(

@@ -20,17 +20,7 @@ impl DynamoStore {
         limit: Option<usize>,
     ) -> Result<Vec<Item>, StoreError> {
         match tenant {
-            Some(t) => {
-                let query = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("gsi1")
-                    .key_condition_expression("gsi1pk = :g")
-                    .expression_attribute_values(":g", s(tenant_gsi1pk(t)))
-                    .scan_index_forward(false);
-                self.query_pages(query, limit).await
-            }
+            Some(t) => self.query_pages(self.gsi1_desc(tenant_gsi1pk(t)), limit).await,
             None => {
                 let scan = self
                     .client

@@ -1,8 +1,10 @@
-//! `request_human`: the assistant hands the conversation to the owner. The conversation
-//! goes under takeover for the tenant's `handoff.takeover_hours` (the assistant stops
-//! answering it), and the owner is sent one SMS: a direct send with id
-//! `{envelope id}:human`, so a turn that runs again (a redelivery, a crash before its
-//! reply was recorded) enqueues the same send, which the engine sends once.
+//! `request_human`: the assistant hands the conversation to the owner. The owner is sent
+//! one SMS: a direct send with id `{envelope id}:human`, so a turn that runs again (a
+//! redelivery, a crash before its reply was recorded) enqueues the same send, which the
+//! engine sends once. The result says `handed_over`; the engine then puts the
+//! conversation under takeover for the tenant's `handoff.takeover_hours`, once the
+//! turn's `Sending` step is stored (so a retry of this turn resumes after that step, and
+//! is not itself silenced by the takeover it asked for).
 
 use std::sync::Arc;
 
@@ -11,14 +13,13 @@ use serde_json::{Value, json};
 
 use super::ToolContext;
 use crate::domain::{Author, Channel, ConversationId, Envelope, PhoneNumber};
-use crate::ports::{ConversationLog, OutgoingMessage, Queues, StoreError};
+use crate::ports::{OutgoingMessage, Queues, StoreError};
 use crate::retry::Classify;
 
 /// What `request_human` needs beyond the other tools: the stores it writes and the
 /// facts of the turn that calls it.
 #[derive(Clone)]
 pub struct HandoffContext {
-    pub conversations: Arc<dyn ConversationLog>,
     pub queues: Arc<dyn Queues>,
     /// The turn's envelope id: the notification's idempotency key is `{id}:human`.
     pub envelope_id: String,
@@ -55,7 +56,7 @@ fn queue_failure(e: crate::ports::QueueError) -> StoreError {
     StoreError::Backend { transient: e.disposition().is_retry(), message: e.to_string() }
 }
 
-/// Sets the takeover and enqueues the owner's notification.
+/// Enqueues the owner's notification; the result tells the engine to take over.
 pub(super) async fn request_human(ctx: &ToolContext, a: HumanArgs) -> Result<Value, StoreError> {
     let unavailable = json!({"handed_over": false,
         "message": "No person is available through this channel right now: keep helping the customer."});
@@ -67,10 +68,6 @@ pub(super) async fn request_human(ctx: &ToolContext, a: HumanArgs) -> Result<Val
         _ => ctx.tenant.numbers.get(&Channel::Sms).and_then(|n| n.first().cloned()),
     };
     let Some(from) = sms_from else { return Ok(unavailable) };
-    let until = ctx.now + ctx.tenant.handoff.takeover_for();
-    if !h.conversations.set_takeover(&ctx.tenant.tenant, &h.conversation_id, Some(until)).await? {
-        return Ok(unavailable);
-    }
     let link = format!(
         "{}/console/conversations/{}",
         h.public_base.as_deref().unwrap_or("").trim_end_matches('/'),

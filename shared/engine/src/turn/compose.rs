@@ -74,7 +74,6 @@ impl Engine {
         now: jiff::Timestamp,
     ) -> ToolContext {
         let handoff = HandoffContext {
-            conversations: Arc::clone(&self.ports.conversations),
             queues: Arc::clone(&self.ports.queues),
             envelope_id: env.id.clone(),
             conversation_id: env.conversation_id.clone(),

@@ -1,14 +1,16 @@
 //! The owner's part of a turn: a conversation under takeover gets no model call (the
 //! customer's message is stored with a note), and a direct send (the owner's reply, a
 //! system notice) goes out as written, through the same `Sending`-before-send steps,
-//! stored as the owner's (or the system's) item.
+//! stored as the owner's (or the system's) item; a turn whose `request_human` handed
+//! the conversation over puts it under takeover.
 
+use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Author, Channel, Envelope, Kind, KindDetail};
-use comms_core::ports::ItemContent;
+use comms_core::ports::{ConversationItem, ItemContent};
 
-use super::TurnError;
 use super::compose::Composed;
 use super::lease::Held;
+use super::{Engine, TurnError};
 
 /// Why a conversation under takeover gets no reply.
 pub(super) const TAKEN_OVER: &str = "owner has taken over";
@@ -52,5 +54,41 @@ pub(super) fn reply_content(env: &Envelope, text: String, provider_ids: Vec<Stri
         KindDetail::Direct { author: Author::Owner } => ItemContent::OwnerReply { text, provider_ids },
         KindDetail::Direct { author: Author::System } => ItemContent::Notice { text, provider_ids },
         _ => ItemContent::Reply { text, provider_ids },
+    }
+}
+
+/// Whether this turn's items (in the window once its `Sending` step is stored) hold a
+/// `request_human` result that handed the conversation over.
+fn handed_over(env: &Envelope, window: &[ConversationItem]) -> bool {
+    let own = format!("{}:", env.id);
+    window.iter().filter(|i| i.item_id.starts_with(&own)).any(|i| match &i.content {
+        ItemContent::ToolResult { name, result, .. } if name == "request_human" => {
+            serde_json::from_str::<serde_json::Value>(result)
+                .is_ok_and(|v| v["handed_over"] == serde_json::Value::Bool(true))
+        }
+        _ => false,
+    })
+}
+
+impl Engine {
+    /// Puts the conversation under takeover if this turn's `request_human` handed it
+    /// over. Called once the `Sending` step is stored: a crash before it re-runs the
+    /// turn (the notification is enqueued again under the same id, sent once); a retry
+    /// after it resumes at `Sending`, past the takeover check, so the customer still hears
+    /// that the owner will answer. Idempotent (a retry moves the end a little later).
+    pub(super) async fn take_over_if_asked(
+        &self,
+        key: &Held,
+        tenant: &TenantConfig,
+        env: &Envelope,
+    ) -> Result<(), TurnError> {
+        if !handed_over(env, &key.window().await) {
+            return Ok(());
+        }
+        let until = jiff::Timestamp::now() + tenant.handoff.takeover_for();
+        let set =
+            self.ports.conversations.set_takeover(&env.tenant, &env.conversation_id, Some(until)).await?;
+        tracing::info!(set, "conversation handed over to the owner");
+        Ok(())
     }
 }

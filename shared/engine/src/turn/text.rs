@@ -65,6 +65,7 @@ impl Engine {
             self.advance(key, &opted_out).await?;
             return Ok(opted_out);
         }
+        self.take_over_if_asked(key, tenant, env).await?;
         let mut ids = Vec::new();
         for part in parts {
             if let Some(prev) = already_sent.iter().find(|s| s.body == part && !ids.contains(&s.provider_id))

@@ -22,6 +22,7 @@ impl Engine {
         let update = self.call_update(tenant, env, &reply)?;
         let sending = TurnStep::Sending { reply: reply.clone(), template: None, at: jiff::Timestamp::now() };
         self.advance(key, &sending).await?;
+        self.take_over_if_asked(key, tenant, env).await?;
         // Each try follows a lease check: a holder that lost the turn stops first.
         let updated = match self.fenced(key, || self.ports.calls.update_call(&update)).await {
             Err(Fenced::Lease(StoreError::LeaseLost)) => return Err(StoreError::LeaseLost.into()),
