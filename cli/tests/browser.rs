@@ -20,8 +20,8 @@ mod stack;
 use std::path::PathBuf;
 
 use driver::Browser;
-use model::{BOOKED_REPLY, GYM_REPLY, WORK_REPLY};
-use stack::{COMPANY, PROJECT, Stack};
+use model::{BOOKED_REPLY, GYM_REPLY, HANDOFF_REPLY, WORK_REPLY};
+use stack::{COMPANY, OWNER_PHONE, PROJECT, Stack};
 
 /// The customer of the flow, and one whose message is dead-lettered.
 const CUSTOMER: &str = "+14155550142";
@@ -32,12 +32,12 @@ const UNLUCKY: &str = "+14155550143";
 const DOCS_SCREENSHOTS: [(&str, &str); 8] = [
     ("03-today-gym-375", "today-phone"),
     ("07-owner-replied-375", "conversation-phone"),
-    ("10-bookings-375", "bookings-phone"),
-    ("12-qr-375", "qr-phone"),
-    ("14-dead-letters-375", "dead-letters-phone"),
+    ("11-bookings-375", "bookings-phone"),
+    ("13-qr-375", "qr-phone"),
+    ("15-dead-letters-375", "dead-letters-phone"),
     ("03-today-gym-1280", "today-desktop"),
     ("07-owner-replied-1280", "conversation-desktop"),
-    ("14-dead-letters-1280", "dead-letters-desktop"),
+    ("15-dead-letters-1280", "dead-letters-desktop"),
 ];
 
 /// `target/console-screenshots/`, emptied.
@@ -75,6 +75,7 @@ async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
     owner_signs_in_with_the_printed_key(&browser, &stack).await;
     gym_changes_the_next_reply(&browser, &stack).await;
     take_over_answer_and_hand_back(&browser, &stack).await;
+    the_assistant_hands_over(&browser, &stack).await;
     booking_leads_and_cancel(&browser, &stack).await;
     qr_and_sign_out(&browser).await;
     operator_replays_a_dead_letter(&browser, &stack).await;
@@ -157,32 +158,51 @@ async fn take_over_answer_and_hand_back(b: &Browser, stack: &Stack) {
     assert_eq!(stack.wait_sent(CUSTOMER, 4).await, GYM_REPLY, "the assistant answers again");
 }
 
+/// The customer asks for a person: the assistant says the owner will answer, takes the
+/// conversation over (`request_human`) and texts the owner a link, which opens the
+/// conversation in the console; the owner hands it back.
+async fn the_assistant_hands_over(b: &Browser, stack: &Stack) {
+    stack.text(CUSTOMER, "SM0000000000000000000000000000b005", "Can I talk to a person please?").await;
+    assert_eq!(stack.wait_sent(CUSTOMER, 5).await, HANDOFF_REPLY);
+    let notice = stack.wait_sent(OWNER_PHONE, 1).await;
+    assert!(!notice.contains(CUSTOMER), "the owner's text shows the full number: {notice:?}");
+    let prefix = format!("{}/console/conversations/", stack.server.base_url);
+    let link = notice.split_whitespace().find(|w| w.starts_with(&prefix));
+    let link = link.unwrap_or_else(|| panic!("no link to the conversation in {notice:?}"));
+    b.open(link.strip_prefix(&stack.server.base_url).unwrap()).await;
+    b.wait_text("#transcript", "Can I talk to a person please?").await;
+    b.find("#handback").await;
+    b.shoot("09-handed-over-by-the-assistant").await;
+    b.click("#handback").await;
+    b.find("#takeover").await;
+}
+
 /// The customer books through the assistant; the owner sees the booking and the lead,
 /// and cancels the booking: the customer gets a text and the slot is free again.
 async fn booking_leads_and_cancel(b: &Browser, stack: &Stack) {
-    stack.text(CUSTOMER, "SM0000000000000000000000000000b005", "Great, please book me in.").await;
-    assert_eq!(stack.wait_sent(CUSTOMER, 5).await, BOOKED_REPLY);
+    stack.text(CUSTOMER, "SM0000000000000000000000000000b006", "Great, please book me in.").await;
+    assert_eq!(stack.wait_sent(CUSTOMER, 6).await, BOOKED_REPLY);
     b.open("/console/leads").await;
     b.find(".lead-row").await;
     assert_eq!(b.find_all(".lead-row").await.len(), 1);
-    b.shoot("09-leads").await;
+    b.shoot("10-leads").await;
     b.open("/console/bookings").await;
     b.find(".booking-row").await;
     assert_eq!(b.find_all(".booking-row").await.len(), 1);
-    b.shoot("10-bookings").await;
+    b.shoot("11-bookings").await;
 
     b.click_and_confirm(".booking-row button").await;
     b.find("#flash").await;
-    let cancelled = stack.wait_sent(CUSTOMER, 6).await;
+    let cancelled = stack.wait_sent(CUSTOMER, 7).await;
     assert!(cancelled.to_lowercase().contains("cancel"), "the customer's text: {cancelled:?}");
     assert!(b.find_all(".booking-row").await.is_empty());
-    b.shoot("11-booking-cancelled").await;
+    b.shoot("12-booking-cancelled").await;
 }
 
 async fn qr_and_sign_out(b: &Browser) {
     b.open("/console/qr").await;
     b.find("#qr-svg svg").await;
-    b.shoot("12-qr").await;
+    b.shoot("13-qr").await;
     b.click("#sign-out").await;
     b.find("#sign-in-form").await;
     b.open("/console/today").await;
@@ -203,14 +223,14 @@ async fn operator_replays_a_dead_letter(b: &Browser, stack: &Stack) {
     b.open("/console/sign-in").await;
     sign_in(b, "", "", &stack.operator_key).await;
     b.find("#sign-out, #error-message").await;
-    b.shoot("13-operator-signed-in").await;
+    b.shoot("14-operator-signed-in").await;
     b.open("/console/dead-letters").await;
     b.find(".dlq-row").await;
     assert_eq!(b.find_all(".dlq-row").await.len(), 1);
-    b.shoot("14-dead-letters").await;
+    b.shoot("15-dead-letters").await;
     b.click("#replay-all-sms").await;
     b.find("#flash").await;
-    b.shoot("15-replayed").await;
+    b.shoot("16-replayed").await;
     assert_eq!(stack.wait_sent(UNLUCKY, 1).await, GYM_REPLY);
     assert!(stack.dead_letters().is_empty());
     b.click("#sign-out").await;

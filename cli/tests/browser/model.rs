@@ -1,7 +1,8 @@
 //! The model stand-in of the browser test: a local server speaking OpenAI Chat
 //! Completions whose answer depends on the owner's state written in the system prompt
 //! (so switching to GYM in the console visibly changes the next reply), that books the
-//! next weekday at 10:00 when asked to "book me" (the `book_slot` tool, then a text), and
+//! next weekday at 10:00 when asked to "book me" (the `book_slot` tool, then a text),
+//! hands the conversation to the owner when asked for "a person" (`request_human`), and
 //! with an outage switch that answers 500 (to dead-letter a message). Not the real
 //! service.
 
@@ -18,6 +19,8 @@ use serde_json::{Value, json};
 pub const WORK_REPLY: &str = "Yes, we can fix that today: the owner is in the shop, come by any time.";
 /// The reply once `book_slot` has answered.
 pub const BOOKED_REPLY: &str = "You are booked in for 10:00. See you then!";
+/// The reply once `request_human` has answered.
+pub const HANDOFF_REPLY: &str = "I have asked Sam to answer you here personally.";
 /// The reply while the owner is at the gym.
 pub const GYM_REPLY: &str =
     "Yes, we can fix that: the owner is at the gym right now, so today's slots are limited.";
@@ -79,13 +82,15 @@ async fn complete(State(state): State<Arc<Mutex<ModelState>>>, Json(body): Json<
     let last = messages.last().cloned().unwrap_or_default();
     let last_text = last["content"].as_str().unwrap_or_default();
     let (message, finish) = if last["role"] == "tool" {
-        (json!({"role": "assistant", "content": BOOKED_REPLY}), "stop")
+        let called = &messages[messages.len() - 2]["tool_calls"][0]["function"]["name"];
+        let text = if called == "request_human" { HANDOFF_REPLY } else { BOOKED_REPLY };
+        (json!({"role": "assistant", "content": text}), "stop")
     } else if last_text.contains("book me") {
         let arguments = json!({"date": next_weekday(system), "time": "10:00", "customer_name": "Alex",
                                "service": "Screen repair"});
-        let call = json!({"id": format!("call_{n}"), "type": "function",
-                          "function": {"name": "book_slot", "arguments": arguments.to_string()}});
-        (json!({"role": "assistant", "content": null, "tool_calls": [call]}), "tool_calls")
+        (tool_call(n, "book_slot", &arguments), "tool_calls")
+    } else if last_text.contains("a person") {
+        (tool_call(n, "request_human", &json!({"reason": "the customer asks for a person"})), "tool_calls")
     } else {
         (json!({"role": "assistant", "content": reply_for(owner_mode(system))}), "stop")
     };
@@ -95,6 +100,13 @@ async fn complete(State(state): State<Arc<Mutex<ModelState>>>, Json(body): Json<
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     }))
     .into_response()
+}
+
+/// An assistant message calling `name` with `arguments`.
+fn tool_call(n: usize, name: &str, arguments: &Value) -> Value {
+    let call = json!({"id": format!("call_{n}"), "type": "function",
+                      "function": {"name": name, "arguments": arguments.to_string()}});
+    json!({"role": "assistant", "content": null, "tool_calls": [call]})
 }
 
 /// The first Monday-to-Friday after the prompt's "Today is YYYY-MM-DD".

@@ -16,6 +16,8 @@ use crate::model::ModelStandIn;
 pub const SHOP: &str = "+15555550100";
 pub const COMPANY: &str = "demo";
 pub const PROJECT: &str = "repair-shop";
+/// Where the owner is texted when the assistant hands a conversation over.
+pub const OWNER_PHONE: &str = "+14155550100";
 const TWILIO_SECRET: &str = "twilio-credentials/demo/repair-shop/twilio";
 const ADMIN_KEY_SECRET: &str = "local-demo/admin-key";
 
@@ -31,32 +33,31 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Seeds the demo tenant (a first `comms serve`), lets it hand conversations to the
+    /// owner at [`OWNER_PHONE`] (`request_human`), and serves it with an operator key.
     pub async fn start() -> Stack {
         let model = ModelStandIn::start().await;
         let twilio = TwilioStub::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let out =
-            command(dir.path(), &model, &twilio).args(["operator-key", "create", "--id", "ops"]).output();
-        let out = out.unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let operator_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let mut cmd = command(dir.path(), &model, &twilio);
-        // Quick dead-lettering: a failing record comes back after 3 s, and its third
-        // receive moves it to the DLQ.
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-receive-count", "2"]);
-        let server = Server::start(&mut cmd, false);
-        let mut stack = Stack { model, twilio, server, operator_key, twilio_token: String::new(), dir };
-        let creds: Value =
-            serde_json::from_slice(&stack.comms(&["secrets", "get", TWILIO_SECRET]).stdout).unwrap();
-        stack.twilio_token = creds["auth_token"].as_str().unwrap().to_owned();
-        stack
+        let comms = |args: &[&str]| run(dir.path(), &model, &twilio, args);
+        serve(dir.path(), &model, &twilio).terminate();
+        let mut tenant: Value =
+            serde_json::from_slice(&comms(&["tenant", "show", COMPANY, PROJECT, "--json"]).stdout).unwrap();
+        tenant["ai"]["enabled_tools"].as_array_mut().unwrap().push("request_human".into());
+        tenant["handoff"] = serde_json::json!({"notify_number": OWNER_PHONE, "takeover_hours": 24});
+        let file = dir.path().join("tenant.json");
+        std::fs::write(&file, tenant.to_string()).unwrap();
+        comms(&["tenant", "put", file.to_str().unwrap()]);
+        let operator_key = stdout_line(&comms(&["operator-key", "create", "--id", "ops"]));
+        let creds: Value = serde_json::from_slice(&comms(&["secrets", "get", TWILIO_SECRET]).stdout).unwrap();
+        let twilio_token = creds["auth_token"].as_str().unwrap().to_owned();
+        let server = serve(dir.path(), &model, &twilio);
+        Stack { model, twilio, server, operator_key, twilio_token, dir }
     }
 
     /// Runs one `comms` command on the server's data folder; asserts it succeeds.
     pub fn comms(&self, args: &[&str]) -> Output {
-        let out = command(self.dir.path(), &self.model, &self.twilio).args(args).output().unwrap();
-        assert!(out.status.success(), "comms {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        out
+        run(self.dir.path(), &self.model, &self.twilio, args)
     }
 
     /// The rest of the first line `comms serve` printed that starts with `prefix`.
@@ -77,8 +78,7 @@ impl Stack {
         let line = self.printed("console sign-in: ").await;
         let expected = format!("company_id {COMPANY} project_id {PROJECT} admin key ");
         let key = line.strip_prefix(&expected).unwrap_or_else(|| panic!("sign-in line: {line:?}"));
-        let stored = String::from_utf8(self.comms(&["secrets", "get", ADMIN_KEY_SECRET]).stdout).unwrap();
-        assert_eq!(key, stored.trim());
+        assert_eq!(key, stdout_line(&self.comms(&["secrets", "get", ADMIN_KEY_SECRET])));
         key.to_owned()
     }
 
@@ -112,6 +112,24 @@ impl Stack {
         .await;
         self.sent_to(customer)[n - 1].clone()
     }
+}
+
+/// Starts `comms serve` on `dir`; a failing record comes back after 3 s and its third
+/// receive moves it to the DLQ (quick dead-lettering).
+fn serve(dir: &Path, model: &ModelStandIn, twilio: &TwilioStub) -> Server {
+    let mut cmd = command(dir, model, twilio);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--max-receive-count", "2"]);
+    Server::start(&mut cmd, false)
+}
+
+fn run(dir: &Path, model: &ModelStandIn, twilio: &TwilioStub, args: &[&str]) -> Output {
+    let out = command(dir, model, twilio).args(args).output().unwrap();
+    assert!(out.status.success(), "comms {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stdout_line(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap().trim().to_owned()
 }
 
 fn command(dir: &Path, model: &ModelStandIn, twilio: &TwilioStub) -> Command {
