@@ -139,7 +139,9 @@ async fn take_over_answer_and_hand_back(b: &Browser, stack: &Stack) {
     b.find("#handback").await;
     let calls = stack.model.requests();
     stack.text(CUSTOMER, "SM0000000000000000000000000000b003", "Can I talk to Sam directly?").await;
-    b.reload_until(&conversation, "#transcript", "Can I talk to Sam directly?").await;
+    // The turn ends with a note instead of a model call.
+    let transcript = b.reload_until(&conversation, "#transcript", "taken over").await;
+    assert!(transcript.contains("Can I talk to Sam directly?"), "{transcript}");
     assert_eq!(stack.model.requests(), calls, "a model call during the takeover");
     assert_eq!(stack.sent_to(CUSTOMER).len(), 2, "an assistant reply during the takeover");
     b.shoot("06-taken-over").await;
