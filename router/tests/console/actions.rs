@@ -113,3 +113,55 @@ async fn the_qr_code_opens_a_text_to_the_shop() {
     assert!(svg.text().await.unwrap().starts_with("<svg"));
     let _ = Channel::Sms;
 }
+
+#[tokio::test]
+async fn the_today_form_sets_states_in_shop_time_and_refuses_bad_fields() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app);
+    assert_eq!(b.get("/console").await.location.as_deref(), Some("/console/sign-in"));
+    b.sign_in("demo", "repair-shop", OWNER_KEY).await;
+    assert_eq!(b.get("/console").await.location.as_deref(), Some("/console/today"));
+    let csrf = b.csrf().await;
+    let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let tomorrow = jiff::Timestamp::now().to_zoned(tz.clone()).date().tomorrow().unwrap();
+    let until = format!("{tomorrow}T10:00");
+    let set = b.post("/console/today/state", &[("state", "GYM"), ("until", &until), ("csrf", &csrf)]).await;
+    assert_eq!(set.status, 303);
+    let stored = app.stores.owner_state.get(&app.demo.tenant).await.unwrap().unwrap();
+    assert_eq!(stored.mode.to_string(), "GYM");
+    let expected = tomorrow.at(10, 0, 0, 0).to_zoned(tz).unwrap().timestamp();
+    assert_eq!(stored.until, Some(expected), "until is the shop's local time");
+    let page = b.get("/console/today").await;
+    assert!(
+        page.body.contains("id=\"state-GYM\" type=\"submit\" name=\"state\" value=\"GYM\" class=\"current\"")
+    );
+
+    for (fields, field) in [
+        (vec![("state", "GYM"), ("until", "2001-01-01T10:00")], "until"),
+        (vec![("state", "GYM"), ("until", "tomorrow")], "until"),
+        (vec![("state", "CUSTOM")], "custom_text"),
+        (vec![("state", "NAP")], "state"),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let page = b.post("/console/today/state", &fields).await;
+        assert_eq!(page.status, 400, "{field}");
+        assert!(page.body.contains(field), "{field}: {}", page.body);
+    }
+    let custom = b
+        .post("/console/today/state", &[("state", "CUSTOM"), ("custom_text", "at lunch"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(custom.status, 303);
+    assert_eq!(
+        app.stores.owner_state.get(&app.demo.tenant).await.unwrap().unwrap().mode.to_string(),
+        "AT LUNCH"
+    );
+    let note = b
+        .post("/console/today/state", &[("state", "OFF"), ("custom_text", "back Monday"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(note.status, 303);
+    let stored = app.stores.owner_state.get(&app.demo.tenant).await.unwrap().unwrap();
+    assert_eq!((stored.mode.to_string(), stored.notes.as_deref()), ("OFF".into(), Some("back Monday")));
+    assert_eq!(b.post("/console/today/clear", &[("csrf", &csrf)]).await.status, 303);
+    assert!(b.get("/console/today").await.body.contains("(the default)"));
+}

@@ -6,4 +6,5 @@ mod actions;
 mod auth;
 mod helpers;
 mod isolation;
+mod lambda;
 mod operator;

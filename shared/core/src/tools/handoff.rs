@@ -47,7 +47,7 @@ const QUOTE_CHARS: usize = 80;
 fn quote(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
+        Some((cut, _)) => format!("{}...", &line[..cut]),
         None => line,
     }
 }

@@ -194,6 +194,11 @@ impl Default for Handoff {
 pub const DEFAULT_TAKEOVER_HOURS: u32 = 24;
 
 impl Handoff {
+    /// Whether nothing differs from the default.
+    pub fn is_default(&self) -> bool {
+        *self == Handoff::default()
+    }
+
     /// How long a takeover lasts.
     pub fn takeover_for(&self) -> std::time::Duration {
         std::time::Duration::from_secs(u64::from(self.takeover_hours) * 3600)
@@ -219,6 +224,8 @@ pub struct TenantConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub whatsapp: Option<WhatsappConfig>,
     pub booking: BookingConfig,
+    /// Left out of the canonical form while it is the default (no number, 24 hours).
+    #[serde(skip_serializing_if = "Handoff::is_default")]
     pub handoff: Handoff,
     pub api_keys: Vec<KeyHash>,
     pub admin_keys: Vec<KeyHash>,

@@ -167,6 +167,7 @@ fn optional_sections_take_their_defaults_and_required_ones_are_named() {
 fn handoff_defaults_and_validates_its_fields() {
     let cfg = TenantConfig::from_json(SAMPLE).unwrap();
     assert_eq!(cfg.handoff.takeover_hours, 24);
+    assert!(!cfg.to_json_pretty().contains("handoff"), "the default is left out of the canonical form");
     assert_eq!(cfg.handoff.takeover_for(), std::time::Duration::from_secs(24 * 3600));
 
     let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
