@@ -47,10 +47,30 @@ struct Chromedriver {
 }
 
 impl Drop for Chromedriver {
+    /// Stops the browser it started too: a session not closed (a failed test) would
+    /// leave Chromium running after chromedriver is gone.
     fn drop(&mut self) {
+        for pid in children_of(self.child.id()) {
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose parent is `parent` (from /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let ppid = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok()
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && ppid(name) == Some(parent))
+        .filter_map(|name| name.parse().ok())
+        .collect()
 }
 
 /// Starts chromedriver on a port it picks (`--port=0`) and reads the port from its
