@@ -40,12 +40,28 @@ const DOCS_SCREENSHOTS: [(&str, &str); 8] = [
     ("15-dead-letters-1280", "dead-letters-desktop"),
 ];
 
-/// `target/console-screenshots/`, emptied.
-fn screenshots_dir() -> PathBuf {
+/// `target/console-screenshots/{sub}`, its PNGs removed.
+fn screenshots_dir(sub: &str) -> PathBuf {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_owned();
-    let dir = target.join("console-screenshots");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = target.join("console-screenshots").join(sub);
+    for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
     dir
+}
+
+/// The browser, or `None` (the test skips) when it is not installed and not under CI.
+fn browser_or_skip() -> Option<driver::Installed> {
+    let installed = driver::installed();
+    if installed.is_none() {
+        let hint = "Debian's chromium and chromium-driver are not installed (scripts/test installs them)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {hint}");
+        eprintln!("skipping the browser test: {hint}");
+    }
+    installed
 }
 
 /// With `COMMS_UPDATE_DOCS_SCREENSHOTS=1`, copies [`DOCS_SCREENSHOTS`] from `shots`.
@@ -62,15 +78,10 @@ fn update_docs_screenshots(shots: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
-    let Some(installed) = driver::installed() else {
-        let hint = "Debian's chromium and chromium-driver are not installed (scripts/test installs them)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: {hint}");
-        eprintln!("skipping the browser test: {hint}");
-        return;
-    };
+    let Some(installed) = browser_or_skip() else { return };
     let stack = Stack::start().await;
-    let shots = screenshots_dir();
-    let browser = Browser::start(&installed, &stack.server.base_url, &shots).await;
+    let shots = screenshots_dir("");
+    let browser = Browser::start(&installed, &stack.server.base_url, &shots, true).await;
 
     owner_signs_in_with_the_printed_key(&browser, &stack).await;
     gym_changes_the_next_reply(&browser, &stack).await;
@@ -81,6 +92,36 @@ async fn the_owner_runs_the_shop_from_the_console_in_a_real_browser() {
     operator_replays_a_dead_letter(&browser, &stack).await;
     browser.close().await;
     update_docs_screenshots(&shots);
+}
+
+/// The pages work without JavaScript (htmx never loads): sign in, switch the state, take
+/// a conversation over and hand it back, as plain form posts and redirects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_without_javascript() {
+    let Some(installed) = browser_or_skip() else { return };
+    let stack = Stack::start().await;
+    let b =
+        Browser::start(&installed, &stack.server.base_url, &screenshots_dir("no-javascript"), false).await;
+    stack.text(CUSTOMER, "SM0000000000000000000000000000c001", "Can you fix a cracked screen today?").await;
+    assert_eq!(stack.wait_sent(CUSTOMER, 1).await, WORK_REPLY);
+
+    b.open("/console").await;
+    sign_in(&b, COMPANY, PROJECT, &stack.printed_admin_key().await).await;
+    b.find("#current-state").await;
+    let htmx = b.script("return typeof window.htmx;").await;
+    assert_eq!(htmx, "undefined", "the page's scripts ran");
+    b.click("#state-OFF").await;
+    b.wait_text("#current-state", "OFF").await;
+    b.shoot("today-off").await;
+
+    b.open("/console/conversations").await;
+    b.click("#conversation-list a").await;
+    b.click("#takeover").await;
+    b.find("#handback").await;
+    b.shoot("taken-over").await;
+    b.click("#handback").await;
+    b.find("#takeover").await;
+    b.close().await;
 }
 
 /// A newcomer opens the console URL `comms serve` printed and signs in with the demo

@@ -103,8 +103,9 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a session (headless, no sandbox: the tests run as root).
-    pub async fn start(installed: &Installed, base_url: &str, shots: &Path) -> Browser {
+    /// Starts chromedriver and a session (headless, no sandbox: the tests run as root),
+    /// with the page's JavaScript on or off (WebDriver's own scripts run either way).
+    pub async fn start(installed: &Installed, base_url: &str, shots: &Path, javascript: bool) -> Browser {
         let driver = start_chromedriver(&installed.chromedriver);
         let args = [
             "--headless=new".to_owned(),
@@ -114,7 +115,10 @@ impl Browser {
             "--hide-scrollbars".to_owned(),
             format!("--window-size={PHONE},{HEIGHT}"),
         ];
-        let options = json!({"binary": installed.chromium, "args": args});
+        let mut options = json!({"binary": installed.chromium, "args": args});
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
@@ -189,6 +193,12 @@ impl Browser {
     /// The visible text of `css`.
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.unwrap()
+    }
+
+    /// What `script` (a function body) returns, as a string.
+    pub async fn script(&self, script: &str) -> String {
+        let value = self.client.execute(script, vec![]).await.unwrap();
+        value.as_str().map_or_else(|| value.to_string(), str::to_owned)
     }
 
     /// Waits until the text of `css` contains `needle` (htmx may swap it in); returns it.
