@@ -193,8 +193,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     let public_base_url = args.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let mut config = RouterConfig::new(&public_base_url);
-    config.max_body_bytes = args.max_body_bytes;
+    let config = router_config(&args, &public_base_url, backend)?;
     let wiring = match backend {
         Backend::Embedded => embedded(data_dir, &args).await?,
         Backend::Aws => aws(&args).await?,
@@ -239,6 +238,19 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => tracing::info!("comms serve: stopped; queued messages stay in SQS"),
     }
     Ok(())
+}
+
+/// The router's settings. With `--backend aws` the console's session secret is the
+/// stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`, which the template makes), so
+/// a local router and the stack's accept the same sessions; made if missing (a scratch
+/// prefix).
+fn router_config(args: &ServeArgs, public_base_url: &str, backend: Backend) -> CliResult<RouterConfig> {
+    let mut config = RouterConfig::new(public_base_url);
+    config.max_body_bytes = args.max_body_bytes;
+    if backend == Backend::Aws {
+        config.console.session_secret = format!("{}/console/session-secret", aws_resources()?.queue_prefix);
+    }
+    Ok(config)
 }
 
 /// The local metrics recorder and the task logging its summary every `interval_secs`

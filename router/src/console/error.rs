@@ -36,6 +36,9 @@ pub enum ConsoleError {
     Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// An operator opened a tenant page without a tenant: the page offering tenants.
+    #[error("an operator must choose a tenant")]
+    ChooseTenant(Box<Response>),
 }
 
 #[derive(Template)]
@@ -103,7 +106,7 @@ impl ConsoleError {
                 "Try again",
                 "Storage is unavailable right now: try again in a moment.".into(),
             ),
-            Internal(_) => (
+            Internal(_) | ChooseTenant(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
                 "Something went wrong",
@@ -121,6 +124,9 @@ impl IntoResponse for ConsoleError {
                 None => format!("{root}/console/sign-in"),
             };
             return Redirect::to(&to).into_response();
+        }
+        if let ConsoleError::ChooseTenant(page) = self {
+            return *page;
         }
         let (status, code, title, message) = self.parts();
         let detail = match &self {

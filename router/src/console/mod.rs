@@ -17,6 +17,7 @@ pub mod keys;
 mod layout;
 mod mask;
 mod outbound;
+mod pick;
 mod qr;
 pub mod rate_limit;
 pub mod session;
@@ -89,4 +90,20 @@ pub fn routes() -> Router<AppState> {
         .route("/console/static/htmx.min.js", get(assets::htmx))
         .route("/console/static/console.css", get(assets::css))
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Headers of every console answer: not framed by other sites (clickjacking), no
+/// Referer with a conversation's URL (it holds the customer's number) to anywhere
+/// else, and pages with customers' data kept out of shared caches (static files set
+/// their own caching).
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
 }

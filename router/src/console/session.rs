@@ -175,7 +175,12 @@ impl FromRequestParts<AppState> for TenantPage {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let console = Console::from_request_parts(parts, state).await?;
         let query = parts.uri.query().map(str::to_owned);
-        let tenant = console.tenant(state, super::layout::query_value(&query, "tenant").as_deref()).await?;
+        let requested = super::layout::query_value(&query, "tenant");
+        if console.is_operator() && requested.is_none() {
+            let page = super::pick::page(&console, state, parts.uri.path()).await?;
+            return Err(ConsoleError::ChooseTenant(Box::new(page)));
+        }
+        let tenant = console.tenant(state, requested.as_deref()).await?;
         Ok(Self { console, tenant, query })
     }
 }

@@ -28,6 +28,12 @@ async fn the_admin_key_signs_in_with_a_strict_http_only_cookie_and_sign_out_ends
     let today = b.get("/console/today").await;
     assert_eq!(today.status, 200);
     assert!(today.body.contains("id=\"current-state\"") && today.body.contains("WORK"), "{}", today.body);
+    let raw = b.client.get(format!("{}/console/today", b.base)).send().await.unwrap();
+    for (name, value) in
+        [("x-frame-options", "DENY"), ("referrer-policy", "same-origin"), ("cache-control", "no-store")]
+    {
+        assert_eq!(raw.headers()[name], value, "{name}");
+    }
 
     let csrf = hidden(&today.body, "csrf");
     let out = b.post("/console/sign-out", &[("csrf", &csrf)]).await;

@@ -7,4 +7,5 @@ mod auth;
 mod helpers;
 mod isolation;
 mod lambda;
+mod logs;
 mod operator;
