@@ -204,9 +204,11 @@ pub async fn reply(
         }
         c => c,
     };
+    let Some(customer) = summary.customer.phone() else {
+        return Err(ConsoleError::field("channel", "replies by email are not supported here"));
+    };
     let id = format!("owner:{key}");
-    let direct =
-        Direct { channel, customer: &summary.customer, id, text: text.to_owned(), author: Author::Owner };
+    let direct = Direct { channel, customer, id, text: text.to_owned(), author: Author::Owner };
     super::outbound::send(&state, &console, &tenant, direct).await?;
     Ok(after_form(&console, &format!("/console/conversations/{reference}"), None, "reply-queued"))
 }

@@ -161,7 +161,7 @@ pub async fn seed_conversation(
     customer: &str,
     text: &str,
 ) -> ConversationId {
-    let customer = PhoneNumber::parse(customer).unwrap();
+    let customer = comms_core::domain::Address::parse(customer).unwrap();
     let id = ConversationId::derive(tenant, Channel::Sms, &customer);
     let key = ConversationKey { id: id.clone(), tenant: tenant.clone(), channel: Channel::Sms, customer };
     let at = jiff::Timestamp::now();
