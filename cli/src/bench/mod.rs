@@ -80,7 +80,7 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
                 to: PhoneNumber::parse("+15555550100").expect("valid demo number"),
                 body: "hello".into(),
                 received_at: jiff::Timestamp::now(),
-                detail: KindDetail::Inbound { num_media: 0 },
+                detail: KindDetail::Inbound { num_media: 0, media: Vec::new() },
             };
             Record {
                 message_id: env.id.clone(),

@@ -122,7 +122,7 @@ pub fn envelope(message_sid: &str, body: &str) -> Envelope {
         to: PhoneNumber::parse(SHOP).unwrap(),
         body: body.into(),
         received_at: jiff::Timestamp::now(),
-        detail: KindDetail::Inbound { num_media: 0 },
+        detail: KindDetail::Inbound { num_media: 0, media: Vec::new() },
     }
 }
 

@@ -170,7 +170,7 @@ fn item(id: &str, text: &str) -> ConversationItem {
     ConversationItem {
         item_id: id.into(),
         at: jiff::Timestamp::now(),
-        content: ItemContent::Inbound { text: text.into() },
+        content: ItemContent::Inbound { text: text.into(), media: Vec::new() },
     }
 }
 

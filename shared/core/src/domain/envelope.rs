@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ConversationId, PhoneNumber, TenantRef};
+use super::{Channel, ConversationId, Media, PhoneNumber, TenantRef};
 
 /// The only envelope version this code reads and writes.
 pub const ENVELOPE_VERSION: u64 = 1;
@@ -65,6 +65,10 @@ pub enum KindDetail {
         /// Number of media attachments the provider reported.
         #[serde(default)]
         num_media: u32,
+        /// The media kept (Twilio-hosted URLs and their types, at most
+        /// [`super::MAX_MEDIA`]); absent in envelopes written before media was kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<Media>,
     },
     /// An outbound conversation start; `id` is the caller's `request_id`.
     Initiate {
@@ -245,7 +249,7 @@ mod tests {
             to: PhoneNumber::parse("+15555550100").unwrap(),
             body: "Can you fix a cracked screen today?".into(),
             received_at: "2026-11-23T10:00:00Z".parse().unwrap(),
-            detail: KindDetail::Inbound { num_media: 0 },
+            detail: KindDetail::Inbound { num_media: 0, media: Vec::new() },
         }
     }
 
@@ -253,7 +257,14 @@ mod tests {
     fn round_trips_every_kind() {
         let mut e = sample();
         for detail in [
-            KindDetail::Inbound { num_media: 2 },
+            KindDetail::Inbound { num_media: 2, media: Vec::new() },
+            KindDetail::Inbound {
+                num_media: 2,
+                media: vec![
+                    Media { url: "https://api.twilio.com/m/1".into(), content_type: "image/jpeg".into() },
+                    Media { url: "https://api.twilio.com/m/2".into(), content_type: "image/png".into() },
+                ],
+            },
             KindDetail::Initiate {
                 request_id: "6f1c".into(),
                 project_data: serde_json::json!({"role": "driver"}),
@@ -313,9 +324,10 @@ mod tests {
     fn customer_and_business_number_do_not_depend_on_the_kind() {
         let mut e = sample();
         let (customer, shop) = (e.from.clone(), e.to.clone());
-        for detail in
-            [KindDetail::Inbound { num_media: 0 }, KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 1 }]
-        {
+        for detail in [
+            KindDetail::Inbound { num_media: 0, media: Vec::new() },
+            KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 1 },
+        ] {
             e.detail = detail;
             assert_eq!((e.customer(), e.business_number()), (&customer, &shop), "{}", e.kind());
         }
@@ -350,6 +362,18 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&direct.to_json()).unwrap();
         assert_eq!((v["kind"].as_str(), v["author"].as_str()), (Some("direct"), Some("system")));
         assert_eq!(Envelope::parse(&direct.to_json()).unwrap(), direct);
+    }
+
+    #[test]
+    fn an_envelope_without_media_still_parses_and_writes_none() {
+        let old = r#"{"v":1,"id":"SM1","tenant":{"company_id":"acme","project_id":"shop"},
+            "channel":"sms","conversation_id":"acme.shop.tel.14155550123","from":"+14155550123",
+            "to":"+15555550100","body":"hi","received_at":"2026-11-23T10:00:00Z",
+            "kind":"inbound","num_media":1}"#;
+        let e = Envelope::parse(old).unwrap();
+        assert_eq!(e.detail, KindDetail::Inbound { num_media: 1, media: Vec::new() });
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert!(v.get("media").is_none(), "{v}");
     }
 
     #[test]
