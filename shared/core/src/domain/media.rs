@@ -1,7 +1,8 @@
-//! Media a customer sent with a message (MMS, WhatsApp): where the provider keeps it and
-//! what it is. Only the URL and type are kept, never the bytes.
+//! Rules about the media a customer sends with a message (MMS, WhatsApp; the type is
+//! [`Media`]): which hosts it may be on, how many are kept, which a vision model can read.
+//! Only the URL and type are kept, never the bytes.
 
-use serde::{Deserialize, Serialize};
+use super::Media;
 
 /// Most media items kept per message (Twilio's own MMS limit).
 pub const MAX_MEDIA: usize = 10;
@@ -9,13 +10,6 @@ pub const MAX_MEDIA: usize = 10;
 /// The hosts Twilio serves media from: the REST API (`/Accounts/.../Media/...`) and its
 /// CDN. A URL on any other host is not Twilio's and is dropped.
 pub const TWILIO_MEDIA_HOSTS: [&str; 2] = ["api.twilio.com", "*.twiliocdn.com"];
-
-/// One media item: its URL at the provider and its MIME type (`image/jpeg`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Media {
-    pub url: String,
-    pub content_type: String,
-}
 
 /// Image types a vision model accepts as input.
 const VISION_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -108,13 +102,5 @@ mod tests {
         assert!(m("IMAGE/PNG; charset=binary").is_viewable_image());
         assert!(!m("image/heic").is_viewable_image());
         assert!(!m("video/mp4").is_viewable_image());
-    }
-
-    #[test]
-    fn media_reads_and_writes_as_url_and_type() {
-        let m = Media { url: "https://api.twilio.com/m".into(), content_type: "image/jpeg".into() };
-        let v = serde_json::to_value(&m).unwrap();
-        assert_eq!(v, serde_json::json!({"url": "https://api.twilio.com/m", "content_type": "image/jpeg"}));
-        assert_eq!(serde_json::from_value::<Media>(v).unwrap(), m);
     }
 }
