@@ -34,6 +34,9 @@ where
     }
 }
 
+/// The peer of a TCP connection is the client: the console's sign-in limit key.
+impl comms_router::console::PeerListener for JsonErrors<tokio::net::TcpListener> {}
+
 /// A connection whose bodiless error heads are rewritten (see the module comment).
 pub struct JsonErrorIo<T> {
     inner: T,

@@ -7,6 +7,7 @@ mod engine;
 mod http_errors;
 mod inspect;
 mod keys;
+mod operator_key;
 mod queue;
 mod secrets;
 mod serve;
@@ -56,6 +57,9 @@ pub enum Command {
     /// A tenant's API and admin keys (hash in the tenant; on AWS also the API Gateway key).
     #[command(subcommand)]
     Key(keys::KeyCommand),
+    /// Operator keys for the owner console (they see every tenant).
+    #[command(subcommand)]
+    OperatorKey(operator_key::OperatorKeyCommand),
     /// Queue depths.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
@@ -113,6 +117,7 @@ async fn dispatch(cli: Cli, settings: settings::Settings) -> CliResult {
         Command::Secrets(cmd) => secrets::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Queue(cmd) => queue::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Key(cmd) => keys::run(&cli.data_dir, cli.backend, cmd).await,
+        Command::OperatorKey(cmd) => operator_key::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Webhook(cmd) => webhook::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Outbox { json } => inspect::outbox(&cli.data_dir, json).await,
         Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cli.backend, cmd).await,

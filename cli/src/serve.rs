@@ -193,8 +193,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     let public_base_url = args.public_base_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let mut config = RouterConfig::new(&public_base_url);
-    config.max_body_bytes = args.max_body_bytes;
+    let config = router_config(&args, &public_base_url, backend)?;
     let wiring = match backend {
         Backend::Embedded => embedded(data_dir, &args).await?,
         Backend::Aws => aws(&args).await?,
@@ -214,13 +213,13 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         data_dir = %data_dir.display(),
         "comms serve: listening on http://{local}"
     );
-    announce(local, backend, wiring.demo.as_ref());
+    announce(local, backend, &public_base_url, &wiring).await;
 
-    // hyper's own error answers (414, 400, 431) in the JSON error shape.
-    let listener = crate::http_errors::JsonErrors(listener);
-    axum::serve(listener, comms_router::app(AppState::new(&wiring.router, config)))
-        .with_graceful_shutdown(signals.recv())
-        .await?;
+    // hyper's own error answers (414, 400, 431) in the JSON error shape; the peer address
+    // is the console's sign-in rate-limit key.
+    let app = comms_router::app(AppState::new(&wiring.router, config))
+        .into_make_service_with_connect_info::<comms_router::console::ClientAddr>();
+    axum::serve(crate::http_errors::JsonErrors(listener), app).with_graceful_shutdown(signals.recv()).await?;
     // The router has stopped taking requests; let the workers finish their batches.
     let _ = stop_workers.send(true);
     for w in workers {
@@ -239,6 +238,19 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => tracing::info!("comms serve: stopped; queued messages stay in SQS"),
     }
     Ok(())
+}
+
+/// The router's settings. With `--backend aws` the console's session secret is the
+/// stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`, which the template makes), so
+/// a local router and the stack's accept the same sessions; made if missing (a scratch
+/// prefix).
+fn router_config(args: &ServeArgs, public_base_url: &str, backend: Backend) -> CliResult<RouterConfig> {
+    let mut config = RouterConfig::new(public_base_url);
+    config.max_body_bytes = args.max_body_bytes;
+    if backend == Backend::Aws {
+        config.console.session_secret = format!("{}/console/session-secret", aws_resources()?.queue_prefix);
+    }
+    Ok(config)
 }
 
 /// The local metrics recorder and the task logging its summary every `interval_secs`
@@ -294,10 +306,11 @@ fn start_workers(
 }
 
 /// The plain, stable lines on stdout: scripts and tests read the address from the
-/// first; with a demo tenant, how to try it.
-fn announce(local: SocketAddr, backend: Backend, demo: Option<&TenantConfig>) {
+/// first; then the console's URL; with a demo tenant, how to try it.
+async fn announce(local: SocketAddr, backend: Backend, public_base_url: &str, wiring: &Wiring) {
     println!("listening on http://{local}");
-    let Some(demo) = demo else { return };
+    announce_console(public_base_url, wiring).await;
+    let Some(demo) = wiring.demo.as_ref() else { return };
     let Some(number) = demo.numbers.get(&Channel::Sms).and_then(|n| n.first()) else { return };
     println!("demo tenant {} answers SMS on {number}", demo.tenant);
     println!(
@@ -310,6 +323,22 @@ fn announce(local: SocketAddr, backend: Backend, demo: Option<&TenantConfig>) {
         demo::DEMO_API_KEY_SECRET,
         demo::DEMO_ADMIN_KEY_SECRET
     );
+}
+
+/// The owner console's address and, with the demo tenant, how to sign in (the demo
+/// admin key is a local secret: cli/src/demo.rs).
+async fn announce_console(public_base_url: &str, wiring: &Wiring) {
+    println!("console: {public_base_url}/console");
+    let Some(demo) = wiring.demo.as_ref() else { return };
+    match wiring.stores.secrets.get(demo::DEMO_ADMIN_KEY_SECRET).await {
+        Ok(key) => println!(
+            "console sign-in: company_id {} project_id {} admin key {}",
+            demo.tenant.company_id,
+            demo.tenant.project_id,
+            key.expose()
+        ),
+        Err(e) => tracing::warn!(error = %e, "the demo admin key is unreadable"),
+    }
 }
 
 /// Ctrl-C and SIGTERM, registered at once (before the server says it is ready), so an

@@ -55,6 +55,8 @@ error_codes! {
     RecipientOptedOut = "recipient_opted_out",
     RequestIdConflict = "request_id_conflict",
     SlotTaken = "slot_taken",
+    /// Too many attempts (the console's sign-in); `Retry-After` says when to try again.
+    RateLimited = "rate_limited",
     NotFound = "not_found",
     MethodNotAllowed = "method_not_allowed",
     Internal = "internal",

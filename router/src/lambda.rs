@@ -11,12 +11,14 @@
 //! it: that would be a circular reference.)
 
 use axum::body::Body;
-use axum::http::{Request, Response, Uri};
+use axum::http::{HeaderValue, Request, Response, Uri};
 use comms_aws::{AwsResources, QueueUrls, SqsQueues};
-use lambda_http::RequestExt;
-use lambda_http::request::RequestContext;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{LambdaEvent, RequestExt};
 use tower::ServiceExt;
 
+use crate::console::ClientAddr;
 use crate::settings::RouterSettings;
 use crate::{AppState, RequestBaseUrl, RouterConfig, app};
 
@@ -61,6 +63,19 @@ pub fn base_from_context(req: &lambda_http::Request) -> Option<String> {
     })
 }
 
+/// The client's address: the last hop of `X-Forwarded-For` (API Gateway appends the
+/// address it saw; earlier hops are the client's to write), else API Gateway's source IP.
+pub fn client_addr(req: &lambda_http::Request) -> Option<String> {
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Some(last) = forwarded.and_then(ClientAddr::last_hop) {
+        return Some(last);
+    }
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        _ => None,
+    }
+}
+
 /// Answers one API Gateway request with the router. With `base_from_request`, the public
 /// base URL of the request comes from its API Gateway context (no configured one).
 pub async fn handle(
@@ -69,9 +84,13 @@ pub async fn handle(
     base_from_request: bool,
 ) -> Response<Body> {
     let base = if base_from_request { base_from_context(&req) } else { None };
+    let client = client_addr(&req);
     let mut req: Request<Body> = strip_stage(req).map(Body::new);
     if let Some(base) = base {
         req.extensions_mut().insert(RequestBaseUrl(base));
+    }
+    if let Some(client) = client {
+        req.extensions_mut().insert(ClientAddr(client));
     }
     // Invariant: an axum Router's error type is Infallible.
     match router.oneshot(req).await {
@@ -110,11 +129,78 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let config = comms_aws::lambda_config(|name| std::env::var(name).ok())?;
     let state = aws_state(&config, &settings.resources, &settings.queue_urls, settings.router_config())?;
     let router = app(state);
-    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(emf.flushed(handle(router, req, base_from_request)).await) }
+        async move {
+            Ok::<_, std::convert::Infallible>(emf.flushed(answer(router, event, base_from_request)).await)
+        }
     }))
     .await
+}
+
+/// Answers one API Gateway (REST) event with the router: the request as `lambda_http`
+/// builds it (its Lambda context attached, `x-amzn-trace-id` from the context's X-Ray
+/// trace), the answer in API Gateway's proxy format ([`proxy_response`]). This is
+/// `lambda_http::run`'s adapter minus its response charset conversion.
+pub async fn answer(
+    router: axum::Router,
+    event: LambdaEvent<LambdaRequest>,
+    base_from_request: bool,
+) -> ApiGatewayProxyResponse {
+    let LambdaEvent { payload, context } = event;
+    let mut req: lambda_http::Request = payload.into();
+    if let Some(trace) = context.xray_trace_id.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        req.headers_mut().insert("x-amzn-trace-id", trace);
+    }
+    proxy_response(handle(router, req.with_lambda_context(context), base_from_request).await).await
+}
+
+/// Content types whose bodies API Gateway gets as text (`lambda_http`'s list); other
+/// bodies, and any with a `Content-Encoding`, go base64-encoded.
+const TEXT_TYPE_PREFIXES: [&str; 5] =
+    ["text", "application/json", "application/javascript", "application/xml", "application/yaml"];
+const TEXT_TYPE_SUFFIXES: [&str; 3] = ["+xml", "+yaml", "+json"];
+
+/// `resp` in API Gateway's proxy format, as `lambda_http` writes it for a REST API: the
+/// headers as `multiValueHeaders` only (API Gateway merges the two maps), a textual body
+/// (no `Content-Type`, or a textual one: [`TEXT_TYPE_PREFIXES`]) as text, any other
+/// base64. Unlike `lambda_http`, a text body is not re-decoded from the charset its
+/// `Content-Type` names: the router writes UTF-8 only (a byte that is not UTF-8 becomes
+/// U+FFFD, as `lambda_http` does for UTF-8), and the decoder's tables (`encoding_rs`,
+/// about 0.13 MB of the zip) stay out of the binary.
+pub async fn proxy_response(resp: Response<Body>) -> ApiGatewayProxyResponse {
+    let (parts, body) = resp.into_parts();
+    let mut out = ApiGatewayProxyResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "the response body could not be read");
+            out.status_code = 500;
+            Default::default()
+        }
+    };
+    out.body = Some(if is_text(&parts.headers) {
+        lambda_http::Body::Text(String::from_utf8_lossy(&bytes).into_owned())
+    } else {
+        out.is_base64_encoded = true;
+        lambda_http::Body::Binary(bytes.to_vec())
+    });
+    out.multi_value_headers = parts.headers;
+    out
+}
+
+fn is_text(headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+    if headers.contains_key(CONTENT_ENCODING) {
+        return false;
+    }
+    let Some(content_type) = headers.get(CONTENT_TYPE) else { return true };
+    let content_type = content_type.to_str().unwrap_or_default();
+    let mime = content_type.trim().split(';').next().unwrap_or_default();
+    TEXT_TYPE_PREFIXES.iter().any(|p| content_type.starts_with(p))
+        || TEXT_TYPE_SUFFIXES.iter().any(|s| mime.ends_with(s))
+        || headers.get("x-lambda-http-content-encoding").is_some_and(|v| v == "text")
 }
 
 #[cfg(test)]
@@ -161,5 +247,43 @@ mod tests {
         assert!(resp.status().is_server_error(), "{}", resp.status());
         let calls = log.take();
         assert!(calls.iter().any(|c| c.starts_with("DynamoDB.")), "{calls:?}");
+    }
+
+    async fn proxied(
+        content_type: Option<&str>,
+        encoding: Option<&str>,
+        body: &'static [u8],
+    ) -> serde_json::Value {
+        let mut resp = Response::builder().status(201).header("x-a", "1").header("x-a", "2");
+        if let Some(t) = content_type {
+            resp = resp.header("content-type", t);
+        }
+        if let Some(e) = encoding {
+            resp = resp.header("content-encoding", e);
+        }
+        serde_json::to_value(proxy_response(resp.body(Body::from(body)).unwrap()).await).unwrap()
+    }
+
+    /// The proxy answer as `lambda_http` writes it for a REST API: text bodies as text,
+    /// the rest base64, every header in `multiValueHeaders` (and none in `headers`, which
+    /// API Gateway would merge into duplicates).
+    #[tokio::test]
+    async fn answers_are_written_in_api_gateways_proxy_format() {
+        let json = proxied(Some("application/json"), None, br#"{"ok":true}"#).await;
+        assert_eq!((json["statusCode"].as_i64(), json["body"].as_str()), (Some(201), Some(r#"{"ok":true}"#)));
+        assert_eq!(json["isBase64Encoded"], false);
+        assert_eq!(json["multiValueHeaders"]["x-a"], serde_json::json!(["1", "2"]));
+        assert!(json["headers"].as_object().is_none_or(|h| h.is_empty()), "{json}");
+        for textual in [None, Some("text/xml; charset=utf-8"), Some("application/problem+json")] {
+            let v = proxied(textual, None, "é\n".as_bytes()).await;
+            assert_eq!((v["body"].as_str(), &v["isBase64Encoded"]), (Some("é\n"), &serde_json::json!(false)));
+        }
+        let png = proxied(Some("image/png"), None, b"\x89PNG").await;
+        assert_eq!(
+            (png["body"].as_str(), &png["isBase64Encoded"]),
+            (Some("iVBORw=="), &serde_json::json!(true))
+        );
+        let gzip = proxied(Some("text/plain"), Some("gzip"), b"\x1f\x8b").await;
+        assert_eq!(gzip["isBase64Encoded"], true, "{gzip}");
     }
 }

@@ -2,6 +2,7 @@
 //! `comms serve` and, hosted by `lambda_http`, on AWS Lambda.
 
 mod auth;
+pub mod console;
 mod error;
 mod json;
 pub mod lambda;
@@ -17,8 +18,8 @@ use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
 use comms_core::domain::MediaHosts;
 use comms_core::ports::{
-    Bookings, ConsentStore, DeliveryStatusStore, OwnerStateStore, Queues, RequestLog, SecretStore, Stores,
-    TenantDirectory,
+    Bookings, ConsentStore, ConversationLog, DeadLetters, DeliveryStatusStore, OwnerStateStore, Queues,
+    RequestLog, Secret, SecretStore, SecretWriter, Stores, TenantDirectory,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -40,6 +41,8 @@ pub struct RouterConfig {
     /// Where customers' media may be: Twilio's hosts (tests may add their own). Media
     /// URLs elsewhere are dropped from the message.
     pub media_hosts: MediaHosts,
+    /// The owner console's settings (session secret, operator keys, limits).
+    pub console: console::ConsoleSettings,
 }
 
 impl RouterConfig {
@@ -49,6 +52,7 @@ impl RouterConfig {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             media_hosts: MediaHosts::default(),
+            console: console::ConsoleSettings::default(),
         }
     }
 }
@@ -106,7 +110,22 @@ pub struct AppState {
     pub owner_state: Arc<dyn OwnerStateStore>,
     pub bookings: Arc<dyn Bookings>,
     pub requests: Arc<dyn RequestLog>,
+    /// The console's reads of conversations and its dead-letter administration.
+    pub conversations: Arc<dyn ConversationLog>,
+    pub dead_letters: Arc<dyn DeadLetters>,
+    /// The secret store as a writer: only to create the console's session secret at
+    /// first use in local mode (`ConsoleSettings::create_session_secret`).
+    pub secret_writer: Arc<dyn SecretWriter>,
+    /// Per-process console state: the session key once read, sign-in attempt counters.
+    pub console: Arc<ConsoleRuntime>,
     pub config: Arc<RouterConfig>,
+}
+
+/// The console's per-process state.
+#[derive(Default)]
+pub struct ConsoleRuntime {
+    session_key: console::keys::SessionKey,
+    pub limiter: console::RateLimiter,
 }
 
 impl AppState {
@@ -121,8 +140,21 @@ impl AppState {
             owner_state: Arc::clone(&stores.owner_state),
             bookings: Arc::clone(&stores.bookings),
             requests: Arc::clone(&stores.requests),
+            conversations: Arc::clone(&stores.conversations),
+            dead_letters: Arc::clone(&stores.dead_letters),
+            secret_writer: stores.secrets.clone(),
+            console: Arc::new(ConsoleRuntime::default()),
             config: Arc::new(config),
         }
+    }
+
+    /// The key that signs console sessions and CSRF tokens (read once per process).
+    pub async fn console_key(&self) -> Result<&Secret, console::ConsoleError> {
+        let settings = &self.config.console;
+        self.console
+            .session_key
+            .get(self.secret_writer.as_ref(), &settings.session_secret, settings.create_session_secret)
+            .await
     }
 }
 
@@ -165,6 +197,8 @@ pub fn app(state: AppState) -> Router {
         .route("/twilio/voice/wait", post(routes::twilio_voice::wait))
         .method_not_allowed_fallback(error::method_not_allowed)
         .merge(browser)
+        // The console's pages: same-origin HTML, no CORS; signed-in by cookie.
+        .merge(console::routes())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(error::panic_response));

@@ -13,6 +13,9 @@ use crate::{DEFAULT_MAX_BODY_BYTES, RouterConfig};
 pub const ENV_PUBLIC_BASE_URL: &str = "COMMS_PUBLIC_BASE_URL";
 /// Environment variable with the request body limit in bytes.
 pub const ENV_MAX_BODY_BYTES: &str = "COMMS_MAX_BODY_BYTES";
+/// Environment variable with the name (or ARN) of the secret that signs console
+/// sessions; the template creates it (the router only reads it).
+pub const ENV_CONSOLE_SESSION_SECRET: &str = "COMMS_CONSOLE_SESSION_SECRET";
 
 /// The channels whose queues the template gives the router (their URLs are required; an
 /// email queue's is taken when set).
@@ -31,8 +34,12 @@ pub struct RouterSettings {
     /// The table and queues (`COMMS_TABLE`, `COMMS_QUEUE_PREFIX`, secrets cache).
     pub resources: AwsResources,
     /// `COMMS_{SMS,WHATSAPP,VOICE}_QUEUE_URL`: where webhooks enqueue, so no queue is
-    /// looked up at start-up. The router dead-letters nothing: no DLQ URLs.
+    /// looked up at start-up. The router dead-letters nothing; the DLQ URLs, when set, are
+    /// for the console's dead-letter page (list, replay, purge).
     pub queue_urls: QueueUrls,
+    /// `COMMS_CONSOLE_SESSION_SECRET` (default `console/session-secret`): the console's
+    /// session-signing secret, read, never created, on Lambda.
+    pub console_session_secret: String,
 }
 
 impl RouterSettings {
@@ -62,7 +69,16 @@ impl RouterSettings {
                 if problems.is_empty() =>
             {
                 let public_base_url = set(ENV_PUBLIC_BASE_URL);
-                Ok(Self { public_base_url, max_body_bytes, log_format, resources, queue_urls })
+                let console_session_secret = set(ENV_CONSOLE_SESSION_SECRET)
+                    .unwrap_or_else(|| crate::console::SESSION_SECRET.to_owned());
+                Ok(Self {
+                    public_base_url,
+                    max_body_bytes,
+                    log_format,
+                    resources,
+                    queue_urls,
+                    console_session_secret,
+                })
             }
             _ => Err(problems.join("; ")),
         }
@@ -79,6 +95,8 @@ impl RouterSettings {
     pub fn router_config(&self) -> RouterConfig {
         let mut config = RouterConfig::new(self.public_base_url.as_deref().unwrap_or(""));
         config.max_body_bytes = self.max_body_bytes;
+        config.console.session_secret = self.console_session_secret.clone();
+        config.console.create_session_secret = false;
         config
     }
 
@@ -123,6 +141,14 @@ mod tests {
         assert!(!s.base_from_request());
         assert_eq!(s.router_config().public_base_url, "https://sms.example.com");
         assert_eq!(s.router_config().max_body_bytes, 1024);
+        assert_eq!(s.router_config().console.session_secret, "console/session-secret");
+        assert!(!s.router_config().console.create_session_secret, "Lambda only reads the secret");
+        let s = parse(&[("COMMS_CONSOLE_SESSION_SECRET", "arn:aws:secretsmanager:x:1:secret:s-console")])
+            .unwrap();
+        assert_eq!(s.router_config().console.session_secret, "arn:aws:secretsmanager:x:1:secret:s-console");
+        // The DLQ URLs the template passes for the console's dead-letter page are taken.
+        let s = parse(&[("COMMS_SMS_DLQ_URL", "http://sqs.local/1/p-sms-dlq")]).unwrap();
+        assert_eq!(s.queue_urls.0[&Channel::Sms].dlq.as_deref(), Some("http://sqs.local/1/p-sms-dlq"));
     }
 
     #[test]

@@ -20,6 +20,17 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+/// A reqwest client for tests. reqwest is built with `rustls-no-provider` in the Lambda
+/// packages' dependency graphs (one TLS provider, ring: docs/decisions.md), so ring is
+/// installed as the process's rustls provider first (once; an installed one is kept).
+pub fn http_client() -> reqwest::Client {
+    static RING: std::sync::Once = std::sync::Once::new();
+    RING.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::new()
+}
+
 async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

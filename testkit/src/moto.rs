@@ -49,7 +49,7 @@ impl Moto {
             .expect("moto_server starts");
         let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
         let start = Instant::now();
-        let client = reqwest::Client::new();
+        let client = crate::http_client();
         loop {
             let up = client.get(format!("{}/moto-api/", moto.endpoint)).send().await;
             if up.is_ok_and(|r| r.status().is_success()) {

@@ -8,6 +8,6 @@ pub mod runtime_api;
 pub mod world;
 
 pub use measure::{Burst, ColdStart, Program, burst, cold_start, summary};
-pub use proxy::CountingProxy;
+pub use proxy::{AwsWait, CountingProxy};
 pub use runtime_api::{Answer, RuntimeApi};
 pub use world::{World, sqs_batch, webhook_event};

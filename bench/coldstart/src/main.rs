@@ -4,9 +4,12 @@
 //! processor after a burst. `scripts/cold-start` builds the binaries and runs it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use comms_coldstart::measure::{peak_rss_kib, status};
-use comms_coldstart::{Program, RuntimeApi, World, burst, cold_start, sqs_batch, summary, webhook_event};
+use comms_coldstart::{
+    ColdStart, Program, RuntimeApi, World, burst, cold_start, sqs_batch, summary, webhook_event,
+};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -83,19 +86,22 @@ async fn cold_starts(args: &Args, world: &World, api: &RuntimeApi, runtime: &str
             world.bare_env("python", runtime),
         ));
     }
-    println!("cold start: process spawn -> first API Gateway event answered, n={}", args.runs);
-    println!("(ready: spawn -> first request for an event, Lambda's Init Duration; warm: a second event)");
+    println!("cold start: process spawn -> first API Gateway event answered, n={} (medians)", args.runs);
     println!(
-        "{:<48} {:>9} {:>9} {:>9} {:>13} {:>12}  AWS conn. before 1st event",
-        "function", "median", "min", "max", "ready median", "warm median"
+        "(ready: spawn -> first request for an event, Lambda's Init Duration; 1st event: ready -> its answer, \
+         split into the time AWS (moto, through the proxy) had a request of the function to answer and the \
+         function's own time; warm: a second event)"
+    );
+    println!(
+        "{:<48} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9} {:>9}  AWS conn. before 1st event",
+        "function", "answered", "min", "max", "ready", "1st event", "AWS wait", "calls", "own", "warm"
     );
     for (name, program, env) in &functions {
         if !program.path.exists() {
             println!("{name:<48} (not built: {})", program.path.display());
             continue;
         }
-        let (mut samples, mut ready, mut warm) = (Vec::new(), Vec::new(), Vec::new());
-        let mut before = 0;
+        let mut runs = Runs::default();
         for run in 0..args.runs {
             let event = webhook_event(&format!("SM{:032x}", 0xc01d_0000_u64 + run as u64))?;
             let then = webhook_event(&format!("SM{:032x}", 0xc01e_0000_u64 + run as u64))?;
@@ -103,18 +109,52 @@ async fn cold_starts(args: &Args, world: &World, api: &RuntimeApi, runtime: &str
             if status(&c.answer) != Some(200) {
                 return Err(format!("{name}: answered {} {}", c.answer.kind, c.answer.body).into());
             }
-            before = before.max(c.aws_connections_before_first_event);
-            samples.push(c.elapsed);
-            ready.push(c.ready);
-            warm.extend(c.warm);
+            runs.add(&c);
         }
-        let (median, min, max) = summary(&samples);
-        let (ready, warm) = (summary(&ready).0, summary(&warm).0);
-        println!(
-            "{name:<48} {median:>6.1} ms {min:>6.1} ms {max:>6.1} ms {ready:>10.1} ms {warm:>9.1} ms  {before}"
-        );
+        runs.print(name);
     }
     Ok(())
+}
+
+/// The samples of one function's cold starts.
+#[derive(Default)]
+struct Runs {
+    answered: Vec<Duration>,
+    ready: Vec<Duration>,
+    first_event: Vec<Duration>,
+    aws: Vec<Duration>,
+    own: Vec<Duration>,
+    warm: Vec<Duration>,
+    calls: Vec<usize>,
+    before: usize,
+}
+
+impl Runs {
+    fn add(&mut self, c: &ColdStart) {
+        let first_event = c.elapsed.saturating_sub(c.ready);
+        self.answered.push(c.elapsed);
+        self.ready.push(c.ready);
+        self.first_event.push(first_event);
+        self.aws.push(c.first_event_aws.busy);
+        self.own.push(first_event.saturating_sub(c.first_event_aws.busy));
+        self.calls.push(c.first_event_aws.requests);
+        self.warm.extend(c.warm);
+        self.before = self.before.max(c.aws_connections_before_first_event);
+    }
+
+    fn print(&mut self, name: &str) {
+        let (answered, min, max) = summary(&self.answered);
+        let m = |d: &[Duration]| summary(d).0;
+        let (ready, first, aws, own, warm) =
+            (m(&self.ready), m(&self.first_event), m(&self.aws), m(&self.own), m(&self.warm));
+        self.calls.sort_unstable();
+        let calls = self.calls.get(self.calls.len() / 2).copied().unwrap_or(0);
+        println!(
+            "{name:<48} {answered:>6.1} ms {min:>6.1} ms {max:>6.1} ms {ready:>6.1} ms {first:>7.1} ms \
+             {aws:>6.1} ms {calls:>6} {own:>6.1} ms {warm:>6.1} ms  {}",
+            self.before
+        );
+    }
 }
 
 /// Peak RSS of the router after `burst` webhooks, and of the SMS processor after

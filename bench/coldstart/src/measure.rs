@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::proxy::CountingProxy;
+use crate::proxy::{AwsWait, CountingProxy};
 use crate::runtime_api::{Answer, RuntimeApi};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -68,6 +68,9 @@ pub struct ColdStart {
     pub warm: Option<Duration>,
     /// Connections to AWS opened before the function asked for its first event.
     pub aws_connections_before_first_event: usize,
+    /// What AWS did between the first request for an event and its answer: the part of
+    /// `elapsed - ready` spent waiting for AWS (moto) rather than in the function.
+    pub first_event_aws: AwsWait,
     pub answer: Answer,
 }
 
@@ -99,6 +102,7 @@ pub async fn cold_start(
         ready: first.duration_since(start),
         warm,
         aws_connections_before_first_event: proxy.connections_between(start, first),
+        first_event_aws: proxy.aws_wait_between(first, answer.at),
         answer,
     })
 }

@@ -131,10 +131,12 @@ fn assert_derived_names(stack: &Stack) {
             env[comms_aws::dlq_url_var(channel)],
             stack.physical(&format!("{logical}DeadLetterQueue"))
         );
-        // The router gets every channel queue's URL (it dead-letters nothing).
+        // The router gets every channel queue's URL, and each DLQ's for the console's
+        // dead-letter page (it dead-letters nothing itself).
         let router = stack.environment("RouterFunction");
         assert_eq!(router[comms_aws::queue_url_var(channel)], stack.physical(&format!("{logical}Queue")));
-        assert!(!router.contains_key(comms_aws::dlq_url_var(channel)), "{router:?}");
+        let dlq = stack.physical(&format!("{logical}DeadLetterQueue"));
+        assert_eq!(router[comms_aws::dlq_url_var(channel)], dlq, "{router:?}");
     }
 }
 

@@ -109,7 +109,7 @@ async fn a_state_change_through_the_admin_api_reaches_the_next_prompt() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, comms_router::app(state)).await.unwrap() });
-    let resp = reqwest::Client::new()
+    let resp = comms_testkit::http_client()
         .put(format!("{base}/admin/state?company_id=demo&project_id=repair-shop"))
         .header("x-admin-key", "owner-key")
         .json(&json!({"mode": "OFF", "notes": "family day"}))

@@ -49,7 +49,7 @@ async fn post_mms(h: &Harness, sid: &str, body: &str, media: &[(&str, &str)]) {
         params.push((format!("MediaContentType{i}"), (*content_type).to_owned()));
     }
     let url = format!("{base}/twilio/sms");
-    let resp = reqwest::Client::new()
+    let resp = crate::stubs::http_client()
         .post(&url)
         .header("x-twilio-signature", signature::compute("token", &url, &params))
         .form(&params)

@@ -73,7 +73,7 @@ pub async fn spawn_app_with_limit(max_body_bytes: usize) -> TestApp {
         queues,
         consent,
         tenant,
-        client: reqwest::Client::new(),
+        client: comms_testkit::http_client(),
         _dir: dir,
         server,
     }

@@ -15,15 +15,10 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 pub struct CallLog(Arc<Mutex<Vec<String>>>);
 
 impl CallLog {
-    /// `config` with its HTTP client (or, when it names none, the SDK's default rustls
-    /// client) wrapped so every request is recorded here.
+    /// `config` with its HTTP client (or, when it names none, [`crate::https_client`])
+    /// wrapped so every request is recorded here.
     pub fn instrument(&self, config: &aws_config::SdkConfig) -> aws_config::SdkConfig {
-        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-        let inner = config.http_client().unwrap_or_else(|| {
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                .build_https()
-        });
+        let inner = config.http_client().unwrap_or_else(crate::https_client);
         config.to_builder().http_client(CountingClient { inner, log: self.clone() }).build()
     }
 

@@ -7,6 +7,7 @@
 mod calls;
 mod dynamo;
 mod errors;
+mod http;
 mod secrets;
 mod settings;
 mod sqs;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use calls::CallLog;
 pub use dynamo::DynamoStore;
+pub use http::https_client;
 pub use secrets::SecretsManagerStore;
 pub use settings::{
     AwsResources, ChannelQueueUrls, DEFAULT_PREFIX, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE,
@@ -26,7 +28,7 @@ pub use sqs::{PROVISIONED_BY, PROVISIONED_TAG, QueueNames, SqsQueues};
 /// way every AWS tool does: environment, profiles, SSO, instance metadata (operators'
 /// tools and `comms serve --backend aws`).
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::load_from_env().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client()).load().await
 }
 
 /// The AWS configuration of a Lambda function, from the variables Lambda sets: region
@@ -52,6 +54,7 @@ pub fn lambda_config(get: impl Fn(&str) -> Option<String>) -> Result<aws_config:
     let credentials = Credentials::new(key, secret, set("AWS_SESSION_TOKEN"), None, "lambda-environment");
     let mut config = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(SharedCredentialsProvider::new(credentials));
     if let Some(endpoint) = set("AWS_ENDPOINT_URL") {
@@ -64,6 +67,7 @@ pub fn lambda_config(get: impl Fn(&str) -> Option<String>) -> Result<aws_config:
 /// credentials and no retries, so a failing call fails at once.
 pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "emulator"))
@@ -120,6 +124,7 @@ mod tests {
         let config = lambda_config(env).unwrap();
         assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert!(config.credentials_provider().is_some());
+        assert!(config.http_client().is_some(), "the SDK crates have no default client");
         assert_eq!(config.endpoint_url(), None);
         let with_endpoint = lambda_config(|n| {
             if n == "AWS_ENDPOINT_URL" { Some("http://127.0.0.1:5000".to_owned()) } else { env(n) }

@@ -80,7 +80,7 @@ impl OpenAiChat {
     /// A client with its own HTTP connection pool and the per-call timeout.
     pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
         let config = settings.client_config();
-        let http = reqwest::Client::builder()
+        let http = crate::http_client()
             .timeout(settings.timeout)
             .build()
             .map_err(|e| ChatError::Permanent(format!("cannot build HTTP client: {e}")))?;

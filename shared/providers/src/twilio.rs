@@ -59,7 +59,7 @@ impl TwilioRest {
         secrets: Arc<dyn SecretStore>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let http = crate::http_client().timeout(timeout).build()?;
         Ok(Self { http, api_base: api_base.trim_end_matches('/').to_owned(), secrets })
     }
 

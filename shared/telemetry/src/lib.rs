@@ -8,6 +8,7 @@ pub mod local;
 use std::fmt::Write as _;
 
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Log output format.
@@ -39,27 +40,70 @@ impl LogFormat {
     }
 }
 
-/// Logs to stderr in `format`, level from `RUST_LOG` (default `info`). A second call in
-/// the same process (tests running several servers) keeps the first subscriber.
+/// The environment variable holding the log filter.
+pub const ENV_LOG_FILTER: &str = "RUST_LOG";
+
+/// Logs to stderr in `format`, filtered by `RUST_LOG` (default `info`; see
+/// [`log_filter`]). A second call in the same process (tests running several servers)
+/// keeps the first subscriber. A `RUST_LOG` that does not parse is logged as a warning.
 pub fn init(format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt;
-    let _ = subscriber(format, std::io::stderr).try_init();
+    let (filter, rejected) = log_filter(std::env::var(ENV_LOG_FILTER).ok().as_deref());
+    if subscriber_with(format, std::io::stderr, filter).try_init().is_ok()
+        && let Some(why) = rejected
+    {
+        tracing::warn!("{ENV_LOG_FILTER} ignored, logging at info: {why}");
+    }
 }
 
-/// The subscriber [`init`] installs, writing to `writer`. In text, every field value and
-/// message has its control characters escaped (`\n`, `\r`, `\t`, `\u{..}`), so one event
-/// is always exactly one line, whatever a caller put in a field (no forged log lines);
-/// JSON escapes them by itself.
+/// The log filter of a `RUST_LOG` value: comma-separated directives, each a level
+/// (`info`, the default for every target), a target and a level (`comms_router=debug`;
+/// a target covers its submodules), or a bare target (every level). Unset or empty is
+/// `info`. A value that does not parse, or asks for span or field filters
+/// (`target[span]=debug`, which `tracing-subscriber`'s `env-filter` would take), is
+/// `info` too, with the reason.
+pub fn log_filter(value: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return (info(), None) };
+    let directives: Vec<&str> = value.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let parsed = match directives.iter().find(|d| d.contains(['[', ']', '{', '}'])) {
+        Some(d) => Err(format!("span and field filters are not supported ({d})")),
+        None => directives.join(",").parse::<Targets>().map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(_) if directives.is_empty() => (info(), None),
+        Ok(targets) => (targets, None),
+        Err(why) => (info(), Some(format!("'{}': {why}", escape_control(value)))),
+    }
+}
+
+/// The subscriber [`init`] installs, writing to `writer`, filtered by `RUST_LOG`.
 pub fn subscriber<W>(format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    subscriber_with(format, writer, log_filter(std::env::var(ENV_LOG_FILTER).ok().as_deref()).0)
+}
+
+/// The subscriber writing to `writer` what `filter` lets through. In text, every field
+/// value and message has its control characters escaped (`\n`, `\r`, `\t`, `\u{..}`),
+/// so one event is always exactly one line, whatever a caller put in a field (no forged
+/// log lines); JSON escapes them by itself.
+pub fn subscriber_with<W>(
+    format: LogFormat,
+    writer: W,
+    filter: Targets,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .with_writer(writer);
     match format {
-        LogFormat::Json => Box::new(builder.json().finish()),
-        LogFormat::Text => Box::new(builder.fmt_fields(escaped_fields()).finish()),
+        LogFormat::Json => Box::new(builder.json().finish().with(filter)),
+        LogFormat::Text => Box::new(builder.fmt_fields(escaped_fields()).finish().with(filter)),
     }
 }
 
@@ -143,6 +187,35 @@ mod tests {
         assert_eq!(LogFormat::from_lookup(with("text"), LogFormat::Json), Ok(LogFormat::Text));
         let err = LogFormat::from_lookup(with("xml"), LogFormat::Text).unwrap_err();
         assert!(err.contains("COMMS_LOG_FORMAT") && err.contains("'xml'"), "{err}");
+    }
+
+    #[test]
+    fn rust_log_takes_levels_targets_and_both_and_refuses_span_filters_naming_them() {
+        use tracing::Level;
+        let on = |value: Option<&str>, target: &str, level: Level| {
+            let (filter, rejected) = log_filter(value);
+            assert_eq!(rejected, None, "{value:?}");
+            filter.would_enable(target, &level)
+        };
+        for unset in [None, Some(""), Some("  "), Some(",")] {
+            assert!(on(unset, "comms_router", Level::INFO) && !on(unset, "comms_router", Level::DEBUG));
+        }
+        assert!(on(Some("warn"), "h2", Level::WARN) && !on(Some("warn"), "h2", Level::INFO));
+        let one = Some("comms_router=debug");
+        assert!(on(one, "comms_router::lambda", Level::DEBUG) && !on(one, "comms_router", Level::TRACE));
+        assert!(!on(one, "comms_aws", Level::ERROR), "a target not named is off without a bare level");
+        let two = Some(" comms_aws=debug , info ");
+        assert!(on(two, "comms_aws::sqs", Level::DEBUG) && on(two, "hyper", Level::INFO));
+        assert!(!on(two, "hyper", Level::DEBUG));
+        assert!(on(Some("comms_core"), "comms_core", Level::TRACE), "a bare target: every level");
+        assert!(!on(Some("off"), "comms_core", Level::ERROR));
+        for bad in ["comms_router[request]=debug", "comms_router=verbose", "a=b=c"] {
+            let (filter, rejected) = log_filter(Some(bad));
+            let why = rejected.unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(why.contains(bad), "{why}");
+            assert!(filter.would_enable("comms_router", &Level::INFO));
+            assert!(!filter.would_enable("comms_router", &Level::DEBUG), "{bad}: falls back to info");
+        }
     }
 
     #[test]
