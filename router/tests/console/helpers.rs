@@ -164,12 +164,7 @@ pub async fn seed_conversation(
 ) -> ConversationId {
     let customer = comms_core::domain::Address::from(PhoneNumber::parse(customer).unwrap());
     let id = ConversationId::derive(tenant, Channel::Sms, &customer);
-    let key = ConversationKey {
-        id: id.clone(),
-        tenant: tenant.clone(),
-        channel: Channel::Sms,
-        customer: customer.into(),
-    };
+    let key = ConversationKey { id: id.clone(), tenant: tenant.clone(), channel: Channel::Sms, customer };
     let at = jiff::Timestamp::now();
     let items = [
         ConversationItem {
