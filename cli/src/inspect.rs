@@ -88,7 +88,7 @@ pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCo
             }
             for i in items {
                 let line = match &i.content {
-                    ItemContent::Inbound { text } => format!("customer: {text}"),
+                    ItemContent::Inbound { text, media } => customer_line(text, media),
                     ItemContent::ToolCall { call } => {
                         format!("  tool call {}({})", call.name, call.arguments)
                     }
@@ -103,6 +103,16 @@ pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCo
         }
     }
     Ok(())
+}
+
+/// What the customer wrote, then one indented line per media item they sent (its type
+/// and URL).
+fn customer_line(text: &str, media: &[comms_core::domain::Media]) -> String {
+    let mut line = format!("customer: {text}");
+    for (i, m) in media.iter().enumerate() {
+        line.push_str(&format!("\n{:19}  media {}/{}: {} {}", "", i + 1, media.len(), m.content_type, m.url));
+    }
+    line
 }
 
 #[derive(Debug, clap::Args)]

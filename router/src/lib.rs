@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
+use comms_core::domain::MediaHosts;
 use comms_core::ports::{
     Bookings, ConsentStore, ConversationLog, DeadLetters, DeliveryStatusStore, OwnerStateStore, Queues,
     RequestLog, Secret, SecretStore, SecretWriter, Stores, TenantDirectory,
@@ -37,6 +38,9 @@ pub struct RouterConfig {
     pub public_base_url: String,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Where customers' media may be: Twilio's hosts (tests may add their own). Media
+    /// URLs elsewhere are dropped from the message.
+    pub media_hosts: MediaHosts,
     /// The owner console's settings (session secret, operator keys, limits).
     pub console: console::ConsoleSettings,
 }
@@ -47,6 +51,7 @@ impl RouterConfig {
         Self {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            media_hosts: MediaHosts::default(),
             console: console::ConsoleSettings::default(),
         }
     }

@@ -7,6 +7,7 @@ mod aws;
 mod channels;
 mod fencing;
 mod helpers;
+mod media;
 mod metrics;
 mod ordering;
 mod owner;

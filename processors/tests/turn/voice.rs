@@ -77,7 +77,7 @@ async fn a_voice_turn_updates_the_call_once_with_the_answer_and_the_next_gather(
     assert_eq!(env.conversation_id.as_str(), "demo.repair-shop.tel.14155550123");
     let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
     assert!(
-        matches!(&items[0].content, ItemContent::Inbound { text } if text == "Can you fix a cracked screen?")
+        matches!(&items[0].content, ItemContent::Inbound { text, .. } if text == "Can you fix a cracked screen?")
     );
     assert!(matches!(&items.last().unwrap().content, ItemContent::Reply { .. }), "{items:?}");
 }

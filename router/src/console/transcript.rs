@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Author, Channel, ConversationId};
+use comms_core::domain::{Author, Channel, ConversationId, Media};
 use comms_core::ports::{ConversationItem, ConversationSummary, ItemContent};
 
 use super::ConsoleError;
@@ -29,6 +29,9 @@ struct Line {
     text: String,
     at: String,
     status: String,
+    /// "2 photos" (empty without media), and the links to them.
+    media_label: String,
+    media_links: Vec<String>,
 }
 
 #[derive(Template)]
@@ -77,8 +80,12 @@ async fn status(state: &AppState, tenant: &TenantConfig, provider_ids: &[String]
 
 async fn line(state: &AppState, tenant: &TenantConfig, item: ConversationItem) -> Line {
     let at = item.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let (media_label, media_links) = match &item.content {
+        ItemContent::Inbound { media, .. } => media_line(media),
+        _ => (String::new(), Vec::new()),
+    };
     let (class, label, text, ids) = match item.content {
-        ItemContent::Inbound { text } => ("inbound", "Customer".into(), text, Vec::new()),
+        ItemContent::Inbound { text, .. } => ("inbound", "Customer".into(), text, Vec::new()),
         ItemContent::ToolCall { call } => {
             ("tool", format!("Tool call {}", call.name), call.arguments, Vec::new())
         }
@@ -91,7 +98,19 @@ async fn line(state: &AppState, tenant: &TenantConfig, item: ConversationItem) -
         ItemContent::Note { text } => ("note", "Note".into(), text, Vec::new()),
     };
     let status = if ids.is_empty() { String::new() } else { status(state, tenant, &ids).await };
-    Line { class, label, text, at, status }
+    Line { class, label, text, at, status, media_label, media_links }
+}
+
+/// "1 photo" / "N photos" and the media's links (only `https` ones: the router keeps
+/// nothing else, and a stored item is not trusted to be a safe link).
+fn media_line(media: &[Media]) -> (String, Vec<String>) {
+    let label = match media.len() {
+        0 => String::new(),
+        1 => "1 photo".to_owned(),
+        n => format!("{n} photos"),
+    };
+    let links = media.iter().filter(|m| m.url.starts_with("https://")).map(|m| m.url.clone()).collect();
+    (label, links)
 }
 
 /// `GET /console/conversations/{id}`: an operator who opens one sees its number.

@@ -5,7 +5,9 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::domain::{
+    Channel, ConversationId, Envelope, KindDetail, MAX_MEDIA, Media, MediaHosts, PhoneNumber, TenantRef,
+};
 use comms_core::ports::{ConsentAction, OutgoingMessage};
 use comms_core::twilio::sid::MessageSid;
 
@@ -26,6 +28,9 @@ pub struct InboundMessage {
     pub message_sid: MessageSid,
     pub body: String,
     pub num_media: u32,
+    /// `MediaUrl{N}` / `MediaContentType{N}`, N below `NumMedia` (at most
+    /// [`MAX_MEDIA`]), not yet checked against the media hosts.
+    pub media: Vec<Media>,
 }
 
 impl InboundMessage {
@@ -38,8 +43,32 @@ impl InboundMessage {
                 n.parse().map_err(|_| ApiError::invalid_field("NumMedia", "must be a whole number"))?
             }
         };
-        Ok(Self { from, message_sid, body: form.param("Body").unwrap_or("").to_owned(), num_media })
+        let media = media(form, num_media);
+        Ok(Self { from, message_sid, body: form.param("Body").unwrap_or("").to_owned(), num_media, media })
     }
+
+    /// The media on the allowed hosts; the others are dropped, with a log line (the URL
+    /// itself is not logged: it is whatever the request said).
+    fn keep_media_on(&mut self, hosts: &MediaHosts) {
+        let before = self.media.len();
+        self.media.retain(|m| hosts.allows(&m.url));
+        if self.media.len() < before {
+            tracing::warn!(dropped = before - self.media.len(), "media not on Twilio's media hosts dropped");
+        }
+    }
+}
+
+/// The media items the form lists (a missing URL is skipped; a missing type is unknown).
+fn media(form: &Form, num_media: u32) -> Vec<Media> {
+    let listed = usize::try_from(num_media).unwrap_or(usize::MAX).min(MAX_MEDIA);
+    (0..listed)
+        .filter_map(|i| {
+            let url = form.param(&format!("MediaUrl{i}"))?.trim();
+            let content_type =
+                form.param(&format!("MediaContentType{i}")).unwrap_or("application/octet-stream");
+            Some(Media { url: url.to_owned(), content_type: content_type.trim().to_owned() })
+        })
+        .collect()
 }
 
 /// An inbound SMS.
@@ -87,7 +116,7 @@ async fn inbound(
     channel: Channel,
     tenant: TenantRef,
     to: PhoneNumber,
-    msg: InboundMessage,
+    mut msg: InboundMessage,
     trace_id: String,
 ) -> Result<Response, ApiError> {
     let span = tracing::info_span!("webhook", %channel, tenant = %tenant, message_sid = %msg.message_sid,
@@ -96,6 +125,7 @@ async fn inbound(
     // entered on the thread while other requests run there (their lines attributed to
     // this message, spans nested).
     let work = async move {
+        msg.keep_media_on(&state.config.media_hosts);
         // Carrier keywords change consent and are never shown to the assistant.
         if let Some(action) = ConsentAction::from_keyword(&msg.body) {
             let keyword = msg.body.trim().to_ascii_uppercase();
@@ -117,7 +147,7 @@ async fn inbound(
             to: to.into(),
             body: msg.body,
             received_at: jiff::Timestamp::now(),
-            detail: KindDetail::inbound(msg.num_media),
+            detail: KindDetail::Inbound { num_media: msg.num_media, email: None, media: msg.media },
         };
         let message =
             OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };

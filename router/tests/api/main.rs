@@ -8,6 +8,7 @@ mod helpers;
 mod initiate;
 mod lambda;
 mod logs;
+mod media;
 mod openapi;
 mod sms_webhook;
 mod status_callback;

@@ -79,6 +79,7 @@ pub struct Page {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
+        drop(comms_testkit::http_client()); // installs the rustls provider (ring) once
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { base: app.base_url.clone(), client, cookies: BTreeMap::new() }
     }
@@ -169,7 +170,7 @@ pub async fn seed_conversation(
         ConversationItem {
             item_id: format!("{id}-in"),
             at,
-            content: ItemContent::Inbound { text: text.into() },
+            content: ItemContent::Inbound { text: text.into(), media: Vec::new() },
         },
         ConversationItem {
             item_id: format!("{id}-out"),

@@ -8,4 +8,5 @@ mod helpers;
 mod isolation;
 mod lambda;
 mod logs;
+mod media;
 mod operator;

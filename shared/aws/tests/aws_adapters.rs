@@ -258,7 +258,7 @@ mod dynamo {
         ConversationItem {
             item_id: id.into(),
             at: jiff::Timestamp::now(),
-            content: ItemContent::Inbound { text: id.into() },
+            content: ItemContent::Inbound { text: id.into(), media: Vec::new() },
         }
     }
 

@@ -236,7 +236,7 @@ fn answer(request: &ChatRequest) -> ChatReply {
         return text(words);
     }
     let last_user = request.messages.iter().rev().find_map(|m| match m {
-        ChatMessage::User { content } => Some(content.as_str()),
+        ChatMessage::User { content, .. } => Some(content.as_str()),
         _ => None,
     });
     let original = last_user.unwrap_or_default();
@@ -265,7 +265,7 @@ mod tests {
                 ChatMessage::System {
                     content: "Today is 2026-11-23 (Monday). Customer phone (masked): +1********23.".into(),
                 },
-                ChatMessage::User { content: user.into() },
+                ChatMessage::user(user),
             ],
             tools: comms_core::tools::specs(&comms_core::domain::tenant::ToolName::ALL),
             key_secret: None,
@@ -279,19 +279,17 @@ mod tests {
         r.messages[0] = ChatMessage::System {
             content: "Business: Demo Phone Repair (Main St). Today is 2026-11-23.".into(),
         };
-        r.messages[1] = ChatMessage::User {
-            content: "Fill the approved WhatsApp template that opens a conversation with Ann Lee, who agreed to be \
+        r.messages[1] = ChatMessage::user(
+            "Fill the approved WhatsApp template that opens a conversation with Ann Lee, who agreed to be \
                       contacted. Project details: {\"reason\":\"quote\"}. Reply with only a JSON object whose keys are \
-                      exactly [\"1\", \"2\"] and whose values are short non-empty strings."
-                .into(),
-        };
+                      exactly [\"1\", \"2\"] and whose values are short non-empty strings.",
+        );
         let out: Value = serde_json::from_str(&m.complete(&r).await.unwrap().content.unwrap()).unwrap();
         assert_eq!(out, json!({"1": "Ann Lee", "2": "quote"}));
-        r.messages[1] = ChatMessage::User {
-            content: "Write the first message of a new conversation to Ann Lee, who agreed to be contacted. \
-                      Project details: {\"reason\":\"repair ready\"}. Reply with the message text only."
-                .into(),
-        };
+        r.messages[1] = ChatMessage::user(
+            "Write the first message of a new conversation to Ann Lee, who agreed to be contacted. \
+                      Project details: {\"reason\":\"repair ready\"}. Reply with the message text only.",
+        );
         let out = m.complete(&r).await.unwrap().content.unwrap();
         assert_eq!(
             out,

@@ -9,10 +9,12 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessage,
     ChatCompletionRequestAssistantMessageContent, ChatCompletionRequestMessage,
+    ChatCompletionRequestMessageContentPartImage, ChatCompletionRequestMessageContentPartText,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
     ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
-    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent, ChatCompletionTool,
-    ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionObject,
+    ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent,
+    ChatCompletionRequestUserMessageContentPart, ChatCompletionTool, ChatCompletionTools,
+    CreateChatCompletionRequest, FunctionCall, FunctionObject, ImageUrl,
 };
 use async_trait::async_trait;
 
@@ -94,9 +96,9 @@ fn to_openai(m: &ChatMessage) -> ChatCompletionRequestMessage {
                 name: None,
             })
         }
-        ChatMessage::User { content } => {
+        ChatMessage::User { content, images } => {
             ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-                content: ChatCompletionRequestUserMessageContent::Text(content.clone()),
+                content: user_content(content, images),
                 name: None,
             })
         }
@@ -127,6 +129,26 @@ fn to_openai(m: &ChatMessage) -> ChatCompletionRequestMessage {
             })
         }
     }
+}
+
+/// Text alone as a plain string; with images, a text part then one `image_url` part
+/// per image, in order.
+fn user_content(text: &str, images: &[String]) -> ChatCompletionRequestUserMessageContent {
+    if images.is_empty() {
+        return ChatCompletionRequestUserMessageContent::Text(text.to_owned());
+    }
+    let text =
+        ChatCompletionRequestUserMessageContentPart::Text(ChatCompletionRequestMessageContentPartText {
+            text: text.to_owned(),
+            prompt_cache_breakpoint: None,
+        });
+    let images = images.iter().map(|url| {
+        ChatCompletionRequestUserMessageContentPart::ImageUrl(ChatCompletionRequestMessageContentPartImage {
+            image_url: ImageUrl { url: url.clone(), detail: None },
+            prompt_cache_breakpoint: None,
+        })
+    });
+    ChatCompletionRequestUserMessageContent::Array(std::iter::once(text).chain(images).collect())
 }
 
 /// One classification of every failure: throttling and server trouble are transient;

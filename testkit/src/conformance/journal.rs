@@ -58,7 +58,7 @@ fn inbound(t: &JournalTurn, text: &str) -> ConversationItem {
     ConversationItem {
         item_id: format!("{id}:inbound"),
         at: t.received_at,
-        content: ItemContent::Inbound { text: text.to_owned() },
+        content: ItemContent::Inbound { text: text.to_owned(), media: Vec::new() },
     }
 }
 
@@ -232,7 +232,7 @@ where
     let old = ConversationItem {
         item_id: "SMold:inbound".into(),
         at: t.received_at,
-        content: ItemContent::Inbound { text: "old".into() },
+        content: ItemContent::Inbound { text: "old".into(), media: Vec::new() },
     };
     ports.log.append(&t.conversation, std::slice::from_ref(&old)).await.expect("append");
     legacy_opt_out().await;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use comms_core::domain::{Address, Channel, ConversationId, OwnerMode, OwnerState, PhoneNumber, TenantRef};
+use comms_core::domain::{
+    Address, Channel, ConversationId, Media, OwnerMode, OwnerState, PhoneNumber, TenantRef,
+};
 use comms_core::ports::{
     Booking, Bookings, Claim, ConversationItem, ConversationKey, ConversationLog, DeliveryStatusStore,
     ItemContent, Ledger, LedgerEntry, OwnerStateStore, RequestBegin, RequestLog, Reservation, StoreError,
@@ -170,7 +172,7 @@ fn item(id: &str, text: &str) -> ConversationItem {
     ConversationItem {
         item_id: id.into(),
         at: jiff::Timestamp::now(),
-        content: ItemContent::Inbound { text: text.into() },
+        content: ItemContent::Inbound { text: text.into(), media: Vec::new() },
     }
 }
 
@@ -207,6 +209,16 @@ pub async fn conversation_items_are_idempotent_and_ordered(log: &dyn Conversatio
     let mine = log.list(Some(&tenant()), 10).await.expect("list");
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].conversation_id, key.id);
+
+    // A customer's media (URLs and types) come back with their message.
+    let media = vec![
+        Media { url: "https://api.twilio.com/m/ME1".into(), content_type: "image/jpeg".into() },
+        Media { url: "https://api.twilio.com/m/ME2".into(), content_type: "image/png".into() },
+    ];
+    let photos = ItemContent::Inbound { text: "see photos".into(), media };
+    log.append(&key, &[ConversationItem { content: photos.clone(), ..item("d", "") }]).await.expect("append");
+    let last = log.recent(&key.id, 1).await.expect("recent");
+    assert_eq!(last.iter().map(|i| &i.content).collect::<Vec<_>>(), [&photos]);
 }
 
 /// The state set is the state read; clearing and every change are in the history.

@@ -67,7 +67,10 @@ async fn hand_off_takeover_and_direct_sends_on_the_aws_adapters() {
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert_eq!((&sent[2]["body"], &sent[2]["to"]), (&json!("Hi, Sam here."), &json!(CUSTOMER)));
     let items = world.store.recent(id, 20).await.unwrap();
-    assert!(items.iter().any(|i| i.content == ItemContent::Inbound { text: "hello?".into() }), "{items:?}");
+    assert!(
+        items.iter().any(|i| i.content == ItemContent::Inbound { text: "hello?".into(), media: Vec::new() }),
+        "{items:?}"
+    );
     assert!(
         items
             .iter()

@@ -26,10 +26,31 @@ pub struct ToolCall {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum ChatMessage {
-    System { content: String },
-    User { content: String },
-    Assistant { content: Option<String>, tool_calls: Vec<ToolCall> },
-    Tool { call_id: String, content: String },
+    System {
+        content: String,
+    },
+    /// The customer's words, and pictures for a vision model to look at (URLs the model
+    /// fetches, or `data:` URLs).
+    User {
+        content: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<String>,
+    },
+    Assistant {
+        content: Option<String>,
+        tool_calls: Vec<ToolCall>,
+    },
+    Tool {
+        call_id: String,
+        content: String,
+    },
+}
+
+impl ChatMessage {
+    /// A user message of text only.
+    pub fn user(content: impl Into<String>) -> Self {
+        ChatMessage::User { content: content.into(), images: Vec::new() }
+    }
 }
 
 /// What to ask the model.

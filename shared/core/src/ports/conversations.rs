@@ -3,14 +3,19 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::chat::ToolCall;
-use crate::domain::{Address, Channel, ConversationId, TenantRef};
+use crate::domain::{Address, Channel, ConversationId, Media, TenantRef};
 
 /// What one stored item of a conversation is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ItemContent {
-    /// The customer wrote.
-    Inbound { text: String },
+    /// The customer wrote, with any media they sent (absent in items stored before
+    /// media was kept).
+    Inbound {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<Media>,
+    },
     /// The assistant asked for a tool.
     ToolCall { call: ToolCall },
     /// What the tool answered (JSON text).
@@ -29,7 +34,7 @@ impl ItemContent {
     /// The item's human-readable text, if it has one (what a search matches).
     pub fn text(&self) -> Option<&str> {
         match self {
-            ItemContent::Inbound { text }
+            ItemContent::Inbound { text, .. }
             | ItemContent::Reply { text, .. }
             | ItemContent::Note { text }
             | ItemContent::OwnerReply { text, .. }

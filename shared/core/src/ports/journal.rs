@@ -181,7 +181,7 @@ mod tests {
         ConversationItem {
             item_id: id.into(),
             at: jiff::Timestamp::from_second(secs).unwrap(),
-            content: ItemContent::Inbound { text: text.into() },
+            content: ItemContent::Inbound { text: text.into(), media: Vec::new() },
         }
     }
 

@@ -14,6 +14,7 @@ use comms_core::retry::with_backoff;
 use comms_core::tools::{self, HandoffContext, ToolContext};
 use tokio::task::JoinSet;
 
+use super::media::{customer_message, inbound_media, this_message};
 use super::{Engine, TurnError};
 
 /// The reply, WhatsApp template values if it is a template, and the items to store.
@@ -36,8 +37,8 @@ impl Engine {
         let now = jiff::Timestamp::now();
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
         let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
-        messages.extend(history(env, window));
-        messages.push(ChatMessage::User { content: env.body.clone() });
+        messages.extend(history(tenant.ai.vision, env, window));
+        messages.push(this_message(tenant.ai.vision, env));
         let ctx = self.tool_context(tenant, env, owner, now);
         let mut items = vec![inbound_item(env)];
         let specs = tools::specs(&tenant.ai.enabled_tools);
@@ -124,7 +125,7 @@ impl Engine {
             model: tenant.ai.model.clone(),
             messages: vec![
                 ChatMessage::System { content: system_prompt(tenant, &owner, env, now) },
-                ChatMessage::User { content: opening_ask(name, project_data, template_vars.as_deref()) },
+                ChatMessage::user(opening_ask(name, project_data, template_vars.as_deref())),
             ],
             tools: Vec::new(),
             key_secret: tenant.credentials.openai.clone(),
@@ -143,13 +144,16 @@ impl Engine {
 
 /// The earlier exchanges of the conversation (the journal's window), as chat messages
 /// (this message's own items, stored by an earlier attempt, left out).
-fn history(env: &Envelope, window: &[ConversationItem]) -> Vec<ChatMessage> {
+fn history(vision: bool, env: &Envelope, window: &[ConversationItem]) -> Vec<ChatMessage> {
     let own = format!("{}:", env.id);
     window
         .iter()
         .filter(|i| !i.item_id.starts_with(&own))
         .filter_map(|item| match &item.content {
-            ItemContent::Inbound { text } => Some(ChatMessage::User { content: text.clone() }),
+            ItemContent::Inbound { text, media } => {
+                let count = u32::try_from(media.len()).unwrap_or(u32::MAX);
+                Some(customer_message(vision, text, media, count))
+            }
             // What the owner (or the system) sent in the conversation, the assistant
             // speaks for the same business.
             ItemContent::Reply { text, .. }
@@ -283,7 +287,7 @@ pub(super) fn inbound_item(env: &Envelope) -> ConversationItem {
     ConversationItem {
         item_id: format!("{}:inbound", env.id),
         at: env.received_at,
-        content: ItemContent::Inbound { text: env.body.clone() },
+        content: ItemContent::Inbound { text: env.body.clone(), media: inbound_media(env).to_vec() },
     }
 }
 

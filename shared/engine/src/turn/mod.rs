@@ -12,6 +12,7 @@
 mod compose;
 mod error;
 mod lease;
+mod media;
 mod owner;
 mod text;
 mod voice;

@@ -85,6 +85,10 @@ pub struct AiConfig {
     pub system_prompt: String,
     pub enabled_tools: Vec<ToolName>,
     pub max_tool_rounds: u8,
+    /// Whether the model takes images: customers' photos are given to it as image inputs
+    /// (else it is told how many they sent). Left out of the canonical form while false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub vision: bool,
 }
 
 /// Opening hours as minutes since midnight, `[open, close)`.

@@ -130,11 +130,14 @@ pub(super) struct RawAi {
     pub enabled_tools: TextList,
     #[serde(default)]
     pub max_tool_rounds: Field<u64>,
+    #[serde(default)]
+    pub vision: Field<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
 
-pub(super) const AI_FIELDS: &[&str] = &["model", "system_prompt", "enabled_tools", "max_tool_rounds"];
+pub(super) const AI_FIELDS: &[&str] =
+    &["model", "system_prompt", "enabled_tools", "max_tool_rounds", "vision"];
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RawScheduling {

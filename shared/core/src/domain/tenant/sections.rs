@@ -115,11 +115,13 @@ impl Checker {
         let max_tool_rounds = self.uint("ai.max_tool_rounds", raw.max_tool_rounds, 1, 10);
         let enabled_tools =
             self.required_list("ai.enabled_tools", raw.enabled_tools).and_then(|items| self.tools(items));
+        let vision = self.flag("ai.vision", raw.vision);
         Some(AiConfig {
             model: model?,
             system_prompt: system_prompt?,
             enabled_tools: enabled_tools?,
             max_tool_rounds: u8::try_from(max_tool_rounds?).ok()?,
+            vision: vision?,
         })
     }
 
@@ -246,11 +248,17 @@ impl Checker {
 
     pub fn booking(&mut self, raw: RawBooking) -> Option<BookingConfig> {
         self.unknown("booking", &raw.unknown, &["public_availability"]);
-        match raw.public_availability {
-            Field::Missing => Some(BookingConfig::default()),
-            Field::Ok(b) => Some(BookingConfig { public_availability: b }),
+        let public_availability = self.flag("booking.public_availability", raw.public_availability)?;
+        Some(BookingConfig { public_availability })
+    }
+
+    /// An optional boolean (absent: false).
+    fn flag(&mut self, field: &str, value: Field<bool>) -> Option<bool> {
+        match value {
+            Field::Missing => Some(false),
+            Field::Ok(b) => Some(b),
             Field::Bad => {
-                self.err("booking.public_availability", "must be true or false");
+                self.err(field, "must be true or false");
                 None
             }
         }

@@ -196,3 +196,19 @@ fn request_human_needs_a_number_to_notify() {
     let cfg = TenantConfig::from_json(&v.to_string()).unwrap();
     assert!(cfg.ai.enabled_tools.contains(&ToolName::RequestHuman));
 }
+
+#[test]
+fn ai_vision_is_an_optional_flag() {
+    let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+    assert!(!TenantConfig::from_json(&v.to_string()).unwrap().ai.vision);
+    v["ai"]["vision"] = true.into();
+    let tenant = TenantConfig::from_json(&v.to_string()).unwrap();
+    assert!(tenant.ai.vision);
+    let canonical = serde_json::to_value(&tenant).unwrap();
+    assert_eq!(canonical["ai"]["vision"], true);
+    assert!(TenantConfig::from_json(&canonical.to_string()).unwrap().ai.vision);
+    v["ai"]["vision"] = "yes".into();
+    let errors = TenantConfig::from_json(&v.to_string()).unwrap_err().0;
+    let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.path.as_str(), e.message.as_str())).collect();
+    assert_eq!(found, [("ai.vision", "must be true or false")]);
+}
