@@ -3,6 +3,7 @@
 //! ([`sendgrid`]), and the offline rules model ([`offline`]) that stands in for a model
 //! when no key is set (named as such).
 
+mod http;
 pub mod offline;
 pub mod openai;
 pub mod sendgrid;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use comms_core::ports::{Secret, SecretError, SecretStore, SendError};
 use comms_core::retry::with_backoff;
+use comms_providers::sendgrid::mail::html;
 use comms_providers::sendgrid::{Mail, SendGridMail};
 use comms_testkit::sendgrid::{SendGridMode, SendGridStub};
 
@@ -149,4 +150,45 @@ async fn a_missing_or_malformed_secret_is_permanent() {
         let err = sendgrid.api_key(name).await.unwrap_err();
         assert!(matches!(&err, SendError::Permanent { code, .. } if code == "credentials"), "{err:?}");
     }
+}
+
+#[test]
+fn html_is_escaped_paragraphs() {
+    let h = html("a <b> & \"c\"\nd\n\ne", "https://x/u?t=1&y=2");
+    assert!(h.contains("<p>a &lt;b&gt; &amp; &quot;c&quot;<br>\nd</p><p>e</p>"), "{h}");
+    assert!(h.contains("href=\"https://x/u?t=1&amp;y=2\""), "{h}");
+}
+
+#[test]
+fn the_subject_gets_re_once_and_stays_on_one_line() {
+    let mut m = mail();
+    assert_eq!(m.subject_line(), "Re: Cracked screen");
+    m.subject = "RE: Cracked\r\nBcc: x@evil.example".into();
+    assert_eq!(m.subject_line(), "RE: Cracked Bcc: x@evil.example");
+    m.in_reply_to = None;
+    m.subject = "Your repair".into();
+    assert_eq!(m.subject_line(), "Your repair");
+}
+
+#[test]
+fn references_end_with_the_answered_id_once() {
+    let mut m = mail();
+    m.in_reply_to = Some("CAB123@mail.gmail.com".into());
+    m.references.push("<CAB123@mail.gmail.com>".into());
+    let headers = &m.body()["headers"];
+    assert_eq!(headers["In-Reply-To"], "<CAB123@mail.gmail.com>");
+    assert_eq!(headers["References"], "<CAA000@mail.gmail.com> <CAB123@mail.gmail.com>");
+    m.in_reply_to = None;
+    m.references.clear();
+    assert!(m.body()["headers"].get("References").is_none());
+    assert!(m.body()["headers"].get("In-Reply-To").is_none());
+}
+
+#[test]
+fn the_send_id_is_stable_and_depends_on_the_reply() {
+    let (a, mut b) = (mail(), mail());
+    assert_eq!(a.send_id(), b.send_id());
+    assert_eq!(a.send_id().len(), 32);
+    b.text.push('!');
+    assert_ne!(a.send_id(), b.send_id());
 }

@@ -6,6 +6,9 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+// XML escaping (quotes included) is valid HTML escaping.
+use comms_core::twilio::twiml::escape;
+
 /// The custom arg (and `X-Comms-Send-Id` header) naming the send; SendGrid echoes custom
 /// args in every Event Webhook event about the mail.
 pub const SEND_ID_ARG: &str = "comms_send_id";
@@ -120,21 +123,6 @@ fn angle(id: &str) -> String {
     format!("<{bare}>")
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The minimal HTML alternative: the text escaped, a paragraph per blank-line block, a
 /// `<br>` per line break, and a small unsubscribe link.
 pub fn html(text: &str, unsubscribe_url: &str) -> String {
@@ -150,58 +138,4 @@ pub fn html(text: &str, unsubscribe_url: &str) -> String {
          <a href=\"{}\">Unsubscribe</a></p></body></html>",
         escape(&one_line(unsubscribe_url))
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mail() -> Mail {
-        Mail {
-            from: "shop@repair.example".into(),
-            from_name: "Fix-It Shop".into(),
-            to: "jane@example.com".into(),
-            subject: "Cracked screen".into(),
-            text: "Hi Jane,\nwe can fix it <today> & tomorrow.\n\nBye".into(),
-            in_reply_to: Some("CAB123@mail.gmail.com".into()),
-            references: vec!["<CAA000@mail.gmail.com>".into()],
-            unsubscribe_url: "https://comms.example/email/unsubscribe?t=abc".into(),
-            tenant: ("acme".into(), "repairs".into()),
-        }
-    }
-
-    #[test]
-    fn html_is_escaped_paragraphs() {
-        let h = html("a <b> & \"c\"\nd\n\ne", "https://x/u?t=1&y=2");
-        assert!(h.contains("<p>a &lt;b&gt; &amp; &quot;c&quot;<br>\nd</p><p>e</p>"), "{h}");
-        assert!(h.contains("href=\"https://x/u?t=1&amp;y=2\""), "{h}");
-    }
-
-    #[test]
-    fn subject_gets_re_once() {
-        let mut m = mail();
-        assert_eq!(m.subject_line(), "Re: Cracked screen");
-        m.subject = "RE: Cracked\r\nBcc: x@evil.example".into();
-        assert_eq!(m.subject_line(), "RE: Cracked Bcc: x@evil.example");
-        m.in_reply_to = None;
-        m.subject = "Your repair".into();
-        assert_eq!(m.subject_line(), "Your repair");
-    }
-
-    #[test]
-    fn references_end_with_the_answered_id_once() {
-        let mut m = mail();
-        assert_eq!(m.thread(), ["<CAA000@mail.gmail.com>", "<CAB123@mail.gmail.com>"]);
-        m.references.push("<CAB123@mail.gmail.com>".into());
-        assert_eq!(m.thread().len(), 2);
-    }
-
-    #[test]
-    fn the_send_id_is_stable_and_depends_on_the_reply() {
-        let (a, mut b) = (mail(), mail());
-        assert_eq!(a.send_id(), b.send_id());
-        assert_eq!(a.send_id().len(), 32);
-        b.text.push('!');
-        assert_ne!(a.send_id(), b.send_id());
-    }
 }

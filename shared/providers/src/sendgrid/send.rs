@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::mail::Mail;
+use crate::http::retry_after;
 use comms_core::ports::{Secret, SecretStore, SendError};
 
 /// SendGrid's production API (`SENDGRID_API_BASE` overrides it).
@@ -92,25 +93,14 @@ impl SendGridMail {
             .json(&mail.body())
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    // Never reached SendGrid: nothing can have been sent.
-                    SendError::Retryable { message: e.to_string(), retry_after: None }
-                } else {
-                    // Timed out or cut off after the request went: it may be queued.
-                    SendError::Ambiguous(e.to_string())
-                }
-            })?;
+            // Refused: never reached SendGrid. Timed out or cut off: it may be queued.
+            .map_err(crate::http::send_error)?;
         if !resp.status().is_success() {
             return Err(classify(resp).await);
         }
         let id = resp.headers().get("x-message-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(id.unwrap_or_else(|| format!("sendgrid-{}", mail.send_id())))
     }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers.get("retry-after")?.to_str().ok()?.trim().parse().ok().map(Duration::from_secs)
 }
 
 /// Classifies a non-success answer. SendGrid answers 429 and 5xx before queuing the mail
