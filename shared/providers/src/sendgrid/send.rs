@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::mail::Mail;
 use crate::http::retry_after;
-use comms_core::ports::{Secret, SecretStore, SendError};
+use comms_core::ports::{Secret, SecretStore, SendError, TenantDirectory};
 
 /// SendGrid's production API (`SENDGRID_API_BASE` overrides it).
 pub const DEFAULT_API_BASE: &str = "https://api.sendgrid.com";
@@ -20,6 +20,8 @@ pub struct SendGridMail {
     http: reqwest::Client,
     api_base: String,
     secrets: Arc<dyn SecretStore>,
+    /// The tenants' email settings (sender name, addresses, secret name).
+    pub(super) tenants: Arc<dyn TenantDirectory>,
 }
 
 #[derive(Deserialize, Default)]
@@ -54,15 +56,18 @@ pub fn api_key(secret: &Secret) -> Option<Secret> {
 }
 
 impl SendGridMail {
-    /// A client for `api_base` (`SENDGRID_API_BASE`, default [`DEFAULT_API_BASE`]);
-    /// `timeout` bounds each request (past it, the send is ambiguous).
+    /// A client for `api_base` (`SENDGRID_API_BASE`, default [`DEFAULT_API_BASE`]),
+    /// reading keys from `secrets` and each tenant's email settings from `tenants` (the
+    /// engine's cached directory); `timeout` bounds each request (past it, the send is
+    /// ambiguous).
     pub fn new(
         api_base: &str,
         secrets: Arc<dyn SecretStore>,
+        tenants: Arc<dyn TenantDirectory>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Self { http, api_base: api_base.trim_end_matches('/').to_owned(), secrets })
+        Ok(Self { http, api_base: api_base.trim_end_matches('/').to_owned(), secrets, tenants })
     }
 
     /// The API key in the secret named `name` (the tenant's email secret).

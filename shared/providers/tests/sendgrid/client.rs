@@ -1,50 +1,16 @@
-//! SendGrid Mail Send at the wire level, against the testkit's SendGrid stub: the
-//! request SendGrid gets, and how its answers are classified and retried.
-#![allow(clippy::unwrap_used)] // tests: a failed step should panic
+//! The Mail Send client: the request SendGrid gets, and how its answers are classified
+//! and retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-
-use comms_core::ports::{Secret, SecretError, SecretStore, SendError};
+use comms_core::ports::SendError;
 use comms_core::retry::with_backoff;
-use comms_providers::sendgrid::mail::html;
-use comms_providers::sendgrid::{Mail, SendGridMail};
+use comms_providers::sendgrid::SendGridMail;
 use comms_testkit::sendgrid::{SendGridMode, SendGridStub};
 
-const SECRET: &str = "email-credentials/acme/repairs/sendgrid";
-
-struct Secrets(HashMap<String, String>);
-
-#[async_trait]
-impl SecretStore for Secrets {
-    async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        self.0.get(name).map(Secret::new).ok_or_else(|| SecretError::NotFound(name.into()))
-    }
-}
-
-fn mail() -> Mail {
-    Mail {
-        from: "shop@repair.example".into(),
-        from_name: "Fix-It Shop".into(),
-        to: "jane@example.com".into(),
-        subject: "Cracked screen".into(),
-        text: "We can fix it today <3 & it costs 80 EUR.".into(),
-        in_reply_to: Some("<CAB123@mail.gmail.com>".into()),
-        references: vec!["<CAA000@mail.gmail.com>".into()],
-        unsubscribe_url: "https://comms.example/email/unsubscribe?t=tok".into(),
-        tenant: ("acme".into(), "repairs".into()),
-    }
-}
-
-async fn client(stub: &SendGridStub, timeout: Duration) -> (SendGridMail, Secret) {
-    let secrets = Secrets(HashMap::from([(SECRET.into(), r#"{"api_key": "SG.test-key"}"#.into())]));
-    let sendgrid = SendGridMail::new(&stub.base_url, Arc::new(secrets), timeout).unwrap();
-    let key = sendgrid.api_key(SECRET).await.unwrap();
-    (sendgrid, key)
-}
+use crate::helpers::{Secrets, Tenants, client, mail};
 
 #[tokio::test]
 async fn one_send_carries_both_contents_threading_and_unsubscribe_headers() {
@@ -136,7 +102,7 @@ async fn an_unreachable_api_is_retryable() {
     let closed = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let secrets = Arc::new(Secrets(HashMap::new()));
-    let sendgrid = SendGridMail::new(&closed, secrets, Duration::from_secs(5)).unwrap();
+    let sendgrid = SendGridMail::new(&closed, secrets, Tenants::empty(), Duration::from_secs(5)).unwrap();
     let err = sendgrid.post(&key, &mail()).await.unwrap_err();
     assert!(matches!(err, SendError::Retryable { .. }), "{err:?}");
 }
@@ -145,50 +111,11 @@ async fn an_unreachable_api_is_retryable() {
 async fn a_missing_or_malformed_secret_is_permanent() {
     let stub = SendGridStub::start().await;
     let secrets = Secrets(HashMap::from([("bad".into(), r#"{"token": 1}"#.into())]));
-    let sendgrid = SendGridMail::new(&stub.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap();
+    let sendgrid =
+        SendGridMail::new(&stub.base_url, Arc::new(secrets), Tenants::empty(), Duration::from_secs(5))
+            .unwrap();
     for name in ["bad", "missing"] {
         let err = sendgrid.api_key(name).await.unwrap_err();
         assert!(matches!(&err, SendError::Permanent { code, .. } if code == "credentials"), "{err:?}");
     }
-}
-
-#[test]
-fn html_is_escaped_paragraphs() {
-    let h = html("a <b> & \"c\"\nd\n\ne", "https://x/u?t=1&y=2");
-    assert!(h.contains("<p>a &lt;b&gt; &amp; &quot;c&quot;<br>\nd</p><p>e</p>"), "{h}");
-    assert!(h.contains("href=\"https://x/u?t=1&amp;y=2\""), "{h}");
-}
-
-#[test]
-fn the_subject_gets_re_once_and_stays_on_one_line() {
-    let mut m = mail();
-    assert_eq!(m.subject_line(), "Re: Cracked screen");
-    m.subject = "RE: Cracked\r\nBcc: x@evil.example".into();
-    assert_eq!(m.subject_line(), "RE: Cracked Bcc: x@evil.example");
-    m.in_reply_to = None;
-    m.subject = "Your repair".into();
-    assert_eq!(m.subject_line(), "Your repair");
-}
-
-#[test]
-fn references_end_with_the_answered_id_once() {
-    let mut m = mail();
-    m.in_reply_to = Some("CAB123@mail.gmail.com".into());
-    m.references.push("<CAB123@mail.gmail.com>".into());
-    let headers = &m.body()["headers"];
-    assert_eq!(headers["In-Reply-To"], "<CAB123@mail.gmail.com>");
-    assert_eq!(headers["References"], "<CAA000@mail.gmail.com> <CAB123@mail.gmail.com>");
-    m.in_reply_to = None;
-    m.references.clear();
-    assert!(m.body()["headers"].get("References").is_none());
-    assert!(m.body()["headers"].get("In-Reply-To").is_none());
-}
-
-#[test]
-fn the_send_id_is_stable_and_depends_on_the_reply() {
-    let (a, mut b) = (mail(), mail());
-    assert_eq!(a.send_id(), b.send_id());
-    assert_eq!(a.send_id().len(), 32);
-    b.text.push('!');
-    assert_ne!(a.send_id(), b.send_id());
 }
