@@ -178,7 +178,7 @@ async fn refuse_foreign_resources(sdk: &aws_config::SdkConfig, resources: &AwsRe
 }
 
 /// The channels `serve` runs a worker for.
-const WORKER_CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
+const WORKER_CHANNELS: [Channel; 4] = [Channel::Sms, Channel::Whatsapp, Channel::Voice, Channel::Email];
 
 pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &Settings) -> CliResult {
     comms_telemetry::init(settings.log_format);

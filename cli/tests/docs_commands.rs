@@ -88,9 +88,7 @@ async fn operations_md_commands_run_against_the_emulator() {
     let config = emulator_config(&moto.endpoint).await;
     // The deployed stack "comms", as the template names its resources.
     let names = QueueNames { prefix: "comms".into() };
-    let queues = SqsQueues::provision(&config, &names, &[Channel::Sms, Channel::Whatsapp, Channel::Voice], 3)
-        .await
-        .unwrap();
+    let queues = SqsQueues::provision(&config, &names, &Channel::ALL, 3).await.unwrap();
     let store = DynamoStore::provision(&config, "comms-data").await.unwrap();
     aws_sdk_apigateway::Client::new(&config).create_usage_plan().name("comms-usage").send().await.unwrap();
     // Two dead letters: one an outage (to replay), one unreadable (to leave behind).

@@ -96,7 +96,7 @@ fn queues_and_tables_are_the_names_the_code_derives() {
     assert!(t.contains("  DataTable:\n    Type: AWS::DynamoDB::Table"));
 
     let names = QueueNames { prefix: String::new() };
-    let channels = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
+    let channels = Channel::ALL;
     let expected: BTreeSet<String> = channels.iter().flat_map(|&c| [names.queue(c), names.dlq(c)]).collect();
     assert_eq!(stack_named(&t, "QueueName"), expected);
     let tables = stack_named(&t, "TableName");
@@ -118,9 +118,12 @@ fn each_function_is_passed_the_urls_of_the_queues_it_uses() {
     let t = template();
     assert!(!t.contains("sqs:GetQueueUrl"), "no function resolves a queue URL");
     let router = function_environment(&t, "RouterFunction");
-    for (channel, logical) in
-        [(Channel::Sms, "Sms"), (Channel::Whatsapp, "Whatsapp"), (Channel::Voice, "Voice")]
-    {
+    for (channel, logical) in [
+        (Channel::Sms, "Sms"),
+        (Channel::Whatsapp, "Whatsapp"),
+        (Channel::Voice, "Voice"),
+        (Channel::Email, "Email"),
+    ] {
         let queue = format!("{}: !Ref {logical}Queue\n", comms_aws::queue_url_var(channel));
         let dlq = format!("{}: !Ref {logical}DeadLetterQueue\n", comms_aws::dlq_url_var(channel));
         assert!(router.contains(&queue), "router: {queue} in {router}");
@@ -140,7 +143,7 @@ fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor
         let krate = if b == "router" { "router" } else { "processors" };
         assert!(root().join(krate).join("src/bin").join(format!("{b}.rs")).exists(), "no binary {b}");
     }
-    for channel in [Channel::Sms, Channel::Whatsapp, Channel::Voice] {
+    for channel in Channel::ALL {
         assert!(binaries.contains(&format!("{channel}-processor")), "no processor function for {channel}");
         // Its own queue, DLQ and model key secret only.
         assert!(t.contains(&format!("secret:openai-api-key/{channel}-*")), "{channel}: model key secret");

@@ -111,9 +111,12 @@ fn assert_derived_names(stack: &Stack) {
     }
     let names = comms_aws::QueueNames { prefix: prefix.clone() };
     assert_eq!(stack.physical("FailuresTable"), names.failures_table());
-    for (channel, logical) in
-        [(Channel::Sms, "Sms"), (Channel::Whatsapp, "Whatsapp"), (Channel::Voice, "Voice")]
-    {
+    for (channel, logical) in [
+        (Channel::Sms, "Sms"),
+        (Channel::Whatsapp, "Whatsapp"),
+        (Channel::Voice, "Voice"),
+        (Channel::Email, "Email"),
+    ] {
         let queue_name = |l: &str| stack.physical(l).rsplit('/').next().unwrap().to_owned();
         assert_eq!(queue_name(&format!("{logical}Queue")), names.queue(channel));
         assert_eq!(queue_name(&format!("{logical}DeadLetterQueue")), names.dlq(channel));
