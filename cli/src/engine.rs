@@ -1,15 +1,17 @@
 //! Builds the SMS turn engine for local mode from the [`Settings`]: OpenAI when
 //! `OPENAI_API_KEY` is set (else the offline rules model), Twilio when `TWILIO_API_BASE`
-//! is set (else the local outbox).
+//! is set and SendGrid (email) when `SENDGRID_API_BASE` is set (else the local outbox).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_core::ports::{CallControl, ChatModel, Messenger, SecretStore};
+use comms_core::ports::{CallControl, ChatModel, Messenger, Stores};
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
+use comms_providers::channels::ByChannel;
 use comms_providers::offline::OfflineRulesModel;
 use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::sendgrid::SendGridMail;
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{Db, SqliteOutbox};
 
@@ -29,29 +31,48 @@ pub fn chat_model(settings: &Settings) -> CliResult<Arc<dyn ChatModel>> {
     })
 }
 
-/// The messenger and call control: Twilio's REST API when `TWILIO_API_BASE` is set
-/// (credentials from `secrets`), else the outbox in the data folder (texts and call
-/// updates stored, not sent), on `db` if given (one writer per file) or the data folder's.
-pub fn twilio(
+/// The messenger and call control. Texts and calls: Twilio's REST API when
+/// `TWILIO_API_BASE` is set (credentials from the stores' secrets); email: SendGrid's
+/// Mail Send when `SENDGRID_API_BASE` is set (each tenant's key and sender from its email
+/// section). Whatever has no provider goes to the outbox in the data folder (stored, not
+/// sent), on `db` if given (one writer per file) or the data folder's.
+pub fn messengers(
     data_dir: &Path,
     db: Option<&Db>,
-    secrets: Arc<dyn SecretStore>,
+    stores: &Stores,
     settings: &Settings,
 ) -> CliResult<(Arc<dyn Messenger>, Arc<dyn CallControl>)> {
-    Ok(match &settings.twilio_api_base {
+    let mut outbox: Option<Arc<SqliteOutbox>> = None;
+    let mut outbox = || -> CliResult<Arc<SqliteOutbox>> {
+        if let Some(o) = &outbox {
+            return Ok(o.clone());
+        }
+        let db = match db {
+            Some(db) => db.clone(),
+            None => open_db(data_dir)?,
+        };
+        Ok(outbox.insert(Arc::new(SqliteOutbox::new(db))).clone())
+    };
+    let (texts, calls): (Arc<dyn Messenger>, Arc<dyn CallControl>) = match &settings.twilio_api_base {
         Some(base) => {
-            let rest = Arc::new(TwilioRest::new(base, secrets, Duration::from_secs(15))?);
+            let rest = Arc::new(TwilioRest::new(base, stores.secrets.clone(), Duration::from_secs(15))?);
             (rest.clone(), rest)
         }
         None => {
-            let db = match db {
-                Some(db) => db.clone(),
-                None => open_db(data_dir)?,
-            };
-            let outbox = Arc::new(SqliteOutbox::new(db));
+            let outbox = outbox()?;
             (outbox.clone(), outbox)
         }
-    })
+    };
+    let email: Arc<dyn Messenger> = match &settings.sendgrid_api_base {
+        Some(base) => Arc::new(SendGridMail::new(
+            base,
+            stores.secrets.clone(),
+            stores.tenants.clone(),
+            Duration::from_secs(15),
+        )?),
+        None => outbox()?,
+    };
+    Ok((Arc::new(ByChannel::new(texts, email)), calls))
 }
 
 /// The engine on the given ports (built from stores with the engine's tenant cache,

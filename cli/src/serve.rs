@@ -274,11 +274,13 @@ fn start_workers(
     stop: &watch::Receiver<bool>,
 ) -> CliResult<Vec<tokio::task::JoinHandle<()>>> {
     let chat = engine::chat_model(settings)?;
-    let (messenger, calls) =
-        engine::twilio(data_dir, wiring.db.as_ref(), wiring.stores.secrets.clone(), settings)?;
+    let (messenger, calls) = engine::messengers(data_dir, wiring.db.as_ref(), &wiring.stores, settings)?;
     tracing::info!(model = %chat.describe(), "chat model");
     if settings.twilio_api_base.is_none() {
         tracing::info!("TWILIO_API_BASE not set: replies go to the local outbox (comms outbox)");
+    }
+    if settings.sendgrid_api_base.is_none() {
+        tracing::info!("SENDGRID_API_BASE not set: email replies go to the local outbox (comms outbox)");
     }
     let visibility = Duration::from_secs(args.visibility_secs.max(2));
     let engine = Arc::new(engine::build(

@@ -18,6 +18,9 @@ pub struct Settings {
     pub openai_model: Option<String>,
     /// `TWILIO_API_BASE`: replies through Twilio's REST API there; unset, the local outbox.
     pub twilio_api_base: Option<String>,
+    /// `SENDGRID_API_BASE`: email replies through SendGrid's Mail Send there; unset, the
+    /// local outbox.
+    pub sendgrid_api_base: Option<String>,
 }
 
 impl Settings {
@@ -30,6 +33,7 @@ impl Settings {
             openai_base_url: set("OPENAI_BASE_URL"),
             openai_model: set("OPENAI_MODEL"),
             twilio_api_base: set("TWILIO_API_BASE"),
+            sendgrid_api_base: set("SENDGRID_API_BASE"),
         })
     }
 

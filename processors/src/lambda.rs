@@ -9,7 +9,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use comms_aws::{AwsResources, QueueUrls, SqsQueues};
 use comms_core::domain::Channel;
 use comms_core::ports::{ChatModel, Queues, SecretStore};
+use comms_providers::channels::ByChannel;
 use comms_providers::openai::{OpenAiSettings, SecretKeyedOpenAi};
+use comms_providers::sendgrid::{self, SendGridMail};
 use comms_providers::twilio::TwilioRest;
 use comms_telemetry::LogFormat;
 
@@ -102,6 +104,8 @@ impl SqsHandler {
 pub struct ProcessorSettings {
     /// `TWILIO_API_BASE`, default `https://api.twilio.com`.
     pub twilio_api_base: String,
+    /// `SENDGRID_API_BASE`, default `https://api.sendgrid.com` (email replies).
+    pub sendgrid_api_base: String,
     /// `OPENAI_BASE_URL` (default OpenAI's) and `OPENAI_MODEL` (default: each tenant's).
     pub openai_base_url: Option<String>,
     pub openai_model: Option<String>,
@@ -151,6 +155,7 @@ impl ProcessorSettings {
         }
         Ok(Self {
             twilio_api_base: set("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into()),
+            sendgrid_api_base: set("SENDGRID_API_BASE").unwrap_or_else(|| sendgrid::DEFAULT_API_BASE.into()),
             openai_base_url: set("OPENAI_BASE_URL"),
             openai_model: set("OPENAI_MODEL"),
             public_base_url: set("COMMS_PUBLIC_BASE_URL"),
@@ -203,9 +208,16 @@ pub fn aws_handler(
         .with_engine_tenant_cache(comms_core::cached::DEFAULT_TTL);
     let twilio =
         Arc::new(TwilioRest::new(&env.twilio_api_base, stores.secrets.clone(), Duration::from_secs(15))?);
+    let email = Arc::new(SendGridMail::new(
+        &env.sendgrid_api_base,
+        stores.secrets.clone(),
+        stores.tenants.clone(),
+        Duration::from_secs(15),
+    )?);
+    let messenger = Arc::new(ByChannel::new(twilio.clone(), email));
     let chat = secret_keyed_model(channel, stores.secrets.clone(), env);
     let engine = Engine::new(
-        EnginePorts::new(&stores, chat, twilio.clone(), twilio),
+        EnginePorts::new(&stores, chat, messenger, twilio),
         TurnSettings {
             status_callback_base: env.public_base_url.clone(),
             retry_budget: env.retry_budget,
@@ -280,6 +292,7 @@ mod tests {
     fn defaults_apply_and_empty_values_count_as_unset() {
         let s = parse(&[("OPENAI_BASE_URL", ""), ("COMMS_LOG_FORMAT", "text")]).unwrap();
         assert_eq!(s.twilio_api_base, "https://api.twilio.com");
+        assert_eq!(s.sendgrid_api_base, "https://api.sendgrid.com");
         assert_eq!(s.openai_base_url, None);
         assert_eq!(
             (s.concurrency, s.visibility, s.retry_budget),

@@ -75,6 +75,7 @@ impl AwsWorld {
     async fn handler(&self, config: &aws_config::SdkConfig) -> SqsHandler {
         let settings = ProcessorSettings {
             twilio_api_base: self.twilio.base_url.clone(),
+            sendgrid_api_base: "http://127.0.0.1:9".into(),
             openai_base_url: Some(self.openai.base_url.clone()),
             openai_model: None,
             public_base_url: Some(INVOKE_URL.into()),

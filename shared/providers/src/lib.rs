@@ -1,9 +1,14 @@
 //! Adapters for the HTTP providers: the chat model on OpenAI's API ([`openai`]), the
-//! messenger and call control on Twilio's REST API ([`twilio`]), and the offline rules
-//! model ([`offline`]) that stands in for a model when no key is set (named as such).
+//! messenger and call control on Twilio's REST API ([`twilio`]), mail through SendGrid
+//! ([`sendgrid`]), and the offline rules model ([`offline`]) that stands in for a model
+//! when no key is set (named as such); [`channels::ByChannel`] sends each channel through
+//! its messenger.
 
+pub mod channels;
+mod http;
 pub mod offline;
 pub mod openai;
+pub mod sendgrid;
 pub mod twilio;
 
 /// A reqwest client builder on rustls with the `ring` crypto provider, the one the AWS

@@ -12,6 +12,8 @@ use comms_core::ports::{
 };
 use comms_core::twilio::TwilioCredentials;
 
+use crate::http::retry_after;
+
 /// Twilio's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 
@@ -107,10 +109,6 @@ fn parse_sent(m: MessageResource) -> Option<SentText> {
     })
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers.get("retry-after")?.to_str().ok()?.trim().parse().ok().map(Duration::from_secs)
-}
-
 /// Classifies a non-success answer to a create.
 async fn classify(resp: reqwest::Response) -> SendError {
     let status = resp.status();
@@ -173,14 +171,7 @@ impl TwilioRest {
             .form(&form)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    // Never reached Twilio: nothing can have been sent.
-                    SendError::Retryable { message: e.to_string(), retry_after: None }
-                } else {
-                    SendError::Ambiguous(e.to_string())
-                }
-            })?;
+            .map_err(crate::http::send_error)?;
         if !resp.status().is_success() {
             return Err(classify(resp).await);
         }

@@ -1,0 +1,9 @@
+//! SendGrid: outbound mail through the v3 Mail Send API ([`send`], the request body in
+//! [`mail`]), the messenger port for `Channel::Email` ([`messenger`]).
+
+pub mod mail;
+pub mod messenger;
+pub mod send;
+
+pub use mail::Mail;
+pub use send::{DEFAULT_API_BASE, SendGridMail};
