@@ -4,4 +4,5 @@
 
 pub mod offline;
 pub mod openai;
+pub mod sendgrid;
 pub mod twilio;
