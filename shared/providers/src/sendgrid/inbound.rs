@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 use super::inbound_form::{self, FormError, FormPart};
 use super::inbound_strip::strip_reply;
 
+/// Longest Message-ID kept as the message's id (it becomes part of storage keys); a
+/// longer one is replaced by the digest, as a missing one is.
+pub const MAX_ID_LEN: usize = 250;
+
 /// An attachment, recorded by name and size (its content is not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentInfo {
@@ -24,8 +28,8 @@ pub struct InboundEmail {
     /// Where it was delivered: the SMTP envelope's recipients, else To and Cc.
     pub recipients: Vec<String>,
     pub subject: String,
-    /// Message-ID without angle brackets; a digest of the raw message when it has none,
-    /// so a redelivery still has the same id.
+    /// Message-ID without angle brackets; a digest of the raw message when it has none
+    /// (or one longer than [`MAX_ID_LEN`]), so a redelivery still has the same id.
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
@@ -107,7 +111,10 @@ pub fn parse_message(raw: &[u8], envelope: Vec<String>) -> Result<InboundEmail, 
         from,
         recipients,
         subject: message.subject().unwrap_or("").trim().to_owned(),
-        message_id: message.message_id().map_or_else(|| digest_id(raw), str::to_owned),
+        message_id: message
+            .message_id()
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
+            .map_or_else(|| digest_id(raw), str::to_owned),
         in_reply_to: ids(message.in_reply_to()).into_iter().next(),
         references: ids(message.references()),
         text: strip_reply(&raw_text),

@@ -28,6 +28,9 @@ pub struct EmailEvent {
     pub provider_id: Option<String>,
     /// The bounce's SMTP status (e.g. `5.1.1`), if given.
     pub smtp_status: Option<String>,
+    /// The sending tenant (`company_id`, `project_id`): custom args of every mail we
+    /// send, which SendGrid copies into its events. `None` for mail not sent by us.
+    pub tenant: Option<(String, String)>,
 }
 
 impl EmailEvent {
@@ -67,6 +70,10 @@ struct RawEvent {
     sg_message_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    company_id: Option<String>,
+    #[serde(default)]
+    project_id: Option<String>,
 }
 
 /// Parses the body (the route's body limit bounds the batch).
@@ -91,7 +98,8 @@ impl From<RawEvent> for EmailEvent {
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
         let smtp_status = raw.status.filter(|s| !s.is_empty());
-        Self { kind, email: raw.email, provider_id, smtp_status }
+        let tenant = raw.company_id.zip(raw.project_id);
+        Self { kind, email: raw.email, provider_id, smtp_status, tenant }
     }
 }
 
@@ -102,7 +110,7 @@ mod tests {
     #[test]
     fn a_batch_reads_into_statuses_and_opt_outs() {
         let body = br#"[
-          {"email":"a@example.org","timestamp":1700000000,"event":"delivered","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","sg_event_id":"e1"},
+          {"email":"a@example.org","timestamp":1700000000,"event":"delivered","company_id":"acme","project_id":"shop","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","sg_event_id":"e1"},
           {"email":"b@example.org","timestamp":1700000001,"event":"bounce","type":"bounce","status":"5.1.1","reason":"no such user","sg_message_id":"X2.filter"},
           {"email":"c@example.org","timestamp":1700000002,"event":"dropped","reason":"Bounced Address","sg_message_id":"X3.filter"},
           {"email":"d@example.org","timestamp":1700000003,"event":"spamreport"},
@@ -110,6 +118,8 @@ mod tests {
         ]"#;
         let events = parse(body).unwrap();
         assert_eq!(events[0].provider_id.as_deref(), Some("14c5d75ce93"));
+        assert_eq!(events[0].tenant, Some(("acme".into(), "shop".into())));
+        assert_eq!(events[1].tenant, None);
         assert_eq!(events[0].delivery_status(), Some(("delivered", None)));
         assert_eq!(events[1].delivery_status(), Some(("undelivered", Some("bounce 5.1.1".into()))));
         assert_eq!(events[2].delivery_status(), Some(("failed", Some("dropped".into()))));

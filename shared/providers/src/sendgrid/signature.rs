@@ -73,6 +73,37 @@ impl VerificationKey {
     }
 }
 
+/// The verification keys in a tenant's SendGrid secret (JSON, beside `api_key`):
+/// `verification_key` (the Event Webhook's) and `inbound_verification_key` (the Inbound
+/// Parse security policy's: SendGrid gives each its own key pair). Either may be missing.
+#[derive(Debug, Clone, Default)]
+pub struct TenantWebhookKeys {
+    pub events: Option<VerificationKey>,
+    pub inbound: Option<VerificationKey>,
+}
+
+impl TenantWebhookKeys {
+    /// Reads the keys from the secret's value; a key present but unreadable is an error
+    /// (a misconfigured tenant, not a forged request).
+    pub fn from_secret(value: &str) -> Result<Self, SignatureError> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            verification_key: Option<String>,
+            #[serde(default)]
+            inbound_verification_key: Option<String>,
+        }
+        let raw: Raw = serde_json::from_str(value)
+            .unwrap_or(Raw { verification_key: None, inbound_verification_key: None });
+        let key = |k: Option<String>| {
+            k.filter(|k| !k.trim().is_empty()).map(|k| VerificationKey::parse(&k)).transpose()
+        };
+        let events = key(raw.verification_key)?;
+        let inbound = key(raw.inbound_verification_key)?;
+        Ok(Self { events, inbound })
+    }
+}
+
 /// A signing key, as SendGrid holds one: for `comms webhook email` (against a local
 /// server) and tests. Signatures are deterministic (RFC 6979), so no random source is needed.
 #[derive(Clone)]
@@ -171,6 +202,26 @@ mod tests {
         assert_eq!(other_key.verify(&timestamp, b"body", &signature, now), Err(SignatureError::Mismatch));
         let restored = WebhookSigner::from_base64(&signer.secret_base64()).unwrap();
         assert_eq!(restored.public_key_base64(), signer.public_key_base64());
+    }
+
+    #[test]
+    fn a_tenants_secret_names_its_keys() {
+        let (events, inbound) =
+            (signer().public_key_base64(), WebhookSigner::from_bytes(&[9u8; 32]).unwrap());
+        let both = format!(
+            r#"{{"api_key":"SG.x","verification_key":"{events}","inbound_verification_key":"{}"}}"#,
+            inbound.public_key_base64()
+        );
+        let keys = TenantWebhookKeys::from_secret(&both).unwrap();
+        let (now, body) = (at(1_700_000_000), b"x");
+        let [(_, sig), (_, ts)] = inbound.headers(now, body);
+        assert!(keys.inbound.unwrap().verify(&ts, body, &sig, now).is_ok());
+        assert!(keys.events.unwrap().verify(&ts, body, &sig, now).is_err());
+        let one = TenantWebhookKeys::from_secret(&format!(r#"{{"verification_key":"{events}"}}"#)).unwrap();
+        assert!(one.inbound.is_none() && one.events.is_some());
+        let none = TenantWebhookKeys::from_secret("SG.bare-api-key").unwrap();
+        assert!(none.inbound.is_none() && none.events.is_none());
+        assert!(TenantWebhookKeys::from_secret(r#"{"verification_key":"nope"}"#).is_err());
     }
 
     #[test]
