@@ -1,6 +1,7 @@
 //! Test support, never linked into a shipped binary: local HTTP servers speaking OpenAI
-//! Chat Completions and Twilio Messages (so the real clients, async-openai and reqwest,
-//! are exercised at the wire level), the conformance suites every adapter of a port runs
+//! Chat Completions, Twilio Messages and SendGrid Mail Send ([`sendgrid`]; so the real
+//! clients, async-openai and reqwest, are exercised at the wire level), SendGrid's webhook
+//! signing ([`sendgrid_events`]), the conformance suites every adapter of a port runs
 //! ([`conformance`]), a launcher for moto's AWS emulator ([`moto`]), and a log capture
 //! ([`logs`]).
 #![allow(clippy::unwrap_used)] // test support: a broken stub should fail the test loudly
@@ -8,6 +9,8 @@
 pub mod conformance;
 pub mod logs;
 pub mod moto;
+pub mod sendgrid;
+pub mod sendgrid_events;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
