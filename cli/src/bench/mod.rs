@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clap::Args;
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, ConversationId, Envelope, KindDetail, TenantRef};
 use comms_core::ports::{ChatError, ChatModel, ChatReply, ChatRequest};
 use comms_engine::batch::{Record, process_batch};
 use comms_engine::turn::EnginePorts;
@@ -70,17 +70,17 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
     let tenant = TenantRef::new("demo", "repair-shop")?;
     let records: Vec<Record> = (0..args.records)
         .map(|i| {
-            let from = PhoneNumber::parse(&format!("+1415555{i:04}")).expect("valid bench number");
+            let from = Address::parse(&format!("+1415555{i:04}")).expect("valid bench number");
             let env = Envelope {
                 id: format!("SM{:032x}", i),
                 conversation_id: ConversationId::derive(&tenant, Channel::Sms, &from),
                 tenant: tenant.clone(),
                 channel: Channel::Sms,
                 from,
-                to: PhoneNumber::parse("+15555550100").expect("valid demo number"),
+                to: Address::parse("+15555550100").expect("valid demo number"),
                 body: "hello".into(),
                 received_at: jiff::Timestamp::now(),
-                detail: KindDetail::Inbound { num_media: 0 },
+                detail: KindDetail::inbound(0),
             };
             Record {
                 message_id: env.id.clone(),

@@ -134,7 +134,7 @@ async fn an_unsubscribed_initiate_recipient_is_the_customer_opted_out_not_the_te
     assert!(matches!(&out, Err(e) if e.is_permanent() && e.reason().contains("21610")), "{out:?}");
     // The recipient of an initiate is the customer (`to`), not the tenant's number.
     assert!(h.consent.is_opted_out(&h.tenant.tenant, &h.customer()).await.unwrap());
-    let shop = comms_core::domain::PhoneNumber::parse(SHOP).unwrap();
+    let shop = comms_core::domain::Address::parse(SHOP).unwrap();
     assert!(!h.consent.is_opted_out(&h.tenant.tenant, &shop).await.unwrap());
     // The next initiate to that customer is not sent.
     let second = initiate_envelope("6c1d8b2f-3e4a-4f5b-8c7d-8e9f0a1b2c3d", Channel::Sms);

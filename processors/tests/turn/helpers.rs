@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber};
+use comms_core::domain::{Address, Channel, ConversationId, Envelope, KindDetail};
 use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDirectory, TurnJournal};
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
@@ -92,13 +92,13 @@ pub async fn harness_with_journal(
 /// An `initiate` envelope as the router builds it.
 pub fn initiate_envelope(request_id: &str, channel: Channel) -> Envelope {
     let tenant = comms_core::domain::TenantRef::new("demo", "repair-shop").unwrap();
-    let to = PhoneNumber::parse(CUSTOMER).unwrap();
+    let to = Address::parse(CUSTOMER).unwrap();
     Envelope {
         id: request_id.into(),
         conversation_id: ConversationId::derive(&tenant, channel, &to),
         tenant,
         channel,
-        from: PhoneNumber::parse(SHOP).unwrap(),
+        from: Address::parse(SHOP).unwrap(),
         to,
         body: String::new(),
         received_at: jiff::Timestamp::now(),
@@ -112,17 +112,17 @@ pub fn initiate_envelope(request_id: &str, channel: Channel) -> Envelope {
 
 pub fn envelope(message_sid: &str, body: &str) -> Envelope {
     let tenant = comms_core::domain::TenantRef::new("demo", "repair-shop").unwrap();
-    let from = PhoneNumber::parse(CUSTOMER).unwrap();
+    let from = Address::parse(CUSTOMER).unwrap();
     Envelope {
         id: message_sid.into(),
         conversation_id: ConversationId::derive(&tenant, Channel::Sms, &from),
         tenant,
         channel: Channel::Sms,
         from,
-        to: PhoneNumber::parse(SHOP).unwrap(),
+        to: Address::parse(SHOP).unwrap(),
         body: body.into(),
         received_at: jiff::Timestamp::now(),
-        detail: KindDetail::Inbound { num_media: 0 },
+        detail: KindDetail::inbound(0),
     }
 }
 
@@ -149,8 +149,8 @@ impl Harness {
         run.await.unwrap();
     }
 
-    pub fn customer(&self) -> PhoneNumber {
-        PhoneNumber::parse(CUSTOMER).unwrap()
+    pub fn customer(&self) -> Address {
+        Address::parse(CUSTOMER).unwrap()
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use comms_core::domain::tenant::ToolName;
-use comms_core::domain::{Author, Channel, ConversationId, Envelope, PhoneNumber};
+use comms_core::domain::{Address, Author, Channel, ConversationId, Envelope, PhoneNumber};
 use comms_core::ports::{ConsentAction, ConsentStore, ConversationLog, ItemContent, TenantDirectory};
 use comms_engine::turn::Outcome;
 use comms_sqlite::SqliteTenants;
@@ -20,7 +20,7 @@ const OWNER: &str = "+15555550199";
 /// An SMS from `number` to the shop.
 fn from(number: &str, sid: &str, body: &str) -> Envelope {
     let mut env = envelope(sid, body);
-    env.from = PhoneNumber::parse(number).unwrap();
+    env.from = Address::parse(number).unwrap();
     env.conversation_id = ConversationId::derive(&env.tenant, Channel::Sms, &env.from);
     env
 }
@@ -132,7 +132,7 @@ async fn a_direct_send_to_an_opted_out_customer_sends_nothing() {
 async fn a_direct_send_from_a_number_not_the_tenants_is_refused() {
     let h = answering("unused").await;
     let mut forged = direct(CUSTOMER, "console-x", "hello", Author::Owner);
-    forged.from = PhoneNumber::parse("+15555550999").unwrap();
+    forged.from = Address::parse("+15555550999").unwrap();
     let out = h.engine.handle(&forged.to_json()).await;
     assert!(matches!(&out, Err(e) if e.is_permanent()), "{out:?}");
     assert_eq!(h.twilio.posts(), 0);

@@ -72,7 +72,7 @@ async fn two_concurrent_bookings_of_one_slot_book_once() {
     let ctx = |phone: &str| ToolContext {
         tenant: Arc::new(h.tenant.clone()),
         conversation_id: format!("c-{phone}"),
-        customer: comms_core::domain::PhoneNumber::parse(phone).unwrap(),
+        customer: comms_core::domain::Address::parse(phone).unwrap(),
         owner: OwnerState::default_at(jiff::Timestamp::now()),
         now: jiff::Timestamp::now(),
         bookings: Arc::new(h.bookings.clone()),

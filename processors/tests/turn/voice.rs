@@ -1,7 +1,7 @@
 //! Voice turns: the answer is spoken into the live call by one Twilio call update, with
 //! the next `<Gather>`; at most once; a call that already ended is noted, not retried.
 
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, ConversationId, Envelope, KindDetail, TenantRef};
 use comms_core::ports::{ConversationLog, DeadLetters, ItemContent, OutgoingMessage, Queues};
 use comms_engine::turn::Outcome;
 
@@ -12,14 +12,14 @@ const CALL: &str = "CA0123456789abcdef0123456789abcdef";
 
 fn voice_turn(turn: u32, speech: &str) -> Envelope {
     let tenant = TenantRef::new("demo", "repair-shop").unwrap();
-    let from = PhoneNumber::parse(CUSTOMER).unwrap();
+    let from = Address::parse(CUSTOMER).unwrap();
     Envelope {
         id: format!("{CALL}-{turn}"),
         conversation_id: ConversationId::derive(&tenant, Channel::Voice, &from),
         tenant,
         channel: Channel::Voice,
         from,
-        to: PhoneNumber::parse(SHOP).unwrap(),
+        to: Address::parse(SHOP).unwrap(),
         body: speech.into(),
         received_at: jiff::Timestamp::now(),
         detail: KindDetail::VoiceTurn { call_sid: CALL.into(), turn },

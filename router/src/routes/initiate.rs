@@ -168,7 +168,12 @@ pub async fn initiate_conversation(
     let req = validate(&body)?;
     let (channel, request_id) = (req.channel, req.request_id.clone());
     let from = sender(&tenant, channel)?;
-    if state.consent.is_opted_out(&tenant_ref, &req.tel).await.map_err(ApiError::unavailable)? {
+    if state
+        .consent
+        .is_opted_out(&tenant_ref, &req.tel.clone().into())
+        .await
+        .map_err(ApiError::unavailable)?
+    {
         let message = "the recipient has opted out";
         return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::RecipientOptedOut, message));
     }
@@ -176,15 +181,15 @@ pub async fn initiate_conversation(
     if let Some(answer) = begin(&state, &key, &body).await? {
         return Ok(Json(answer));
     }
-    let conversation_id = ConversationId::derive(&tenant_ref, channel, &req.tel);
+    let conversation_id = ConversationId::derive(&tenant_ref, channel, &req.tel.clone().into());
     let now = jiff::Timestamp::now();
     let envelope = Envelope {
         id: request_id.clone(),
         tenant: tenant_ref.clone(),
         channel,
         conversation_id: conversation_id.clone(),
-        from,
-        to: req.tel,
+        from: from.into(),
+        to: req.tel.into(),
         body: String::new(),
         received_at: now,
         detail: KindDetail::Initiate {

@@ -102,7 +102,7 @@ async fn inbound(
             let now = jiff::Timestamp::now();
             state
                 .consent
-                .record(&tenant, &msg.from, action, &keyword, now)
+                .record(&tenant, &msg.from.clone().into(), action, &keyword, now)
                 .await
                 .map_err(ApiError::unavailable)?;
             tracing::info!(action = action.as_str(), "consent keyword recorded");
@@ -110,14 +110,14 @@ async fn inbound(
         }
         let envelope = Envelope {
             id: msg.message_sid.into(),
-            conversation_id: ConversationId::derive(&tenant, channel, &msg.from),
+            conversation_id: ConversationId::derive(&tenant, channel, &msg.from.clone().into()),
             tenant,
             channel,
-            from: msg.from,
-            to,
+            from: msg.from.into(),
+            to: to.into(),
             body: msg.body,
             received_at: jiff::Timestamp::now(),
-            detail: KindDetail::Inbound { num_media: msg.num_media },
+            detail: KindDetail::inbound(msg.num_media),
         };
         let message =
             OutgoingMessage { body: envelope.to_json(), attributes: envelope.attributes(&trace_id) };

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use comms_core::domain::{OwnerState, PhoneNumber};
+use comms_core::domain::{Address, OwnerState};
 use comms_core::ports::{TenantDirectory, ToolCall};
 use comms_core::tools::{self, ToolContext};
 use comms_sqlite::{SqliteBookings, SqliteLedger, SqliteTenants};
@@ -34,7 +34,7 @@ async fn ai_books(app: &TestApp, date: &str, phone: &str) -> Value {
     let ctx = ToolContext {
         tenant: Arc::new(SqliteTenants::new(app.db.clone()).get(&app.tenant.tenant).await.unwrap().unwrap()),
         conversation_id: "c".into(),
-        customer: PhoneNumber::parse(phone).unwrap(),
+        customer: Address::parse(phone).unwrap(),
         owner: OwnerState::default_at(jiff::Timestamp::now()),
         now: jiff::Timestamp::now(),
         bookings: Arc::new(SqliteBookings::new(app.db.clone())),

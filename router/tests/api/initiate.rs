@@ -1,5 +1,5 @@
 use comms_core::domain::tenant::{KeyHash, ProjectStatus, TenantConfig, hash_key};
-use comms_core::domain::{Channel, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, Envelope, KindDetail, PhoneNumber, TenantRef};
 use comms_core::ports::{ConsentAction, ConsentStore, DeadLetters, Queues, TenantDirectory};
 use comms_sqlite::SqliteTenants;
 use reqwest::StatusCode;
@@ -190,7 +190,7 @@ async fn bad_recipient_fields_are_400_with_the_field() {
 async fn an_opted_out_recipient_is_409() {
     let app = spawn_app().await;
     with_tenant(&app, |_| {}).await;
-    let customer = PhoneNumber::parse(CUSTOMER).unwrap();
+    let customer = Address::parse(CUSTOMER).unwrap();
     app.consent
         .record(&app.tenant.tenant, &customer, ConsentAction::OptOut, "STOP", jiff::Timestamp::now())
         .await

@@ -1,4 +1,4 @@
-use comms_core::domain::{Channel, Envelope, KindDetail, PhoneNumber};
+use comms_core::domain::{Address, Channel, Envelope, KindDetail};
 use comms_core::ports::{ConsentStore, Queues};
 use reqwest::StatusCode;
 
@@ -30,7 +30,7 @@ async fn signed_sms_is_enqueued_and_answered_with_empty_twiml() {
     assert_eq!(env.to.as_str(), SHOP_NUMBER);
     assert_eq!(env.body, "Can you fix a cracked screen?");
     assert_eq!(env.conversation_id.as_str(), "demo.repair-shop.tel.14155550123");
-    assert_eq!(env.detail, KindDetail::Inbound { num_media: 0 });
+    assert_eq!(env.detail, KindDetail::inbound(0));
     assert_eq!(got[0].attributes["kind"], "inbound");
     assert_eq!(got[0].attributes["company_id"], "demo");
     assert_eq!(got[0].attributes["channel"], "sms");
@@ -190,8 +190,8 @@ async fn unknown_route_and_wrong_method_answer_json() {
     }
 }
 
-fn customer() -> PhoneNumber {
-    PhoneNumber::parse(CUSTOMER).unwrap()
+fn customer() -> Address {
+    Address::parse(CUSTOMER).unwrap()
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ mod dynamo {
     use std::sync::Arc;
 
     use comms_aws::{CallLog, DynamoStore, emulator_config};
-    use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
+    use comms_core::domain::{Address, Channel, ConversationId, TenantRef};
     use comms_core::ports::{
         ConversationItem, ConversationKey, ConversationLog, ItemContent, Ledger, LedgerEntry,
     };
@@ -214,7 +214,7 @@ mod dynamo {
         let tenant = TenantRef::new("paged", "shop").unwrap();
         let mut ids = Vec::new();
         for i in 0..5 {
-            let customer = PhoneNumber::parse(&format!("+1415555020{i}")).unwrap();
+            let customer = Address::parse(&format!("+1415555020{i}")).unwrap();
             let key = ConversationKey {
                 id: ConversationId::derive(&tenant, Channel::Sms, &customer),
                 tenant: tenant.clone(),
@@ -270,6 +270,12 @@ mod dynamo {
     async fn tenant_numbers_have_one_owner() {
         let Some(moto) = start_moto().await else { return };
         conformance::tenants::numbers_have_one_owner(&store(&moto.endpoint).await).await;
+    }
+
+    #[tokio::test]
+    async fn tenant_email_addresses_route_with_one_owner() {
+        let Some(moto) = start_moto().await else { return };
+        conformance::tenants::email_addresses_route_with_one_owner(&store(&moto.endpoint).await).await;
     }
 }
 

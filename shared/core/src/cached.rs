@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::domain::tenant::TenantConfig;
-use crate::domain::{Channel, OwnerState, PhoneNumber, TenantRef};
+use crate::domain::{Channel, EmailAddress, OwnerState, PhoneNumber, TenantRef};
 use crate::ports::{OwnerStateStore, StoreError, TenantDirectory};
 
 /// How long tenants are cached when nothing else is said: a tenant's change of number or
@@ -30,6 +30,7 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Number(Channel, String),
+    Email(String),
     Id(TenantRef),
 }
 
@@ -107,6 +108,16 @@ impl TenantDirectory for CachedTenants {
             return Ok(Some(cfg));
         }
         let found = self.inner.by_number(channel, number).await?;
+        self.remember(key, &found);
+        Ok(found)
+    }
+
+    async fn by_email(&self, address: &EmailAddress) -> Result<Option<TenantConfig>, StoreError> {
+        let key = Key::Email(address.as_str().to_owned());
+        if let Some(cfg) = self.cached(&key) {
+            return Ok(Some(cfg));
+        }
+        let found = self.inner.by_email(address).await?;
         self.remember(key, &found);
         Ok(found)
     }
@@ -195,6 +206,9 @@ mod tests {
             Ok((*tenant == self.config.tenant).then(|| self.config.clone()))
         }
         async fn by_number(&self, _: Channel, _: &PhoneNumber) -> Result<Option<TenantConfig>, StoreError> {
+            Ok(None)
+        }
+        async fn by_email(&self, _: &EmailAddress) -> Result<Option<TenantConfig>, StoreError> {
             Ok(None)
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, PhoneNumber, TenantRef};
 use comms_core::ports::{
     CallControl, CallError, CallUpdate, Messenger, OutboundText, SecretStore, SendError, SentText,
 };
@@ -79,7 +79,7 @@ impl TwilioRest {
 }
 
 /// A number as Twilio wants it on this channel (`whatsapp:+1...` for WhatsApp).
-fn address(channel: Channel, number: &PhoneNumber) -> String {
+fn address(channel: Channel, number: &Address) -> String {
     match channel {
         Channel::Whatsapp => format!("whatsapp:{number}"),
         _ => number.to_string(),
@@ -99,8 +99,8 @@ fn parse_sent(m: MessageResource) -> Option<SentText> {
         .unwrap_or_else(jiff::Timestamp::now);
     Some(SentText {
         provider_id: m.sid,
-        to: PhoneNumber::parse(strip_channel(&m.to)).ok()?,
-        from: PhoneNumber::parse(strip_channel(&m.from)).ok()?,
+        to: PhoneNumber::parse(strip_channel(&m.to)).ok()?.into(),
+        from: PhoneNumber::parse(strip_channel(&m.from)).ok()?.into(),
         body: m.body.unwrap_or_default(),
         status: m.status.unwrap_or_default(),
         sent_at,
@@ -148,6 +148,10 @@ fn segments(m: &MessageResource) -> u64 {
 impl TwilioRest {
     /// Creates one message (`Messages.json`); counts the segments Twilio billed.
     async fn create(&self, text: &OutboundText) -> Result<SentText, SendError> {
+        if text.to.phone().is_none() || text.from.phone().is_none() {
+            let message = format!("Twilio sends {} to phone numbers only", text.channel);
+            return Err(SendError::Permanent { code: "not_a_phone_number".into(), message });
+        }
         let creds = self.credentials(text.credentials.as_deref()).await?;
         let (to, from) = (address(text.channel, &text.to), address(text.channel, &text.from));
         let mut form: Vec<(&str, String)> = vec![("To", to), ("From", from)];
@@ -205,8 +209,8 @@ impl Messenger for TwilioRest {
         channel: Channel,
         _tenant: &TenantRef,
         credentials: Option<&str>,
-        from: &PhoneNumber,
-        to: &PhoneNumber,
+        from: &Address,
+        to: &Address,
         since: jiff::Timestamp,
     ) -> Result<Vec<SentText>, SendError> {
         let creds = self.credentials(credentials).await?;

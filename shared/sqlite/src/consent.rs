@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
-use comms_core::domain::{PhoneNumber, TenantRef};
+use comms_core::domain::{Address, TenantRef};
 use comms_core::ports::{ConsentAction, ConsentStore, StoreError};
 
 /// Opt-out state and keyword history on SQLite.
@@ -21,7 +21,7 @@ impl SqliteConsent {
     pub async fn history(
         &self,
         tenant: &TenantRef,
-        customer: &PhoneNumber,
+        customer: &Address,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let (t, phone) = (tenant.clone(), customer.as_str().to_owned());
         self.db
@@ -38,7 +38,7 @@ impl SqliteConsent {
     }
 }
 
-/// Whether `phone` opted out of `t`'s messages (read in the caller's transaction).
+/// Whether `phone` (the column holds any customer address) opted out of `t`'s messages (read in the caller's transaction).
 pub(crate) fn opted_out(c: &rusqlite::Connection, t: &TenantRef, phone: &str) -> rusqlite::Result<bool> {
     c.query_row(
         "SELECT opted_out FROM consent WHERE company_id = ?1 AND project_id = ?2 AND phone = ?3",
@@ -54,7 +54,7 @@ impl ConsentStore for SqliteConsent {
     async fn record(
         &self,
         tenant: &TenantRef,
-        customer: &PhoneNumber,
+        customer: &Address,
         action: ConsentAction,
         keyword: &str,
         at: jiff::Timestamp,
@@ -85,7 +85,7 @@ impl ConsentStore for SqliteConsent {
             .map_err(backend)
     }
 
-    async fn is_opted_out(&self, tenant: &TenantRef, customer: &PhoneNumber) -> Result<bool, StoreError> {
+    async fn is_opted_out(&self, tenant: &TenantRef, customer: &Address) -> Result<bool, StoreError> {
         let (t, phone) = (tenant.clone(), customer.as_str().to_owned());
         self.db.read(move |c| opted_out(c, &t, &phone)).await.map_err(backend)
     }

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json, ts_from_ms, ts_sortable};
-use comms_core::domain::{ConversationId, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, ConversationId, TenantRef};
 use comms_core::ports::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
     search_digits,
@@ -31,7 +31,7 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSummary> {
             .get::<_, String>(3)?
             .parse()
             .map_err(|e: comms_core::domain::ChannelParseError| parse_err(e.to_string()))?,
-        customer: PhoneNumber::parse(&r.get::<_, String>(4)?).map_err(|e| parse_err(e.to_string()))?,
+        customer: Address::parse(&r.get::<_, String>(4)?).map_err(|e| parse_err(e.to_string()))?,
         status: r.get(5)?,
         last_activity: r.get::<_, String>(6)?.parse().map_err(|e: jiff::Error| parse_err(e.to_string()))?,
         item_count: r.get(7)?,
@@ -106,7 +106,7 @@ const SUMMARY_COLUMNS: &str = "conversation_id, company_id, project_id, channel,
      last_activity, item_count, takeover_until_ms";
 
 /// Conversations matching a search, by recency: `digits` in the customer's number, or
-/// `needle` (lowercase) in an item's text. `company` empty: every tenant's.
+/// `needle` (lowercase) in the customer's email address or in an item's text. `company` empty: every tenant's.
 fn search(
     c: &rusqlite::Connection,
     tenant: Option<&TenantRef>,
@@ -118,7 +118,8 @@ fn search(
     c.prepare_cached(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM conversations c
          WHERE (?1 = '' OR (company_id = ?1 AND project_id = ?2))
-           AND ((?3 <> '' AND instr(customer, ?3) > 0)
+           AND ((?3 <> '' AND instr(customer, '@') = 0 AND instr(customer, ?3) > 0)
+             OR (instr(customer, '@') > 0 AND instr(lower(customer), ?4) > 0)
              OR EXISTS (SELECT 1 FROM conversation_items i WHERE i.conversation_id = c.conversation_id
                           AND instr(lower(json_extract(i.content, '$.text')), ?4) > 0))
          ORDER BY last_activity DESC LIMIT ?5"

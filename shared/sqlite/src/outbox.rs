@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{Db, from_json, ts_sortable};
-use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, TenantRef};
 use comms_core::ports::{CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText};
 
 /// The local outbox: a messenger that stores texts instead of sending them, used by
@@ -33,7 +33,7 @@ impl SqliteOutbox {
             .read(move |c| {
                 let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<SentText> {
                     let parse = |s: String| {
-                        PhoneNumber::parse(&s)
+                        Address::parse(&s)
                             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))
                     };
                     Ok(SentText {
@@ -92,8 +92,8 @@ impl Messenger for SqliteOutbox {
         _channel: Channel,
         tenant: &TenantRef,
         _credentials: Option<&str>,
-        from: &PhoneNumber,
-        to: &PhoneNumber,
+        from: &Address,
+        to: &Address,
         since: jiff::Timestamp,
     ) -> Result<Vec<SentText>, SendError> {
         self.query(Some((

@@ -3,10 +3,12 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use comms_core::ports::{StoreError, TenantDirectory};
 
-/// The tenant directory on SQLite: the config as JSON, plus a number → tenant index.
+/// The tenant directory on SQLite: the config as JSON, plus a number → tenant index
+/// (`tenant_numbers`, which also holds the tenant's email addresses under the channel
+/// name `email`).
 #[derive(Clone)]
 pub struct SqliteTenants {
     db: Db,
@@ -17,6 +19,14 @@ impl SqliteTenants {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
+}
+
+/// Every (channel, address) that routes to `cfg`: its numbers, its email addresses.
+fn routes(cfg: &TenantConfig) -> Vec<(Channel, String, String)> {
+    let numbers =
+        cfg.numbers.iter().flat_map(|(c, ns)| ns.iter().map(|n| (*c, n.as_str().to_owned(), n.redacted())));
+    let emails = cfg.email_addresses().iter().map(|e| (Channel::Email, e.as_str().to_owned(), e.redacted()));
+    numbers.chain(emails).collect()
 }
 
 fn parse_stored(json: String) -> rusqlite::Result<TenantConfig> {
@@ -32,21 +42,17 @@ impl TenantDirectory for SqliteTenants {
             .db
             .write(move |c| {
                 let (company, project) = (&cfg.tenant.company_id, &cfg.tenant.project_id);
-                for (channel, numbers) in &cfg.numbers {
-                    for number in numbers {
-                        let owner: Option<(String, String)> = c
-                            .query_row(
-                                "SELECT company_id, project_id FROM tenant_numbers WHERE channel = ?1 AND number = ?2",
-                                params![channel.as_str(), number.as_str()],
-                                |r| Ok((r.get(0)?, r.get(1)?)),
-                            )
-                            .optional()?;
-                        if let Some((oc, op)) = owner.filter(|(oc, op)| oc != company || op != project) {
-                            return Ok(Some(format!(
-                                "{channel} number {} already routes to tenant {oc}/{op}",
-                                number.redacted()
-                            )));
-                        }
+                let routes = routes(&cfg);
+                for (channel, address, shown) in &routes {
+                    let owner: Option<(String, String)> = c
+                        .query_row(
+                            "SELECT company_id, project_id FROM tenant_numbers WHERE channel = ?1 AND number = ?2",
+                            params![channel.as_str(), address],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    if let Some((oc, op)) = owner.filter(|(oc, op)| oc != company || op != project) {
+                        return Ok(Some(format!("{channel} address {shown} already routes to tenant {oc}/{op}")));
                     }
                 }
                 c.execute(
@@ -58,13 +64,11 @@ impl TenantDirectory for SqliteTenants {
                     "DELETE FROM tenant_numbers WHERE company_id = ?1 AND project_id = ?2",
                     params![company, project],
                 )?;
-                for (channel, numbers) in &cfg.numbers {
-                    for number in numbers {
-                        c.execute(
-                            "INSERT INTO tenant_numbers (channel, number, company_id, project_id) VALUES (?1, ?2, ?3, ?4)",
-                            params![channel.as_str(), number.as_str(), company, project],
-                        )?;
-                    }
+                for (channel, address, _) in &routes {
+                    c.execute(
+                        "INSERT INTO tenant_numbers (channel, number, company_id, project_id) VALUES (?1, ?2, ?3, ?4)",
+                        params![channel.as_str(), address, company, project],
+                    )?;
                 }
                 Ok(None)
             })
@@ -98,7 +102,16 @@ impl TenantDirectory for SqliteTenants {
         channel: Channel,
         number: &PhoneNumber,
     ) -> Result<Option<TenantConfig>, StoreError> {
-        let number = number.as_str().to_owned();
+        self.by_route(channel, number.as_str().to_owned()).await
+    }
+
+    async fn by_email(&self, address: &EmailAddress) -> Result<Option<TenantConfig>, StoreError> {
+        self.by_route(Channel::Email, address.as_str().to_owned()).await
+    }
+}
+
+impl SqliteTenants {
+    async fn by_route(&self, channel: Channel, number: String) -> Result<Option<TenantConfig>, StoreError> {
         self.db
             .read(move |c| {
                 c.query_row(

@@ -87,6 +87,12 @@ async fn tenant_numbers_have_one_owner() {
     conformance::tenants::numbers_have_one_owner(&SqliteTenants::new(db)).await;
 }
 
+#[tokio::test]
+async fn tenant_email_addresses_route_with_one_owner() {
+    let (_dir, db) = fresh_db();
+    conformance::tenants::email_addresses_route_with_one_owner(&SqliteTenants::new(db)).await;
+}
+
 // The caching decorator the router puts in front of the directory passes the same suite.
 #[tokio::test]
 async fn cached_tenants_pass_the_directory_suite() {
@@ -98,6 +104,8 @@ async fn cached_tenants_pass_the_directory_suite() {
     conformance::tenants::found_by_id_and_by_number(&cached(&db)).await;
     let (_dir2, db2) = fresh_db();
     conformance::tenants::numbers_have_one_owner(&cached(&db2)).await;
+    let (_dir3, db3) = fresh_db();
+    conformance::tenants::email_addresses_route_with_one_owner(&cached(&db3)).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, ConversationId, TenantRef};
 use comms_core::ports::{
     Begin, ConsentAction, ConsentStore, ConversationItem, ConversationKey, ConversationLog, FINISHED_MAX,
     ItemContent, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
@@ -24,8 +24,8 @@ pub struct JournalPorts {
 
 const LEASE: Duration = Duration::from_secs(60);
 
-pub fn customer() -> PhoneNumber {
-    PhoneNumber::parse("+14155550123").expect("valid number")
+pub fn customer() -> Address {
+    Address::parse("+14155550123").expect("valid number")
 }
 
 pub fn tenant() -> TenantRef {
@@ -39,7 +39,7 @@ pub fn turn(id: &str, secs: i64) -> JournalTurn {
 
 /// Turn `id` of `number`'s SMS conversation, received `secs` after 2030-01-01.
 pub fn turn_of(number: &str, id: &str, secs: i64) -> JournalTurn {
-    let (t, customer) = (tenant(), PhoneNumber::parse(number).expect("valid number"));
+    let (t, customer) = (tenant(), Address::parse(number).expect("valid number"));
     JournalTurn {
         conversation: ConversationKey {
             id: ConversationId::derive(&t, Channel::Sms, &customer),

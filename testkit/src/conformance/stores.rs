@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use comms_core::domain::{Channel, ConversationId, OwnerMode, OwnerState, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, ConversationId, OwnerMode, OwnerState, PhoneNumber, TenantRef};
 use comms_core::ports::{
     Booking, Bookings, Claim, ConversationItem, ConversationKey, ConversationLog, DeliveryStatusStore,
     ItemContent, Ledger, LedgerEntry, OwnerStateStore, RequestBegin, RequestLog, Reservation, StoreError,
@@ -14,8 +14,8 @@ fn tenant() -> TenantRef {
     TenantRef::new("demo", "repair-shop").expect("valid ids")
 }
 
-fn phone(s: &str) -> PhoneNumber {
-    PhoneNumber::parse(s).expect("valid number")
+fn phone(s: &str) -> Address {
+    Address::parse(s).expect("valid number")
 }
 
 /// One claim wins; a live lease refuses others; a released or expired lease is taken
@@ -143,7 +143,7 @@ fn booking(time: &str, customer: &str) -> Booking {
         time: comms_core::tools::schedule::parse_time(time).expect("time"),
         lead_id: format!("LEAD-20990105-100000-{}", &customer[customer.len() - 4..]),
         customer_name: "Ann".into(),
-        phone: phone(customer),
+        phone: PhoneNumber::parse(customer).expect("valid number"),
         service: "screen".into(),
         conversation_id: None,
         created_at: jiff::Timestamp::now(),

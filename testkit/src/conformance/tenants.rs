@@ -1,7 +1,8 @@
 //! The tenant directory's conformance suite; each check expects an empty directory.
 
+use comms_core::domain::tenant::EmailSettings;
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use comms_core::ports::{StoreError, TenantDirectory};
 
 fn demo() -> TenantConfig {
@@ -44,4 +45,49 @@ pub async fn numbers_have_one_owner(dir: &dyn TenantDirectory) {
     assert!(dir.by_number(Channel::Sms, &phone("+15555550100")).await.expect("by number").is_none());
     assert!(dir.by_number(Channel::Sms, &phone("+15555550101")).await.expect("by number").is_some());
     dir.put(&second).await.expect("number is free now");
+}
+
+fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("valid test address")
+}
+
+fn with_addresses(mut cfg: TenantConfig, addresses: &[&str]) -> TenantConfig {
+    cfg.email = Some(EmailSettings {
+        addresses: addresses.iter().map(|a| email(a)).collect(),
+        from_name: "Demo Repairs".into(),
+        sendgrid_secret: format!(
+            "email-credentials/{}/{}/sendgrid",
+            cfg.tenant.company_id, cfg.tenant.project_id
+        ),
+        max_reply_chars: 2000,
+        inbound_path_secret: None,
+    });
+    cfg
+}
+
+/// A tenant is found by each of its email addresses; an address has one owner, and
+/// one the tenant gives up is free again.
+pub async fn email_addresses_route_with_one_owner(dir: &dyn TenantDirectory) {
+    let first = with_addresses(demo(), &["help@shop.example.com", "repairs@shop.example.com"]);
+    dir.put(&first).await.expect("put");
+    for a in ["help@shop.example.com", "repairs@SHOP.example.com"] {
+        let found = dir.by_email(&email(a)).await.expect("by email");
+        assert_eq!(found.map(|t| t.tenant), Some(first.tenant.clone()), "{a}");
+    }
+    assert!(dir.by_email(&email("nobody@shop.example.com")).await.expect("by email").is_none());
+
+    let mut second = with_addresses(demo(), &["help@shop.example.com"]);
+    second.tenant = TenantRef::new("other-co", "shop").expect("valid ids");
+    second.numbers = Default::default();
+    second.credentials = Default::default();
+    second = with_addresses(second, &["help@shop.example.com"]);
+    let err = dir.put(&second).await.expect_err("address stolen");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(dir.get(&second.tenant).await.expect("get").is_none(), "refused put wrote something");
+
+    dir.put(&with_addresses(first.clone(), &["repairs@shop.example.com"])).await.expect("update");
+    assert!(dir.by_email(&email("help@shop.example.com")).await.expect("by email").is_none());
+    dir.put(&second).await.expect("address is free now");
+    let found = dir.by_email(&email("help@shop.example.com")).await.expect("by email");
+    assert_eq!(found.map(|t| t.tenant), Some(second.tenant));
 }

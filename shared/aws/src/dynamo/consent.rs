@@ -1,19 +1,19 @@
-//! Consent: the opt-out per (tenant, number), with the keyword log that drove it.
+//! Consent: the opt-out per (tenant, customer address), with the keyword log that drove it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use comms_core::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, Channel, ConversationId, TenantRef};
 use comms_core::ports::{ConsentAction, ConsentStore, StoreError};
 
 use super::conversations::{conv_pk, tenant_gsi1pk};
 use super::{Attrs, DynamoStore, Item, Key, invalid, s, sortable, tenant_pk};
 
-fn consent_key(tenant: &TenantRef, customer: &PhoneNumber) -> Key {
+fn consent_key(tenant: &TenantRef, customer: &Address) -> Key {
     Key::new(tenant_pk(tenant), format!("CONSENT#{customer}"))
 }
 
-/// A consent item: `TENANT#{company}#{project}` / `CONSENT#{e164}`. An item without
+/// A consent item: `TENANT#{company}#{project}` / `CONSENT#{address}` (an E.164 number or an email address). An item without
 /// the flag does not opt out.
 struct ConsentItem {
     key: Key,
@@ -46,7 +46,7 @@ impl From<&ConsentItem> for Item {
 /// A consent log item: `TENANT#{company}#{project}` / `CONSENTLOG#{e164}#{at}#{uuid}`.
 struct ConsentLogItem<'a> {
     tenant: &'a TenantRef,
-    customer: &'a PhoneNumber,
+    customer: &'a Address,
     action: ConsentAction,
     keyword: &'a str,
     at: jiff::Timestamp,
@@ -66,7 +66,7 @@ impl DynamoStore {
         &self,
         tenant: &TenantRef,
         channel: Channel,
-        customer: &PhoneNumber,
+        customer: &Address,
         opted_out: bool,
         at: jiff::Timestamp,
     ) -> Result<TransactWriteItem, StoreError> {
@@ -100,7 +100,7 @@ impl ConsentStore for DynamoStore {
     async fn record(
         &self,
         tenant: &TenantRef,
-        customer: &PhoneNumber,
+        customer: &Address,
         action: ConsentAction,
         keyword: &str,
         at: jiff::Timestamp,
@@ -117,15 +117,15 @@ impl ConsentStore for DynamoStore {
             tx = tx.transact_items(self.put_tx((&consent).into(), None)?);
             // The flag on the headers of the customer's conversations, in the same
             // transaction: the turn journal checks it in the write before a send.
-            for channel in [Channel::Sms, Channel::Whatsapp] {
-                tx = tx.transact_items(self.flag_update(tenant, channel, customer, opted_out, at)?);
+            for channel in customer.conversation_channels() {
+                tx = tx.transact_items(self.flag_update(tenant, *channel, customer, opted_out, at)?);
             }
         }
         tx.send().await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    async fn is_opted_out(&self, tenant: &TenantRef, customer: &PhoneNumber) -> Result<bool, StoreError> {
+    async fn is_opted_out(&self, tenant: &TenantRef, customer: &Address) -> Result<bool, StoreError> {
         let item: Option<ConsentItem> = self.get_as(&consent_key(tenant, customer)).await?;
         Ok(item.is_some_and(|c| c.opted_out))
     }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use comms_core::domain::{ChannelParseError, ConversationId, PhoneNumber, TenantRef};
+use comms_core::domain::{Address, ChannelParseError, ConversationId, TenantRef};
 use comms_core::ports::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, StoreError,
 };
@@ -41,7 +41,7 @@ impl TryFrom<&Item> for HeaderItem {
                 project_id: a.s("project_id")?.to_owned(),
             },
             channel: a.s("channel")?.parse().map_err(|e: ChannelParseError| invalid(e.to_string()))?,
-            customer: PhoneNumber::parse(a.s("customer")?).map_err(|e| invalid(e.to_string()))?,
+            customer: Address::parse(a.s("customer")?).map_err(|e| invalid(e.to_string()))?,
             status: a.s("conv_status")?.to_owned(),
             last_activity: a.s("last_activity")?.parse().map_err(|e: jiff::Error| invalid(e.to_string()))?,
             item_count: u64::try_from(a.n("item_count")?).unwrap_or(0),

@@ -1,5 +1,5 @@
-//! The tenant directory: each tenant's configuration, and a route item per number it
-//! owns, written in one transaction so a number has one owner.
+//! The tenant directory: each tenant's configuration, and a route item per number and
+//! email address it owns, written in one transaction so each has one owner.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteIt
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Channel, PhoneNumber, TenantRef};
+use comms_core::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use comms_core::ports::{StoreError, TenantDirectory};
 
 use super::{Attrs, DynamoStore, Item, Key, invalid, s, tenant_pk};
@@ -18,6 +18,16 @@ fn config_key(tenant: &TenantRef) -> Key {
 
 fn route_key(channel: Channel, number: &PhoneNumber) -> Key {
     Key::new(format!("NUMBER#{channel}#{number}"), "ROUTE")
+}
+
+fn email_route_key(address: &EmailAddress) -> Key {
+    Key::new(format!("EMAIL#{address}"), "ROUTE")
+}
+
+/// Every route key of `config`: its numbers per channel, its email addresses.
+fn route_keys(config: &TenantConfig) -> Vec<Key> {
+    let numbers = config.numbers.iter().flat_map(|(c, ns)| ns.iter().map(|n| route_key(*c, n)));
+    numbers.chain(config.email_addresses().iter().map(email_route_key)).collect()
 }
 
 /// A tenant config item: `TENANT#{company}#{project}` / `CONFIG`, the config as JSON.
@@ -37,7 +47,8 @@ impl From<&ConfigItem> for Item {
     }
 }
 
-/// A number route item: `NUMBER#{channel}#{e164}` / `ROUTE`, the tenant owning it.
+/// A route item: `NUMBER#{channel}#{e164}` or `EMAIL#{address}` / `ROUTE`, the tenant
+/// owning it.
 struct RouteItem {
     key: Key,
     tenant: TenantRef,
@@ -63,8 +74,8 @@ impl From<&RouteItem> for Item {
 }
 
 impl DynamoStore {
-    /// Adds a route per number of `config` (each on condition: free or already this
-    /// tenant's) and deletes the routes of numbers `previous` had and `config` has not.
+    /// Adds a route per number and address of `config` (each on condition: free or
+    /// already this tenant's) and deletes the routes `previous` had and `config` has not.
     fn with_routes(
         &self,
         mut tx: TransactWriteItemsFluentBuilder,
@@ -72,26 +83,22 @@ impl DynamoStore {
         previous: Option<&TenantConfig>,
     ) -> Result<TransactWriteItemsFluentBuilder, StoreError> {
         let t = &config.tenant;
-        for (channel, numbers) in &config.numbers {
-            for number in numbers {
-                let route = RouteItem { key: route_key(*channel, number), tenant: t.clone() };
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some((&route).into()))
-                    .condition_expression("attribute_not_exists(pk) OR (company_id = :c AND project_id = :p)")
-                    .expression_attribute_values(":c", s(&t.company_id))
-                    .expression_attribute_values(":p", s(&t.project_id))
-                    .build()
-                    .map_err(|e| invalid(e.to_string()))?;
-                tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
-            }
+        let keys = route_keys(config);
+        for key in &keys {
+            let route = RouteItem { key: key.clone(), tenant: t.clone() };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some((&route).into()))
+                .condition_expression("attribute_not_exists(pk) OR (company_id = :c AND project_id = :p)")
+                .expression_attribute_values(":c", s(&t.company_id))
+                .expression_attribute_values(":p", s(&t.project_id))
+                .build()
+                .map_err(|e| invalid(e.to_string()))?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
-        // Numbers the tenant no longer has are released.
-        for (channel, numbers) in previous.iter().flat_map(|p| p.numbers.iter()) {
-            let kept = |n: &&PhoneNumber| config.numbers.get(channel).is_some_and(|l| l.contains(n));
-            for number in numbers.iter().filter(|n| !kept(n)) {
-                tx = tx.transact_items(self.delete_tx(&route_key(*channel, number))?);
-            }
+        // Numbers and addresses the tenant no longer has are released.
+        for key in previous.map(route_keys).unwrap_or_default().iter().filter(|k| !keys.contains(k)) {
+            tx = tx.transact_items(self.delete_tx(key)?);
         }
         Ok(tx)
     }
@@ -107,7 +114,7 @@ impl TenantDirectory for DynamoStore {
         match tx.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("TransactionCanceledException") => {
-                Err(StoreError::Conflict("a number already routes to another tenant".into()))
+                Err(StoreError::Conflict("a number or email address already routes to another tenant".into()))
             }
             Err(e) => Err(self.err(e)),
         }
@@ -124,6 +131,13 @@ impl TenantDirectory for DynamoStore {
         number: &PhoneNumber,
     ) -> Result<Option<TenantConfig>, StoreError> {
         let Some(route) = self.get_as::<RouteItem>(&route_key(channel, number)).await? else {
+            return Ok(None);
+        };
+        TenantDirectory::get(self, &route.tenant).await
+    }
+
+    async fn by_email(&self, address: &EmailAddress) -> Result<Option<TenantConfig>, StoreError> {
+        let Some(route) = self.get_as::<RouteItem>(&email_route_key(address)).await? else {
             return Ok(None);
         };
         TenantDirectory::get(self, &route.tenant).await

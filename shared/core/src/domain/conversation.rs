@@ -2,28 +2,28 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, PhoneNumber, TenantRef};
+use super::{Address, Channel, TenantRef};
 
 /// Identifies a conversation between one tenant and one customer address.
 ///
 /// Derived, never random, so every message from the same customer to the same tenant
 /// lands in the same conversation, and a retried request derives the same id:
 /// `{company_id}.{project_id}.{family}.{address}` where `family` is the channel's
-/// address family (`tel` for SMS and voice, `wa` for WhatsApp) and `address` is the
-/// number's digits without `+`.
+/// address family (`tel` for SMS and voice, `wa` for WhatsApp, `email`) and `address`
+/// is the number's digits without `+`, or the email address whole.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ConversationId(String);
 
 impl ConversationId {
     /// The conversation between `tenant` and the customer at `customer` on `channel`.
-    pub fn derive(tenant: &TenantRef, channel: Channel, customer: &PhoneNumber) -> Self {
+    pub fn derive(tenant: &TenantRef, channel: Channel, customer: &Address) -> Self {
         Self(format!(
             "{}.{}.{}.{}",
             tenant.company_id,
             tenant.project_id,
             channel.address_family(),
-            customer.digits()
+            customer.id_part()
         ))
     }
 
@@ -41,6 +41,14 @@ impl ConversationId {
     /// four digits (`acme.shop.tel.*******0123`). The full id holds the full number, so it
     /// is never logged ([`fmt::Display`] prints it whole: it is the stored key).
     pub fn redacted(&self) -> String {
+        let mut parts = self.0.splitn(4, '.');
+        if let (Some(c), Some(p), Some("email"), Some(address)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            let shown =
+                super::EmailAddress::parse(address).map_or_else(|_| "****".to_owned(), |e| e.redacted());
+            return format!("{c}.{p}.email.{shown}");
+        }
         match self.0.rsplit_once('.') {
             Some((head, address)) if address.len() > 4 && address.bytes().all(|b| b.is_ascii_digit()) => {
                 let tail = &address[address.len() - 4..];
@@ -65,7 +73,7 @@ mod tests {
     #[test]
     fn sms_and_voice_share_a_conversation() {
         let t = TenantRef::new("acme", "shop").unwrap();
-        let p = PhoneNumber::parse("+14155550123").unwrap();
+        let p = Address::parse("+14155550123").unwrap();
         let sms = ConversationId::derive(&t, Channel::Sms, &p);
         assert_eq!(sms.as_str(), "acme.shop.tel.14155550123");
         assert_eq!(sms, ConversationId::derive(&t, Channel::Voice, &p));
@@ -75,11 +83,15 @@ mod tests {
     #[test]
     fn redacted_keeps_the_tenant_and_hides_the_number() {
         let t = TenantRef::new("acme", "shop").unwrap();
-        let p = PhoneNumber::parse("+14155550123").unwrap();
+        let p = Address::parse("+14155550123").unwrap();
         let id = ConversationId::derive(&t, Channel::Whatsapp, &p);
         assert_eq!(id.redacted(), "acme.shop.wa.*******0123");
         assert!(!id.redacted().contains("4155550"));
         assert_eq!(ConversationId::from_stored("odd".into()).redacted(), "****");
         assert_eq!(ConversationId::from_stored("a.b.tel.12".into()).redacted(), "a.b.tel.****");
+        let email = Address::parse("ann.lee@example.com").unwrap();
+        let id = ConversationId::derive(&t, Channel::Email, &email);
+        assert_eq!(id.as_str(), "acme.shop.email.ann.lee@example.com");
+        assert_eq!(id.redacted(), "acme.shop.email.a***@example.com");
     }
 }

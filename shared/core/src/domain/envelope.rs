@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, ConversationId, PhoneNumber, TenantRef};
+pub use super::inbound::{Attachment, EmailMeta, Media};
+use super::{Address, Channel, ConversationId, TenantRef};
 
 /// The only envelope version this code reads and writes.
 pub const ENVELOPE_VERSION: u64 = 1;
@@ -60,11 +61,18 @@ pub enum Author {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KindDetail {
-    /// A customer message; `id` is the provider's message id (Twilio `MessageSid`).
+    /// A customer message; `id` is the provider's message id (Twilio `MessageSid`, an
+    /// email's `Message-ID`).
     Inbound {
         /// Number of media attachments the provider reported.
         #[serde(default)]
         num_media: u32,
+        /// An email's headers and raw text (email channel only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<EmailMeta>,
+        /// The message's media (MMS, WhatsApp).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        media: Vec<Media>,
     },
     /// An outbound conversation start; `id` is the caller's `request_id`.
     Initiate {
@@ -84,6 +92,11 @@ pub enum KindDetail {
 }
 
 impl KindDetail {
+    /// An inbound message's detail with no email or media part.
+    pub fn inbound(num_media: u32) -> KindDetail {
+        KindDetail::Inbound { num_media, email: None, media: Vec::new() }
+    }
+
     /// The kind this detail belongs to.
     pub fn kind(&self) -> Kind {
         match self {
@@ -106,8 +119,8 @@ pub struct Envelope {
     /// The sender as the provider saw it: the customer's address for inbound kinds
     /// (a text, a caller's speech), the tenant's for outbound ones. Readers ask
     /// [`Envelope::customer`] and [`Envelope::business_number`] instead.
-    pub from: PhoneNumber,
-    pub to: PhoneNumber,
+    pub from: Address,
+    pub to: Address,
     pub body: String,
     pub received_at: jiff::Timestamp,
     #[serde(flatten)]
@@ -143,26 +156,27 @@ struct Versioned<'a> {
 }
 
 impl Envelope {
-    /// A direct send of `text` from the tenant's `business` number to `customer`, in the
+    /// A direct send of `text` from the tenant's `business` address to `customer`, in the
     /// conversation the customer's own texts are in; `id` is the caller's idempotency key
     /// (the same id twice sends once).
     #[allow(clippy::too_many_arguments)]
     pub fn direct(
         tenant: TenantRef,
         channel: Channel,
-        business: PhoneNumber,
-        customer: PhoneNumber,
+        business: impl Into<Address>,
+        customer: impl Into<Address>,
         id: String,
         text: String,
         author: Author,
         at: jiff::Timestamp,
     ) -> Envelope {
+        let customer = customer.into();
         Envelope {
             id,
             conversation_id: ConversationId::derive(&tenant, channel, &customer),
             tenant,
             channel,
-            from: business,
+            from: business.into(),
             to: customer,
             body: text,
             received_at: at,
@@ -175,20 +189,28 @@ impl Envelope {
         self.detail.kind()
     }
 
-    /// The customer's number: the sender of an inbound text or of a caller's speech, the
+    /// The customer's address: the sender of an inbound text or of a caller's speech, the
     /// recipient of a conversation the tenant starts.
-    pub fn customer(&self) -> &PhoneNumber {
+    pub fn customer(&self) -> &Address {
         match self.kind() {
             Kind::Initiate | Kind::Direct => &self.to,
             Kind::Inbound | Kind::VoiceTurn => &self.from,
         }
     }
 
-    /// The tenant's number on this conversation (what replies are sent from).
-    pub fn business_number(&self) -> &PhoneNumber {
+    /// The tenant's address on this conversation (what replies are sent from).
+    pub fn business_number(&self) -> &Address {
         match self.kind() {
             Kind::Initiate | Kind::Direct => &self.from,
             Kind::Inbound | Kind::VoiceTurn => &self.to,
+        }
+    }
+
+    /// An inbound email's headers, if this is one.
+    pub fn email_meta(&self) -> Option<&EmailMeta> {
+        match &self.detail {
+            KindDetail::Inbound { email, .. } => email.as_ref(),
+            _ => None,
         }
     }
 
@@ -230,134 +252,5 @@ impl Envelope {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Envelope {
-        let tenant = TenantRef::new("acme", "shop").unwrap();
-        let from = PhoneNumber::parse("+14155550123").unwrap();
-        Envelope {
-            id: "SM0123".into(),
-            conversation_id: ConversationId::derive(&tenant, Channel::Sms, &from),
-            tenant,
-            channel: Channel::Sms,
-            from,
-            to: PhoneNumber::parse("+15555550100").unwrap(),
-            body: "Can you fix a cracked screen today?".into(),
-            received_at: "2026-11-23T10:00:00Z".parse().unwrap(),
-            detail: KindDetail::Inbound { num_media: 0 },
-        }
-    }
-
-    #[test]
-    fn round_trips_every_kind() {
-        let mut e = sample();
-        for detail in [
-            KindDetail::Inbound { num_media: 2 },
-            KindDetail::Initiate {
-                request_id: "6f1c".into(),
-                project_data: serde_json::json!({"role": "driver"}),
-                recipient_name: Some("Ann Lee".into()),
-            },
-            KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 3 },
-            KindDetail::Direct { author: Author::Owner },
-        ] {
-            e.detail = detail;
-            let json = e.to_json();
-            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-            assert_eq!(v["v"], 1);
-            assert_eq!(v["kind"], e.kind().as_str());
-            assert_eq!(Envelope::parse(&json).unwrap(), e);
-        }
-    }
-
-    #[test]
-    fn wire_shape_matches_the_design() {
-        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
-        assert_eq!(v["tenant"]["company_id"], "acme");
-        assert_eq!(v["channel"], "sms");
-        assert_eq!(v["conversation_id"], "acme.shop.tel.14155550123");
-        assert_eq!(v["received_at"], "2026-11-23T10:00:00Z");
-        assert_eq!(v["kind"], "inbound");
-    }
-
-    fn with(field: &str, value: serde_json::Value) -> String {
-        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
-        v[field] = value;
-        v.to_string()
-    }
-
-    #[test]
-    fn unknown_version_is_a_typed_error() {
-        let err = Envelope::parse(&with("v", 2.into())).unwrap_err();
-        assert_eq!(err, EnvelopeError::UnsupportedVersion("2".into()));
-        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
-        v.as_object_mut().unwrap().remove("v");
-        assert!(matches!(Envelope::parse(&v.to_string()), Err(EnvelopeError::UnsupportedVersion(_))));
-    }
-
-    #[test]
-    fn unknown_kind_is_a_typed_error() {
-        let err = Envelope::parse(&with("kind", "fax".into())).unwrap_err();
-        assert_eq!(err, EnvelopeError::UnknownKind("\"fax\"".into()));
-    }
-
-    #[test]
-    fn bad_fields_and_garbage_are_errors_not_panics() {
-        assert!(matches!(Envelope::parse(&with("from", "0415".into())), Err(EnvelopeError::Malformed(_))));
-        assert!(matches!(Envelope::parse("not json"), Err(EnvelopeError::NotJson(_))));
-        assert!(matches!(Envelope::parse("[1]"), Err(EnvelopeError::NotJson(_))));
-    }
-
-    #[test]
-    fn customer_and_business_number_do_not_depend_on_the_kind() {
-        let mut e = sample();
-        let (customer, shop) = (e.from.clone(), e.to.clone());
-        for detail in
-            [KindDetail::Inbound { num_media: 0 }, KindDetail::VoiceTurn { call_sid: "CA1".into(), turn: 1 }]
-        {
-            e.detail = detail;
-            assert_eq!((e.customer(), e.business_number()), (&customer, &shop), "{}", e.kind());
-        }
-        let initiate = Envelope {
-            from: shop.clone(),
-            to: customer.clone(),
-            detail: KindDetail::Initiate {
-                request_id: "r1".into(),
-                project_data: serde_json::Value::Null,
-                recipient_name: None,
-            },
-            ..sample()
-        };
-        assert_eq!((initiate.customer(), initiate.business_number()), (&customer, &shop));
-    }
-
-    #[test]
-    fn a_direct_send_is_in_the_customers_conversation() {
-        let inbound = sample();
-        let direct = Envelope::direct(
-            inbound.tenant.clone(),
-            Channel::Sms,
-            inbound.to.clone(),
-            inbound.from.clone(),
-            "owner:1".into(),
-            "See you at 3".into(),
-            Author::System,
-            inbound.received_at,
-        );
-        assert_eq!(direct.conversation_id, inbound.conversation_id);
-        assert_eq!((direct.customer(), direct.business_number()), (&inbound.from, &inbound.to));
-        let v: serde_json::Value = serde_json::from_str(&direct.to_json()).unwrap();
-        assert_eq!((v["kind"].as_str(), v["author"].as_str()), (Some("direct"), Some("system")));
-        assert_eq!(Envelope::parse(&direct.to_json()).unwrap(), direct);
-    }
-
-    #[test]
-    fn attributes_carry_routing_facts() {
-        let a = sample().attributes("trace-1");
-        assert_eq!(a["channel"], "sms");
-        assert_eq!(a["company_id"], "acme");
-        assert_eq!(a["kind"], "inbound");
-        assert_eq!(a["trace_id"], "trace-1");
-    }
-}
+#[path = "envelope_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::StoreError;
-use crate::domain::{PhoneNumber, TenantRef};
+use crate::domain::{Address, TenantRef};
 
 /// What a customer's keyword asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,21 +38,21 @@ impl ConsentAction {
     }
 }
 
-/// Opt-out state per tenant and customer number, with every keyword kept as history.
+/// Opt-out state per tenant and customer address, with every keyword kept as history.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     /// Records a keyword from `customer` and updates the opt-out state accordingly.
     async fn record(
         &self,
         tenant: &TenantRef,
-        customer: &PhoneNumber,
+        customer: &Address,
         action: ConsentAction,
         keyword: &str,
         at: jiff::Timestamp,
     ) -> Result<(), StoreError>;
 
     /// Whether `customer` has opted out of messages from `tenant`.
-    async fn is_opted_out(&self, tenant: &TenantRef, customer: &PhoneNumber) -> Result<bool, StoreError>;
+    async fn is_opted_out(&self, tenant: &TenantRef, customer: &Address) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

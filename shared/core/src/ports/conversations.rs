@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::chat::ToolCall;
-use crate::domain::{Channel, ConversationId, PhoneNumber, TenantRef};
+use crate::domain::{Address, Channel, ConversationId, TenantRef};
 
 /// What one stored item of a conversation is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub struct ConversationSummary {
     pub conversation_id: ConversationId,
     pub tenant: TenantRef,
     pub channel: Channel,
-    pub customer: PhoneNumber,
+    pub customer: Address,
     pub status: String,
     pub last_activity: jiff::Timestamp,
     pub item_count: u64,
@@ -82,19 +82,18 @@ pub fn search_digits(query: &str) -> Option<String> {
 }
 
 /// Whether a conversation matches a search `query`: the query's digits
-/// ([`search_digits`]) found in the customer's number, or the query a case-insensitive
-/// substring of one of `texts`. An empty query matches everything.
-pub fn search_matches<'a>(
-    customer: &PhoneNumber,
-    texts: impl IntoIterator<Item = &'a str>,
-    query: &str,
-) -> bool {
+/// ([`search_digits`]) found in the customer's number, the query a case-insensitive
+/// substring of the customer's email address, or of one of `texts`. An empty query
+/// matches everything.
+pub fn search_matches<'a>(customer: &Address, texts: impl IntoIterator<Item = &'a str>, query: &str) -> bool {
     let query = query.trim();
-    if query.is_empty() || search_digits(query).is_some_and(|d| customer.digits().contains(&d)) {
+    let digits_hit = |d: String| customer.phone().is_some_and(|p| p.digits().contains(&d));
+    if query.is_empty() || search_digits(query).is_some_and(digits_hit) {
         return true;
     }
     let needle = query.to_lowercase();
-    texts.into_iter().any(|t| t.to_lowercase().contains(&needle))
+    let email_hit = customer.email().is_some_and(|e| e.as_str().to_lowercase().contains(&needle));
+    email_hit || texts.into_iter().any(|t| t.to_lowercase().contains(&needle))
 }
 
 /// Which conversation items belong to.
@@ -103,7 +102,7 @@ pub struct ConversationKey {
     pub id: ConversationId,
     pub tenant: TenantRef,
     pub channel: Channel,
-    pub customer: PhoneNumber,
+    pub customer: Address,
 }
 
 /// The conversation log: one item per message, tool call, tool result and reply (never
@@ -182,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_search_matches_number_digits_or_text_without_case() {
-        let customer = PhoneNumber::parse("+14155550123").unwrap();
+        let customer = Address::parse("+14155550123").unwrap();
         let texts = ["Is my iPhone READY?", "thanks"];
         for hit in ["", "0123", "415 555", "+1415", "iphone ready", "THANKS"] {
             assert!(search_matches(&customer, texts, hit), "{hit:?}");
@@ -190,5 +189,8 @@ mod tests {
         for miss in ["9999", "android", "0123x"] {
             assert!(!search_matches(&customer, texts, miss), "{miss:?}");
         }
+        let email = Address::parse("ann.lee@example.com").unwrap();
+        assert!(search_matches(&email, texts, "ANN.LEE"));
+        assert!(!search_matches(&email, texts, "0123"));
     }
 }

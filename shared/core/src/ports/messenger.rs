@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Channel, PhoneNumber, TenantRef};
+use crate::domain::{Address, Channel, PhoneNumber, TenantRef};
 use crate::retry::{Classify, Disposition};
 
 /// An approved WhatsApp template and the values of its variables.
@@ -14,22 +14,39 @@ pub struct TemplateContent {
     pub variables: std::collections::BTreeMap<String, String>,
 }
 
+/// An email reply's headers: what makes it thread in the customer's mail client, and
+/// the one-click unsubscribe link (RFC 8058).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundEmail {
+    /// `Re: <the customer's subject>` for a reply.
+    pub subject: String,
+    /// The `Message-ID` being answered.
+    pub in_reply_to: Option<String>,
+    /// The thread's `References`, oldest first, ending with `in_reply_to`.
+    pub references: Vec<String>,
+    /// `{public base}/email/unsubscribe?t=...` (`List-Unsubscribe`).
+    pub unsubscribe_url: String,
+}
+
 /// A text to send to a customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundText {
-    /// `Sms` or `Whatsapp` (addresses get the `whatsapp:` prefix on the wire).
+    /// `Sms`, `Whatsapp` (addresses get the `whatsapp:` prefix on the wire) or `Email`.
     pub channel: Channel,
     pub tenant: TenantRef,
     /// Name of the secret with the tenant's provider credentials.
     pub credentials: Option<String>,
-    pub from: PhoneNumber,
-    pub to: PhoneNumber,
+    /// Phone numbers on SMS and WhatsApp, email addresses on email.
+    pub from: Address,
+    pub to: Address,
     /// The text; for a template send, a readable rendering kept for the log.
     pub body: String,
     /// Send this template instead of free text (WhatsApp outside the 24-hour session).
     pub template: Option<TemplateContent>,
     /// Where the provider reports delivery status.
     pub status_callback: Option<String>,
+    /// An email's subject and threading headers (`Channel::Email` only).
+    pub email: Option<OutboundEmail>,
 }
 
 /// A message the provider accepted (or already had, when found by reconciliation).
@@ -37,8 +54,8 @@ pub struct OutboundText {
 pub struct SentText {
     /// The provider's id (Twilio `SM…`, or `OUTBOX-…`).
     pub provider_id: String,
-    pub to: PhoneNumber,
-    pub from: PhoneNumber,
+    pub to: Address,
+    pub from: Address,
     pub body: String,
     pub status: String,
     pub sent_at: jiff::Timestamp,
@@ -81,8 +98,8 @@ pub trait Messenger: Send + Sync {
         channel: Channel,
         tenant: &TenantRef,
         credentials: Option<&str>,
-        from: &PhoneNumber,
-        to: &PhoneNumber,
+        from: &Address,
+        to: &Address,
         since: jiff::Timestamp,
     ) -> Result<Vec<SentText>, SendError>;
 }

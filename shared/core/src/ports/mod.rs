@@ -28,7 +28,8 @@ pub use journal::{
     evict_finished, extend_window,
 };
 pub use messenger::{
-    CallControl, CallError, CallUpdate, Messenger, OutboundText, SendError, SentText, TemplateContent,
+    CallControl, CallError, CallUpdate, Messenger, OutboundEmail, OutboundText, SendError, SentText,
+    TemplateContent,
 };
 pub use owner_state::OwnerStateStore;
 pub use queue::{

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::tenant::TenantConfig;
-use crate::domain::{Channel, PhoneNumber, TenantRef};
+use crate::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 
 /// Where tenant configurations live, found by id or by the number a customer wrote to.
 #[async_trait]
@@ -20,4 +20,7 @@ pub trait TenantDirectory: Send + Sync {
         channel: Channel,
         number: &PhoneNumber,
     ) -> Result<Option<TenantConfig>, StoreError>;
+
+    /// The tenant that owns the email `address` (one of its `email.addresses`), if any.
+    async fn by_email(&self, address: &EmailAddress) -> Result<Option<TenantConfig>, StoreError>;
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ToolContext;
-use crate::domain::{Author, Channel, ConversationId, Envelope, PhoneNumber};
+use crate::domain::{Address, Author, Channel, ConversationId, Envelope};
 use crate::ports::{OutgoingMessage, Queues, StoreError};
 use crate::retry::Classify;
 
@@ -26,7 +26,7 @@ pub struct HandoffContext {
     pub conversation_id: ConversationId,
     /// The turn's channel and the tenant's number on it.
     pub channel: Channel,
-    pub business: PhoneNumber,
+    pub business: Address,
     /// What the customer wrote (a line of it goes into the notification).
     pub customer_said: String,
     /// The public base URL the console is served under (`{base}/console/...`).
@@ -64,7 +64,7 @@ pub(super) async fn request_human(ctx: &ToolContext, a: HumanArgs) -> Result<Val
         return Ok(unavailable);
     };
     let sms_from = match h.channel {
-        Channel::Sms => Some(h.business.clone()),
+        Channel::Sms => h.business.phone().cloned(),
         _ => ctx.tenant.numbers.get(&Channel::Sms).and_then(|n| n.first().cloned()),
     };
     let Some(from) = sms_from else { return Ok(unavailable) };

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 pub use handoff::HandoffContext;
 
 use crate::domain::tenant::{TenantConfig, ToolName};
-use crate::domain::{OwnerState, PhoneNumber};
+use crate::domain::{Address, OwnerState, PhoneNumber};
 use crate::ports::{Booking, Bookings, Ledger, LedgerEntry, Reservation, StoreError, ToolCall, ToolSpec};
 
 /// What a tool may see and touch while running for one conversation.
@@ -25,8 +25,9 @@ pub struct ToolContext {
     pub tenant: Arc<TenantConfig>,
     pub conversation_id: String,
     /// The conversation's customer: bookings are made for this number (the model is not
-    /// given it, and cannot name another).
-    pub customer: PhoneNumber,
+    /// given it, and cannot name another). A customer known by email cannot book (a
+    /// booking is kept by phone number).
+    pub customer: Address,
     pub owner: OwnerState,
     pub now: jiff::Timestamp,
     pub bookings: Arc<dyn Bookings>,
@@ -295,12 +296,17 @@ async fn book_slot(ctx: &ToolContext, a: BookArgs) -> Result<Value, StoreError> 
     if a.customer_name.trim().is_empty() || a.service.trim().is_empty() {
         return Ok(tool_error("customer_name and service must not be empty"));
     }
+    let Some(phone) = ctx.customer.phone().cloned() else {
+        return Ok(tool_error(
+            "bookings are made by phone number: ask the customer to text or call the shop",
+        ));
+    };
     let request = BookingRequest {
         date,
         time,
         customer_name: a.customer_name.trim().to_owned(),
         // The conversation's customer, never a number from the model's arguments.
-        phone: ctx.customer.clone(),
+        phone,
         service: a.service.trim().to_owned(),
         conversation_id: Some(ctx.conversation_id.clone()),
     };

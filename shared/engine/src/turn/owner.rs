@@ -5,7 +5,7 @@
 //! the conversation over puts it under takeover.
 
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Author, Channel, Envelope, Kind, KindDetail};
+use comms_core::domain::{Address, Author, Channel, Envelope, Kind, KindDetail};
 use comms_core::ports::{ConversationItem, ItemContent};
 
 use super::compose::Composed;
@@ -37,14 +37,20 @@ pub(super) async fn held_by_owner(env: &Envelope, key: &Held) -> bool {
 }
 
 /// A direct send's reply: its text as written, nothing staged (the item is stored once
-/// sent). It must go from one of the tenant's own numbers on its channel.
+/// sent). It must go from one of the tenant's own numbers on its channel (or addresses,
+/// by email).
 pub(super) fn direct_reply(tenant: &TenantConfig, env: &Envelope) -> Result<Composed, TurnError> {
     if env.channel == Channel::Voice {
         return Err(TurnError::permanent("a direct send goes by text (sms, whatsapp), not by voice"));
     }
-    let own = tenant.numbers.get(&env.channel).is_some_and(|n| n.contains(env.business_number()));
+    let own = match env.business_number() {
+        Address::Phone(p) => tenant.numbers.get(&env.channel).is_some_and(|n| n.contains(p)),
+        Address::Email(e) => env.channel == Channel::Email && tenant.email_addresses().contains(e),
+    };
     if !own {
-        return Err(TurnError::permanent("a direct send must come from one of the tenant's numbers"));
+        return Err(TurnError::permanent(
+            "a direct send must come from one of the tenant's numbers (or email addresses)",
+        ));
     }
     if env.body.trim().is_empty() {
         return Err(TurnError::permanent("a direct send needs a text"));

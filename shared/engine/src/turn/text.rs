@@ -139,6 +139,7 @@ impl Engine {
                 .status_callback_base
                 .as_ref()
                 .map(|b| format!("{b}/twilio/status")),
+            email: None,
         }
     }
 

@@ -84,12 +84,15 @@ impl Engine {
         })?;
         let twiml = comms_core::twilio::twiml::call_update(voice::answer(base, *turn, reply, &env.body))
             .ok_or_else(|| TurnError::permanent("the call update does not fit Twilio's limit"))?;
+        let (Some(from), Some(to)) = (env.business_number().phone(), env.customer().phone()) else {
+            return Err(TurnError::permanent("a voice turn is between phone numbers"));
+        };
         Ok(CallUpdate {
             tenant: env.tenant.clone(),
             credentials: tenant.credentials.twilio.clone(),
             call_sid: call_sid.clone(),
-            from: env.business_number().clone(),
-            to: env.customer().clone(),
+            from: from.clone(),
+            to: to.clone(),
             twiml,
         })
     }

@@ -57,6 +57,7 @@ impl Checker {
             b => self.section("booking", b).and_then(|b| self.booking(b)),
         };
         let handoff = self.handoff(raw.handoff, ai.as_ref());
+        let email = self.email_section(raw.email, company_id.as_deref().zip(project_id.as_deref()));
         let api_keys = self.keys("api_keys", raw.api_keys);
         let admin_keys = self.keys("admin_keys", raw.admin_keys);
         Some(TenantConfig {
@@ -74,6 +75,7 @@ impl Checker {
             whatsapp: whatsapp?,
             booking: booking?,
             handoff: handoff?,
+            email: email?,
             api_keys: api_keys?,
             admin_keys: admin_keys?,
         })

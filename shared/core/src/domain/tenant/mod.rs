@@ -6,6 +6,7 @@
 //! each section in `sections`) then validates them all, collecting every problem.
 
 mod check;
+mod email;
 mod handoff;
 mod raw;
 mod sections;
@@ -19,8 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Channel, PhoneNumber, TenantRef};
+use super::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use crate::secure::constant_time_eq;
+pub use email::{DEFAULT_MAX_REPLY_CHARS, default_sendgrid_secret};
 
 /// Whether a project may start or continue conversations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,6 +207,35 @@ impl Handoff {
     }
 }
 
+/// The email channel's settings.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct EmailSettings {
+    /// The addresses that route to this tenant (inbound `To`); the first is the default
+    /// sender of conversations the tenant starts.
+    pub addresses: Vec<EmailAddress>,
+    /// The display name on sent mail (`From: "{from_name}" <address>`).
+    pub from_name: String,
+    /// The secret holding the SendGrid API key: `email-credentials/{company}/{project}/sendgrid`.
+    pub sendgrid_secret: String,
+    /// Longest reply sent by email, in characters (100 to 20,000; default 2,000).
+    pub max_reply_chars: u32,
+    /// A secret path segment for the inbound webhook (`/email/inbound/{secret}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_path_secret: Option<String>,
+}
+
+impl fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("addresses", &self.addresses)
+            .field("from_name", &self.from_name)
+            .field("sendgrid_secret", &self.sendgrid_secret)
+            .field("max_reply_chars", &self.max_reply_chars)
+            .field("inbound_path_secret", &self.inbound_path_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
 /// A tenant's whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantConfig {
@@ -227,6 +258,8 @@ pub struct TenantConfig {
     /// Left out of the canonical form while it is the default (no number, 24 hours).
     #[serde(skip_serializing_if = "Handoff::is_default")]
     pub handoff: Handoff,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailSettings>,
     pub api_keys: Vec<KeyHash>,
     pub admin_keys: Vec<KeyHash>,
 }
@@ -270,6 +303,11 @@ impl TenantConfig {
     pub fn to_json_pretty(&self) -> String {
         // Invariant: the config is plain strings, numbers, lists and maps.
         serde_json::to_string_pretty(self).expect("tenant config serialises")
+    }
+
+    /// The email addresses that route to this tenant (none without an `email` section).
+    pub fn email_addresses(&self) -> &[EmailAddress] {
+        self.email.as_ref().map_or(&[], |e| e.addresses.as_slice())
     }
 
     /// Whether `key` is one of this tenant's API keys (compared by hash, in constant time).

@@ -77,6 +77,8 @@ pub(super) struct RawTenant {
     #[serde(default)]
     pub handoff: Field<RawHandoff>,
     #[serde(default)]
+    pub email: Field<RawEmail>,
+    #[serde(default)]
     pub api_keys: Field<Vec<Field<RawKey>>>,
     #[serde(default)]
     pub admin_keys: Field<Vec<Field<RawKey>>>,
@@ -101,6 +103,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
     "whatsapp",
     "booking",
     "handoff",
+    "email",
     "api_keys",
     "admin_keys",
 ];
@@ -187,6 +190,22 @@ pub(super) struct RawHandoff {
     pub notify_number: Text,
     #[serde(default)]
     pub takeover_hours: Field<u64>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawEmail {
+    #[serde(default)]
+    pub addresses: TextList,
+    #[serde(default)]
+    pub from_name: Text,
+    #[serde(default)]
+    pub sendgrid_secret: Text,
+    #[serde(default)]
+    pub max_reply_chars: Field<u64>,
+    #[serde(default)]
+    pub inbound_path_secret: Text,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
