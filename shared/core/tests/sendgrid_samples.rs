@@ -2,8 +2,8 @@
 //! SendGrid's Inbound Parse posts them: the model sees only the new text.
 #![allow(clippy::unwrap_used)]
 
-use comms_providers::sendgrid::inbound::{self, AttachmentInfo, InboundEmail};
-use comms_providers::sendgrid::inbound_form;
+use comms_core::sendgrid::inbound::{self, AttachmentInfo, InboundEmail};
+use comms_core::sendgrid::inbound_form;
 
 fn sample(name: &str) -> (Vec<u8>, String) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/email");
