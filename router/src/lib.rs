@@ -23,9 +23,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use error::{ApiError, ErrorCode};
+pub use routes::email_unsubscribe::UNSUBSCRIBE_KEY_SECRET;
 
 /// Default request body limit: Twilio webhooks are a few KB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default body limit of inbound email (the whole MIME message, attachments included):
+/// under API Gateway's 10 MB request limit.
+pub const DEFAULT_MAX_EMAIL_BYTES: usize = 9 * 1024 * 1024;
 
 /// Settings of the router that do not come from tenants.
 #[derive(Debug, Clone)]
@@ -36,6 +41,8 @@ pub struct RouterConfig {
     pub public_base_url: String,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest inbound email accepted (`/email/inbound`); larger ones get 413.
+    pub max_email_bytes: usize,
 }
 
 impl RouterConfig {
@@ -44,6 +51,7 @@ impl RouterConfig {
         Self {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_email_bytes: DEFAULT_MAX_EMAIL_BYTES,
         }
     }
 }
@@ -150,6 +158,12 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("x-admin-key"),
                 ]),
         );
+    // Inbound mail carries attachments: its own, larger body limit.
+    let inbound_email = Router::new()
+        .route("/email/inbound", post(routes::email_inbound::inbound))
+        .route("/email/inbound/{secret}", post(routes::email_inbound::inbound_with_secret))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_email_bytes));
     let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
@@ -158,7 +172,13 @@ pub fn app(state: AppState) -> Router {
         .route("/twilio/voice", post(routes::twilio_voice::voice_webhook))
         .route("/twilio/voice/gather", post(routes::twilio_voice::gather))
         .route("/twilio/voice/wait", post(routes::twilio_voice::wait))
+        .route("/email/events", post(routes::email_events::events))
+        .route(
+            "/email/unsubscribe",
+            get(routes::email_unsubscribe::page).post(routes::email_unsubscribe::unsubscribe),
+        )
         .method_not_allowed_fallback(error::method_not_allowed)
+        .merge(inbound_email)
         .merge(browser)
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
