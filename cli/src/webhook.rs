@@ -1,5 +1,8 @@
-//! `comms webhook sms|voice`: Twilio-style signed webhooks (an inbound SMS, or what a
-//! caller said on a call), so the server can be tried without a Twilio account.
+//! `comms webhook sms|voice|email`: Twilio-style signed webhooks (an inbound SMS, or what
+//! a caller said on a call) and SendGrid-style inbound mail ([`email`]), so the server can
+//! be tried without a Twilio or SendGrid account.
+
+mod email;
 
 use std::path::Path;
 
@@ -17,6 +20,9 @@ pub enum WebhookCommand {
     /// Send what a caller said on a live call (the speech `<Gather>` webhook of a turn);
     /// the answer shows up as a call update (`comms outbox` without Twilio).
     Voice(VoiceArgs),
+    /// Send an inbound email as SendGrid's Inbound Parse posts it (raw MIME, signed);
+    /// the reply shows up in `comms outbox`.
+    Email(email::EmailArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +89,7 @@ pub async fn run(data_dir: &Path, backend: Backend, cmd: WebhookCommand) -> CliR
     let hook = match cmd {
         WebhookCommand::Sms(args) => sms(args)?,
         WebhookCommand::Voice(args) => voice(args)?,
+        WebhookCommand::Email(args) => return email::run(data_dir, backend, args).await,
     };
     let Prepared { channel, to, auth_token, url, id_line, params } = hook;
     let auth_token = match auth_token {

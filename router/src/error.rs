@@ -48,6 +48,8 @@ error_codes! {
     MissingSignature = "missing_signature",
     InvalidSignature = "invalid_signature",
     UnknownNumber = "unknown_number",
+    /// No tenant receives email at the message's recipient address.
+    UnknownAddress = "unknown_address",
     ProjectInactive = "project_inactive",
     ChannelNotSupported = "channel_not_supported",
     ChannelNotAllowed = "channel_not_allowed",

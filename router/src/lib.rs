@@ -25,9 +25,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use error::{ApiError, ErrorCode};
+pub use routes::email_unsubscribe::UNSUBSCRIBE_KEY_SECRET;
 
 /// Default request body limit: Twilio webhooks are a few KB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default body limit of inbound email (the whole MIME message, attachments included):
+/// under API Gateway's 10 MB request limit.
+pub const DEFAULT_MAX_EMAIL_BYTES: usize = 9 * 1024 * 1024;
 
 /// Settings of the router that do not come from tenants.
 #[derive(Debug, Clone)]
@@ -43,6 +48,8 @@ pub struct RouterConfig {
     pub media_hosts: MediaHosts,
     /// The owner console's settings (session secret, operator keys, limits).
     pub console: console::ConsoleSettings,
+    /// Largest inbound email accepted (`/email/inbound`); larger ones get 413.
+    pub max_email_bytes: usize,
 }
 
 impl RouterConfig {
@@ -53,6 +60,7 @@ impl RouterConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             media_hosts: MediaHosts::default(),
             console: console::ConsoleSettings::default(),
+            max_email_bytes: DEFAULT_MAX_EMAIL_BYTES,
         }
     }
 }
@@ -187,6 +195,12 @@ pub fn app(state: AppState) -> Router {
                     HeaderName::from_static("x-admin-key"),
                 ]),
         );
+    // Inbound mail carries attachments: its own, larger body limit.
+    let inbound_email = Router::new()
+        .route("/email/inbound", post(routes::email_inbound::inbound))
+        .route("/email/inbound/{secret}", post(routes::email_inbound::inbound_with_secret))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_email_bytes));
     let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/twilio/sms", post(routes::twilio_sms::sms_webhook))
@@ -195,7 +209,13 @@ pub fn app(state: AppState) -> Router {
         .route("/twilio/voice", post(routes::twilio_voice::voice_webhook))
         .route("/twilio/voice/gather", post(routes::twilio_voice::gather))
         .route("/twilio/voice/wait", post(routes::twilio_voice::wait))
+        .route("/email/events", post(routes::email_events::events))
+        .route(
+            "/email/unsubscribe",
+            get(routes::email_unsubscribe::page).post(routes::email_unsubscribe::unsubscribe),
+        )
         .method_not_allowed_fallback(error::method_not_allowed)
+        .merge(inbound_email)
         .merge(browser)
         // The console's pages: same-origin HTML, no CORS; signed-in by cookie.
         .merge(console::routes())

@@ -4,6 +4,9 @@
 
 mod admin;
 mod booking;
+mod email_events;
+mod email_helpers;
+mod email_inbound;
 mod helpers;
 mod initiate;
 mod lambda;
