@@ -74,7 +74,7 @@ pub async fn list(
             customer: if console.is_operator() { s.customer.redacted() } else { s.customer.to_string() },
             channel: s.channel.to_string(),
             tenant: s.tenant.to_string(),
-            last_activity: s.last_activity.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            last_activity: super::layout::shop_time(tenant.as_ref(), s.last_activity, false),
             items: s.item_count,
             taken_over: s.takeover_until.is_some_and(|u| u > now),
         })

@@ -56,6 +56,20 @@ impl Layout {
     }
 }
 
+/// `at` in the shop's time zone (the tenant's `scheduling.timezone`, with its
+/// abbreviation), as the owner reads times; UTC where no one tenant applies.
+pub fn shop_time(
+    tenant: Option<&comms_core::domain::tenant::TenantConfig>,
+    at: jiff::Timestamp,
+    seconds: bool,
+) -> String {
+    let tz = tenant
+        .and_then(|t| jiff::tz::TimeZone::get(&t.scheduling.timezone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let format = if seconds { "%Y-%m-%d %H:%M:%S %Z" } else { "%Y-%m-%d %H:%M %Z" };
+    at.to_zoned(tz).strftime(format).to_string()
+}
+
 /// The path part of a public base URL (`https://h/prod` → `/prod`).
 pub fn root_of(base: &str) -> String {
     let rest = base.split_once("://").map_or(base, |(_, r)| r);

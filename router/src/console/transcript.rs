@@ -79,7 +79,7 @@ async fn status(state: &AppState, tenant: &TenantConfig, provider_ids: &[String]
 }
 
 async fn line(state: &AppState, tenant: &TenantConfig, item: ConversationItem) -> Line {
-    let at = item.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let at = super::layout::shop_time(Some(tenant), item.at, true);
     let (media_label, media_links) = match &item.content {
         ItemContent::Inbound { media, .. } => media_line(media),
         _ => (String::new(), Vec::new()),
@@ -145,7 +145,7 @@ pub async fn page(
         taken_over_until: summary
             .takeover_until
             .filter(|u| *u > now)
-            .map(|u| u.strftime("%Y-%m-%d %H:%M UTC").to_string()),
+            .map(|u| super::layout::shop_time(Some(&tenant), u, false)),
         lines,
         idempotency_key: uuid::Uuid::new_v4().to_string(),
     };
