@@ -14,7 +14,6 @@ use comms_core::ports::{
 use comms_core::sendgrid::inbound_form;
 use comms_engine::turn::{Engine, EnginePorts, Outcome, TurnError, TurnSettings};
 use comms_providers::channels::ByChannel;
-use comms_providers::openai::{OpenAiChat, OpenAiSettings};
 use comms_providers::sendgrid::SendGridMail;
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{Db, QueueSettings};
@@ -83,13 +82,7 @@ pub async fn email_world(openai: OpenAiStub, send_timeout: Duration) -> EmailWor
     let email = Arc::new(
         SendGridMail::new(&sendgrid.base_url, secrets, Arc::clone(&stores.tenants), send_timeout).unwrap(),
     );
-    let chat = OpenAiChat::new(OpenAiSettings {
-        api_key: "sk-test".into(),
-        base_url: Some(openai.base_url.clone()),
-        model_override: None,
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
+    let chat = crate::helpers::chat_client(&openai);
     let settings = TurnSettings {
         status_callback_base: Some(PUBLIC_BASE.into()),
         retry_budget: Duration::from_secs(2),
