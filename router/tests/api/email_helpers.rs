@@ -52,7 +52,7 @@ pub async fn email_app(max_email_bytes: usize) -> EmailApp {
     let server = tokio::spawn(async move {
         axum::serve(listener, app(app_state)).await.unwrap();
     });
-    let app = EmailApp { base_url, stores, tenant, client: reqwest::Client::new(), _dir: dir, server };
+    let app = EmailApp { base_url, stores, tenant, client: comms_testkit::http_client(), _dir: dir, server };
     app.trust_keys(true).await;
     app
 }

@@ -9,6 +9,7 @@ mod email_helpers;
 mod email_inbound;
 mod helpers;
 mod initiate;
+mod initiate_email;
 mod lambda;
 mod logs;
 mod media;
