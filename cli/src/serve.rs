@@ -199,6 +199,10 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => aws(&args).await?,
     };
 
+    // Email replies carry an unsubscribe link signed with this key: made on first use.
+    if crate::secrets::ensure_random(wiring.stores.secrets.as_ref(), &config.unsubscribe_key_secret).await? {
+        tracing::info!(secret = %config.unsubscribe_key_secret, "made the unsubscribe links' key");
+    }
     let (stop_workers, stop_rx) = watch::channel(false);
     let workers = if args.no_workers {
         tracing::info!("--no-workers: messages stay queued");
@@ -240,15 +244,18 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
     Ok(())
 }
 
-/// The router's settings. With `--backend aws` the console's session secret is the
-/// stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`, which the template makes), so
-/// a local router and the stack's accept the same sessions; made if missing (a scratch
-/// prefix).
+/// The router's settings. With `--backend aws` the console's session secret and the
+/// unsubscribe links' key are the stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`,
+/// `{COMMS_QUEUE_PREFIX}/email/unsubscribe-key`, which the template makes), so a local
+/// router and the stack's accept the same sessions and links; made if missing (a
+/// scratch prefix).
 fn router_config(args: &ServeArgs, public_base_url: &str, backend: Backend) -> CliResult<RouterConfig> {
     let mut config = RouterConfig::new(public_base_url);
     config.max_body_bytes = args.max_body_bytes;
     if backend == Backend::Aws {
-        config.console.session_secret = format!("{}/console/session-secret", aws_resources()?.queue_prefix);
+        let prefix = aws_resources()?.queue_prefix;
+        config.console.session_secret = format!("{prefix}/console/session-secret");
+        config.unsubscribe_key_secret = format!("{prefix}/email/unsubscribe-key");
     }
     Ok(config)
 }

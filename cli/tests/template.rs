@@ -149,6 +149,41 @@ fn each_function_is_passed_the_urls_of_the_queues_it_uses() {
     assert!(!sends.contains("DeadLetterQueue"), "the router sends to no DLQ: {sends}");
 }
 
+/// The resource `logical`'s block (up to the next resource).
+fn resource(t: &str, logical: &str) -> String {
+    let block = t.split(&format!("\n  {logical}:\n")).nth(1).unwrap();
+    block.split("\n\n  ").next().unwrap().to_owned()
+}
+
+#[test]
+fn the_unsubscribe_key_is_made_by_the_stack_and_read_by_the_router_and_email_processor_only() {
+    let t = template();
+    let name = "${AWS::StackName}/email/unsubscribe-key";
+    let secret = resource(&t, "EmailUnsubscribeKey");
+    assert!(secret.contains("Type: AWS::SecretsManager::Secret"), "{secret}");
+    assert!(secret.contains(&format!("Name: !Sub \"{name}\"")), "{secret}");
+    assert!(secret.contains("GenerateSecretString:"), "a random value, never one in the template: {secret}");
+    // Both functions are told its name, in the variable their settings read.
+    let variable = format!("{}: !Sub \"{name}\"\n", comms_router::settings::ENV_EMAIL_UNSUBSCRIBE_KEY);
+    let grant = format!("secret:{name}-??????\"");
+    for (function, reads) in [
+        ("RouterFunction", true),
+        ("EmailProcessorFunction", true),
+        ("SmsProcessorFunction", false),
+        ("WhatsappProcessorFunction", false),
+        ("VoiceProcessorFunction", false),
+    ] {
+        let block = resource(&t, function);
+        assert_eq!(function_environment(&t, function).contains(&variable), reads, "{function}: {variable}");
+        assert_eq!(block.contains(&grant), reads, "{function} may read the key: {reads}");
+    }
+    // Read only: nothing may write, rotate or delete it.
+    assert_eq!(t.matches(&grant).count(), 2);
+    for line in t.lines().filter(|l| l.contains("secretsmanager:") && l.contains("Action:")) {
+        assert!(!line.contains("PutSecretValue") && !line.contains("secretsmanager:*"), "{line}");
+    }
+}
+
 #[test]
 fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor() {
     let t = template();

@@ -67,3 +67,19 @@ fn a_signed_inbound_email_is_accepted_and_a_foreign_key_is_refused() {
     assert!(stdout(&bad).starts_with("403"), "{}", stdout(&bad));
     assert_eq!(email_depth(data.path()), 3, "a refused mail was enqueued");
 }
+
+#[test]
+fn comms_serve_makes_the_unsubscribe_key_once_and_keeps_it() {
+    let data = tempfile::tempdir().unwrap();
+    let key = || {
+        let out = comms(data.path(), &["secrets", "get", "email-unsubscribe-key"]);
+        out.status.success().then(|| stdout(&out).trim().to_owned())
+    };
+    assert_eq!(key(), None, "no key before the first serve");
+    let server = serve_with(data.path(), &["--no-workers"]);
+    let first = key().expect("serve made the key");
+    assert_eq!(first.len(), 64, "256 random bits, hex");
+    drop(server);
+    let _again = serve_with(data.path(), &["--no-workers"]);
+    assert_eq!(key(), Some(first), "a restart keeps the key (links already sent stay valid)");
+}
