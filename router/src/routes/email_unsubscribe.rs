@@ -14,8 +14,8 @@ use comms_core::secure::verify_unsubscribe_token;
 use crate::{ApiError, AppState};
 
 /// The deployment's secret that signs unsubscribe links (any string; the engine signs
-/// with the same one when it sends).
-pub const UNSUBSCRIBE_KEY_SECRET: &str = "email-unsubscribe-key";
+/// with the same one when it sends). Defined in the core, which both share.
+pub use comms_core::secure::UNSUBSCRIBE_KEY_SECRET;
 
 /// The confirmation page.
 pub async fn page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {

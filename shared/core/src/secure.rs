@@ -9,6 +9,10 @@ use sha2::Sha256;
 
 use crate::domain::{Address, TenantRef};
 
+/// The deployment's secret (in the secret store) that signs unsubscribe links: the
+/// engine signs with it when it sends an email, the router verifies with it.
+pub const UNSUBSCRIBE_KEY_SECRET: &str = "email-unsubscribe-key";
+
 /// Compares two byte strings without an early exit on the first difference.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

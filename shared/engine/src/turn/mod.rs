@@ -24,9 +24,10 @@ use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
     Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey,
-    ConversationLog, JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, Stores, TenantDirectory,
-    TurnClaim, TurnJournal, TurnStep, turn_key,
+    ConversationLog, JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, SecretStore, Stores,
+    TenantDirectory, TurnClaim, TurnJournal, TurnStep, turn_key,
 };
+use comms_core::secure::UNSUBSCRIBE_KEY_SECRET;
 
 pub use compose::{system_prompt, template_variables};
 pub use error::TurnError;
@@ -57,8 +58,11 @@ pub struct TurnSettings {
     /// half a lease when its record reappears, and the redelivery waits that out in
     /// process instead of spending a receive (docs/decisions.md, "Crash safety").
     pub lease: Duration,
-    /// Public base URL for Twilio status callbacks (`{base}/twilio/status`).
+    /// Public base URL for Twilio status callbacks (`{base}/twilio/status`), and of an
+    /// email's unsubscribe link (`{base}/email/unsubscribe?t=...`).
     pub status_callback_base: Option<String>,
+    /// Name of the secret that signs unsubscribe links (read on email turns only).
+    pub unsubscribe_key_secret: String,
 }
 
 impl Default for TurnSettings {
@@ -68,6 +72,7 @@ impl Default for TurnSettings {
             retry_budget: Duration::from_secs(20),
             lease: Duration::from_secs(30),
             status_callback_base: None,
+            unsubscribe_key_secret: UNSUBSCRIBE_KEY_SECRET.to_owned(),
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct EnginePorts {
     /// enqueues the owner's notification.
     pub conversations: Arc<dyn ConversationLog>,
     pub queues: Arc<dyn Queues>,
+    /// The deployment's secrets: the unsubscribe-link key, read on email turns only.
+    pub secrets: Arc<dyn SecretStore>,
 }
 
 impl EnginePorts {
@@ -122,6 +129,7 @@ impl EnginePorts {
             calls,
             conversations: Arc::clone(&stores.conversations),
             queues: Arc::clone(&stores.queues),
+            secrets: Arc::clone(&stores.secrets) as Arc<dyn SecretStore>,
         }
     }
 }
