@@ -208,7 +208,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         tracing::info!("--no-workers: messages stay queued");
         Vec::new()
     } else {
-        start_workers(data_dir, &args, settings, &wiring, &public_base_url, &stop_rx)?
+        start_workers(data_dir, &args, settings, &wiring, &config, &stop_rx)?
     };
     tracing::info!(
         listen = %local,
@@ -271,13 +271,14 @@ fn summaries(interval_secs: u64) -> Option<(LocalMetrics, tokio::task::JoinHandl
     Some((metrics, ticker))
 }
 
-/// One worker per channel the engine handles, each on its own queue, until `stop`.
+/// One worker per channel the engine handles, each on its own queue, until `stop`; the
+/// engine links to the router's public base URL and signs with its unsubscribe key.
 fn start_workers(
     data_dir: &Path,
     args: &ServeArgs,
     settings: &Settings,
     wiring: &Wiring,
-    public_base_url: &str,
+    router: &RouterConfig,
     stop: &watch::Receiver<bool>,
 ) -> CliResult<Vec<tokio::task::JoinHandle<()>>> {
     let chat = engine::chat_model(settings)?;
@@ -297,9 +298,10 @@ fn start_workers(
             messenger,
             calls,
         ),
-        public_base_url,
+        &router.public_base_url,
         Duration::from_secs(args.retry_budget_secs),
         visibility,
+        &router.unsubscribe_key_secret,
     ));
     let spawn = |channel| {
         let settings = WorkerSettings {

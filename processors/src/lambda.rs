@@ -221,6 +221,7 @@ pub fn aws_handler(
     )?);
     let messenger = Arc::new(ByChannel::new(twilio.clone(), email));
     let chat = secret_keyed_model(channel, stores.secrets.clone(), env);
+    let defaults = TurnSettings::default();
     let engine = Engine::new(
         EnginePorts::new(&stores, chat, messenger, twilio),
         TurnSettings {
@@ -230,7 +231,11 @@ pub fn aws_handler(
             // timed out or crashed reappears with at most half a lease left on its claim,
             // which the next invocation waits out (docs/decisions.md, "Crash safety").
             lease: env.visibility,
-            ..Default::default()
+            unsubscribe_key_secret: env
+                .unsubscribe_key_secret
+                .clone()
+                .unwrap_or(defaults.unsubscribe_key_secret),
+            ..defaults
         },
     );
     Ok(SqsHandler {
