@@ -185,6 +185,31 @@ fn the_unsubscribe_key_is_made_by_the_stack_and_read_by_the_router_and_email_pro
 }
 
 #[test]
+fn every_route_the_router_serves_is_an_api_path_and_mail_reaches_it_as_bytes() {
+    let t = template();
+    let router = std::fs::read_to_string(root().join("router/src/lib.rs")).unwrap();
+    let paths: BTreeSet<&str> = router
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|p| !p.starts_with("/console"))
+        .collect();
+    assert!(paths.contains("/email/inbound/{secret}") && paths.contains("/twilio/sms"), "{paths:?}");
+    for path in paths {
+        let bare = format!("Path: {path},");
+        let quoted = format!("Path: \"{path}\",");
+        assert!(
+            t.contains(&bare) || t.contains(&quoted),
+            "{path} is served by the router but not in the API"
+        );
+    }
+    // Inbound Parse posts raw MIME (8-bit, not always UTF-8) as multipart/form-data: API
+    // Gateway must pass it base64-encoded rather than as text.
+    let api = t.split("    Type: AWS::Serverless::Api\n").nth(1).unwrap().split("\n\n  ").next().unwrap();
+    assert!(api.contains("BinaryMediaTypes:\n        - \"multipart~1form-data\"\n"), "{api}");
+}
+
+#[test]
 fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor() {
     let t = template();
     let binaries: BTreeSet<String> =
