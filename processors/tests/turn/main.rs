@@ -5,6 +5,8 @@
 
 mod aws;
 mod channels;
+mod email;
+mod email_helpers;
 mod fencing;
 mod helpers;
 mod media;

@@ -14,6 +14,7 @@ use comms_core::retry::with_backoff;
 use comms_core::tools::{self, HandoffContext, ToolContext};
 use tokio::task::JoinSet;
 
+use super::email_text;
 use super::media::{customer_message, inbound_media, this_message};
 use super::{Engine, TurnError};
 
@@ -125,13 +126,17 @@ impl Engine {
             model: tenant.ai.model.clone(),
             messages: vec![
                 ChatMessage::System { content: system_prompt(tenant, &owner, env, now) },
-                ChatMessage::user(opening_ask(name, project_data, template_vars.as_deref())),
+                ChatMessage::user(match env.channel {
+                    Channel::Email => email_text::opening_ask(name, project_data),
+                    _ => opening_ask(name, project_data, template_vars.as_deref()),
+                }),
             ],
             tools: Vec::new(),
             key_secret: tenant.credentials.openai.clone(),
         };
         let text = self.ask_model(&request).await?.content.unwrap_or_default();
         match template_vars {
+            None if env.channel == Channel::Email => Ok(email_text::opening(tenant, &text, started)),
             None => Ok((fit_reply(tenant, env.channel, &text), None, vec![started])),
             Some(names) => {
                 let vars = template_variables(&text, &names).map_err(TurnError::permanent)?;
@@ -251,6 +256,8 @@ fn fit_reply(tenant: &TenantConfig, channel: Channel, text: &str) -> String {
         }
         _ if text.trim().is_empty() => fallback.to_owned(),
         Channel::Voice => voice::speech_sized(text, voice::MAX_SPOKEN_CHARS),
+        // No segments by email: the tenant's length cap, cut at a sentence or a word.
+        Channel::Email => email_text::fit_to_chars(text, email_text::max_chars(tenant)),
         _ => text.trim().to_owned(),
     }
 }
@@ -350,6 +357,10 @@ fn medium(tenant: &TenantConfig, channel: Channel) -> String {
         Channel::Voice => "You are speaking on a live phone call: your words are read aloud. Answer \
              in one to three short spoken sentences (under 60 words), no lists, links or symbols."
             .to_owned(),
+        Channel::Email => format!(
+            "You are writing by email: plain text without markdown, at most {} characters.",
+            email_text::max_chars(tenant)
+        ),
         other => format!("You are replying by {other}: plain text, short."),
     }
 }

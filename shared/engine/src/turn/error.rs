@@ -30,7 +30,7 @@ impl TurnError {
     }
 
     /// A port error, with what the turn was doing; retried as the error says.
-    fn caused_by<E>(context: &str, e: E) -> Self
+    pub(super) fn caused_by<E>(context: &str, e: E) -> Self
     where
         E: Classify + Error + Send + Sync + 'static,
     {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use comms_core::ports::{
-    ConversationItem, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
+    Begin, ConversationItem, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
 };
 use comms_core::retry::{Classify, Disposition, with_backoff};
 
@@ -102,6 +102,49 @@ impl Engine {
         Ok(recorded)
     }
 }
+
+impl Engine {
+    /// Claims the turn. A busy claim of this turn whose lease ends within three quarters
+    /// of a lease is the claim of a holder that stopped renewing it (it died, or a Lambda
+    /// timed out): this delivery waits it out, kept invisible by its heartbeat, and takes
+    /// over, so a crash never costs a receive. A lease further off belongs to a live
+    /// holder (just claimed or renewed): that is a real overlap, retried later. Another
+    /// turn of the conversation in flight is waited for in process (the conversation's
+    /// turns run in order), for at most a lease.
+    pub(super) async fn claim(&self, turn: &JournalTurn) -> Result<Option<TurnClaim>, TurnError> {
+        let lease = self.settings.lease;
+        let (mut waited, started) = (false, std::time::Instant::now());
+        let mut pause = CONVERSATION_POLL;
+        loop {
+            match self.ports.journal.begin(turn, lease).await? {
+                Begin::Claimed(claim) => return Ok(Some(claim)),
+                Begin::Done => return Ok(None),
+                Begin::Busy { lease_left, same_turn: true } if !waited && lease_left <= lease * 3 / 4 => {
+                    tracing::info!(?lease_left, "turn claimed by an attempt that stopped renewing: waiting");
+                    tokio::time::sleep(lease_left + BUSY_MARGIN).await;
+                    waited = true;
+                }
+                Begin::Busy { same_turn: true, .. } => {
+                    return Err(TurnError::retry("another delivery of this message is in progress"));
+                }
+                Begin::Busy { lease_left, same_turn: false } if started.elapsed() < lease => {
+                    tokio::time::sleep(pause.min(lease_left + BUSY_MARGIN)).await;
+                    pause = (pause * 2).min(CONVERSATION_POLL_MAX);
+                }
+                Begin::Busy { same_turn: false, .. } => {
+                    return Err(TurnError::retry("another turn of this conversation is in progress"));
+                }
+            }
+        }
+    }
+}
+
+/// Slack added to a dead holder's remaining lease before claiming again.
+const BUSY_MARGIN: Duration = Duration::from_millis(100);
+
+/// First and longest pause between claims while another turn of the conversation runs.
+const CONVERSATION_POLL: Duration = Duration::from_millis(20);
+const CONVERSATION_POLL_MAX: Duration = Duration::from_millis(500);
 
 /// A provider call that was not made because the lease check failed, or that failed.
 pub(super) enum Fenced<E> {

@@ -6,10 +6,13 @@
 //! and the turns of one conversation run one at a time, in order.
 //!
 //! This module holds the engine and the resume loop; the steps are in `compose` (the
-//! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
-//! (speaking into a live call) and `error` (why a turn failed).
+//! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `email` and
+//! `email_text` (sending a mail, never twice), `voice` (speaking into a live call) and
+//! `error` (why a turn failed).
 
 mod compose;
+mod email;
+mod email_text;
 mod error;
 mod lease;
 mod media;
@@ -23,9 +26,9 @@ use std::time::Duration;
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
-    Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey,
-    ConversationLog, JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, SecretStore, Stores,
-    TenantDirectory, TurnClaim, TurnJournal, TurnStep, turn_key,
+    Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey, ConversationLog,
+    JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, SecretStore, Stores, TenantDirectory,
+    TurnJournal, TurnStep, turn_key,
 };
 use comms_core::secure::UNSUBSCRIBE_KEY_SECRET;
 
@@ -43,6 +46,9 @@ pub enum Outcome {
     AlreadyDone,
     /// Finished without a reply, with why (opted out, project paused).
     Suppressed(String),
+    /// Finished, the reply perhaps sent and perhaps not (an email send that timed out):
+    /// noted in the conversation, never sent again. With what the note says.
+    Unknown(String),
 }
 
 /// Knobs of the turn.
@@ -197,40 +203,6 @@ impl Engine {
         Ok(Arc::new(cfg.ok_or_else(|| TurnError::permanent(format!("unknown tenant {t}")))?))
     }
 
-    /// Claims the turn. A busy claim of this turn whose lease ends within three quarters
-    /// of a lease is the claim of a holder that stopped renewing it (it died, or a Lambda
-    /// timed out): this delivery waits it out, kept invisible by its heartbeat, and takes
-    /// over, so a crash never costs a receive. A lease further off belongs to a live
-    /// holder (just claimed or renewed): that is a real overlap, retried later. Another
-    /// turn of the conversation in flight is waited for in process (the conversation's
-    /// turns run in order), for at most a lease.
-    async fn claim(&self, turn: &JournalTurn) -> Result<Option<TurnClaim>, TurnError> {
-        let lease = self.settings.lease;
-        let (mut waited, started) = (false, std::time::Instant::now());
-        let mut pause = CONVERSATION_POLL;
-        loop {
-            match self.ports.journal.begin(turn, lease).await? {
-                Begin::Claimed(claim) => return Ok(Some(claim)),
-                Begin::Done => return Ok(None),
-                Begin::Busy { lease_left, same_turn: true } if !waited && lease_left <= lease * 3 / 4 => {
-                    tracing::info!(?lease_left, "turn claimed by an attempt that stopped renewing: waiting");
-                    tokio::time::sleep(lease_left + BUSY_MARGIN).await;
-                    waited = true;
-                }
-                Begin::Busy { same_turn: true, .. } => {
-                    return Err(TurnError::retry("another delivery of this message is in progress"));
-                }
-                Begin::Busy { lease_left, same_turn: false } if started.elapsed() < lease => {
-                    tokio::time::sleep(pause.min(lease_left + BUSY_MARGIN)).await;
-                    pause = (pause * 2).min(CONVERSATION_POLL_MAX);
-                }
-                Begin::Busy { same_turn: false, .. } => {
-                    return Err(TurnError::retry("another turn of this conversation is in progress"));
-                }
-            }
-        }
-    }
-
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let turn = JournalTurn {
@@ -277,10 +249,14 @@ impl Engine {
         key: &Held,
         mut step: TurnStep,
     ) -> Result<Outcome, TurnError> {
-        let voice = env.channel == Channel::Voice;
+        let (voice, email) = (env.channel == Channel::Voice, env.channel == Channel::Email);
         loop {
             let next = match step {
                 TurnStep::Started => self.start(tenant, env, key).await?,
+                TurnStep::ReplyReady { reply, template } if email => {
+                    self.send_email(key, tenant, env, reply, template).await?
+                }
+                TurnStep::Sending { .. } if email => Next::Finished(self.email_not_resent(key, env).await?),
                 TurnStep::ReplyReady { reply, .. } if voice => {
                     Next::Step(self.speak(key, tenant, env, reply).await?)
                 }
@@ -375,16 +351,10 @@ fn record_turn(channel: &'static str, result: &Result<Outcome, TurnError>) {
         Ok(Outcome::Replied) => "replied",
         Ok(Outcome::AlreadyDone) => "already_done",
         Ok(Outcome::Suppressed(_)) => "suppressed",
+        Ok(Outcome::Unknown(_)) => "unknown",
         Err(e) if e.is_lease_lost() => "taken_over",
         Err(e) if e.is_permanent() => "failed",
         Err(_) => "retry",
     };
     metrics::counter!(comms_core::metrics::TURNS, "channel" => channel, "outcome" => outcome).increment(1);
 }
-
-/// Slack added to a dead holder's remaining lease before claiming again.
-const BUSY_MARGIN: Duration = Duration::from_millis(100);
-
-/// First and longest pause between claims while another turn of the conversation runs.
-const CONVERSATION_POLL: Duration = Duration::from_millis(20);
-const CONVERSATION_POLL_MAX: Duration = Duration::from_millis(500);
