@@ -6,17 +6,11 @@ mod common;
 
 use std::path::Path;
 
-use common::local::{SAMPLE_TENANT, comms, serve_with, stdout};
-
-const SHOP_EMAIL: &str = "help@repair-shop.example";
+use common::local::{SHOP_EMAIL, comms, email_tenant_file, serve_with, stdout};
 
 /// The demo tenant with an email address, put before the server starts.
 fn put_email_tenant(dir: &Path) {
-    let mut tenant: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(SAMPLE_TENANT).unwrap()).unwrap();
-    tenant["email"] = serde_json::json!({"addresses": [SHOP_EMAIL], "from_name": "Demo Repairs"});
-    let file = dir.join("tenant.json");
-    std::fs::write(&file, tenant.to_string()).unwrap();
+    let file = email_tenant_file(dir);
     let out = comms(dir, &["tenant", "put", file.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
 }
