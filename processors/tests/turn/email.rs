@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use comms_core::domain::{Address, Author, Channel, EmailAddress, Envelope};
-use comms_core::ports::Begin;
-use comms_core::ports::{ConversationKey, ItemContent, JournalTurn, TurnStep, TurnWrite, turn_key};
+use comms_core::ports::{ItemContent, TurnStep};
 use comms_core::secure::verify_unsubscribe_token;
 use comms_engine::turn::Outcome;
 use comms_testkit::sendgrid::SendGridMode;
@@ -107,28 +106,12 @@ async fn an_email_turn_resumed_at_sending_is_done_with_its_outcome_unknown() {
     let w = world("Your phone is ready.").await;
     let body = w.receive_mail(&customer_mail("m4@mail.gmail.com", "Ready?", "Is it ready?")).await;
     // An attempt stored `Sending` and died before (or while) it sent.
-    let env = Envelope::parse(&body).unwrap();
-    let turn = JournalTurn {
-        conversation: ConversationKey {
-            id: env.conversation_id.clone(),
-            tenant: env.tenant.clone(),
-            channel: Channel::Email,
-            customer: env.customer().clone(),
-        },
-        key: turn_key(&env.tenant, Channel::Email, &env.id),
-        received_at: env.received_at,
-        history: 20,
-    };
-    let lease = Duration::from_secs(30);
-    let Begin::Claimed(mut claim) = w.stores.journal.begin(&turn, lease).await.unwrap() else { panic!() };
     let sending = TurnStep::Sending {
         reply: "Your phone is ready.".into(),
         template: None,
         at: jiff::Timestamp::now(),
     };
-    let write = TurnWrite { items: &[], step: &sending, unless_opted_out: false };
-    w.stores.journal.record(&turn, &mut claim, write, lease).await.unwrap();
-    w.stores.journal.release(&turn, claim.token).await.unwrap();
+    w.store_step(&Envelope::parse(&body).unwrap(), &sending).await;
 
     let out = w.handle(&body).await;
     assert!(matches!(&out, Ok(Outcome::Unknown(note)) if note.contains("not resent")), "{out:?}");

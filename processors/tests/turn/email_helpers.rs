@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comms_core::domain::tenant::TenantConfig;
-use comms_core::domain::{Address, Channel, ConversationId, EmailAddress};
-use comms_core::ports::{ConversationItem, Secret, Stores};
+use comms_core::domain::tenant::{KeyHash, hash_key};
+use comms_core::domain::{Address, Channel, ConversationId, EmailAddress, Envelope};
+use comms_core::ports::{
+    Begin, ConversationItem, ConversationKey, JournalTurn, Secret, Stores, TurnStep, TurnWrite, turn_key,
+};
 use comms_core::sendgrid::inbound_form;
 use comms_engine::turn::{Engine, EnginePorts, Outcome, TurnError, TurnSettings};
 use comms_providers::channels::ByChannel;
-use comms_providers::openai::{OpenAiChat, OpenAiSettings};
 use comms_providers::sendgrid::SendGridMail;
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{Db, QueueSettings};
@@ -27,6 +29,7 @@ pub const SENDGRID_SECRET: &str = "email-credentials/demo/repair-shop/sendgrid";
 /// The public base the engine signs unsubscribe links under.
 pub const PUBLIC_BASE: &str = "https://comms.example";
 pub const UNSUBSCRIBE_KEY: &str = "unsubscribe-key-for-tests";
+pub const API_KEY: &str = "test-api-key";
 /// The tenant's reply cap in these tests.
 pub const MAX_REPLY_CHARS: usize = 160;
 
@@ -58,7 +61,9 @@ pub async fn email_world(openai: OpenAiStub, send_timeout: Duration) -> EmailWor
         serde_json::from_str(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
     raw["email"] =
         json!({"addresses": [SHOP_EMAIL], "from_name": "Demo Repairs", "max_reply_chars": MAX_REPLY_CHARS});
-    let tenant = TenantConfig::from_json(&raw.to_string()).unwrap();
+    let mut tenant = TenantConfig::from_json(&raw.to_string()).unwrap();
+    tenant.allowed_channels.insert(Channel::Email);
+    tenant.api_keys = vec![KeyHash { id: "test".into(), sha256: hash_key(API_KEY) }];
     stores.tenants.put(&tenant).await.unwrap();
     let key = WebhookSigner::test_key().verification_key();
     let sendgrid_secret =
@@ -77,13 +82,7 @@ pub async fn email_world(openai: OpenAiStub, send_timeout: Duration) -> EmailWor
     let email = Arc::new(
         SendGridMail::new(&sendgrid.base_url, secrets, Arc::clone(&stores.tenants), send_timeout).unwrap(),
     );
-    let chat = OpenAiChat::new(OpenAiSettings {
-        api_key: "sk-test".into(),
-        base_url: Some(openai.base_url.clone()),
-        model_override: None,
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
+    let chat = crate::helpers::chat_client(&openai);
     let settings = TurnSettings {
         status_callback_base: Some(PUBLIC_BASE.into()),
         retry_budget: Duration::from_secs(2),
@@ -145,6 +144,39 @@ impl EmailWorld {
 
     pub fn customer(&self) -> Address {
         Address::Email(EmailAddress::parse(CUSTOMER_EMAIL).unwrap())
+    }
+
+    /// Leaves the turn of `env` at `step`, as an attempt that stopped there would.
+    pub async fn store_step(&self, env: &Envelope, step: &TurnStep) {
+        let turn = JournalTurn {
+            conversation: ConversationKey {
+                id: env.conversation_id.clone(),
+                tenant: env.tenant.clone(),
+                channel: env.channel,
+                customer: env.customer().clone(),
+            },
+            key: turn_key(&env.tenant, env.channel, &env.id),
+            received_at: env.received_at,
+            history: 20,
+        };
+        let lease = Duration::from_secs(30);
+        let Begin::Claimed(mut claim) = self.stores.journal.begin(&turn, lease).await.unwrap() else {
+            panic!("the turn is new")
+        };
+        let write = TurnWrite { items: &[], step, unless_opted_out: false };
+        self.stores.journal.record(&turn, &mut claim, write, lease).await.unwrap();
+        self.stores.journal.release(&turn, claim.token).await.unwrap();
+    }
+
+    /// Posts `body` to `/initiate-conversation` with the tenant's API key.
+    pub async fn initiate(&self, body: &serde_json::Value) -> reqwest::Response {
+        comms_testkit::http_client()
+            .post(format!("{}/initiate-conversation", self.router))
+            .header("x-api-key", API_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The customer's email conversation, oldest item first.

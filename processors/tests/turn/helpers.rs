@@ -59,13 +59,7 @@ pub async fn harness_with_journal(
     secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
 
     let twilio = TwilioStub::start().await;
-    let chat = OpenAiChat::new(OpenAiSettings {
-        api_key: "sk-test".into(),
-        base_url: Some(openai.base_url.clone()),
-        model_override: None,
-        timeout: Duration::from_secs(30),
-    })
-    .unwrap();
+    let chat = chat_client(&openai);
     let messenger =
         Arc::new(TwilioRest::new(&twilio.base_url, Arc::new(secrets), Duration::from_secs(5)).unwrap());
     let mut stores = comms_sqlite::stores(&db, QueueSettings::default());
@@ -87,6 +81,17 @@ pub async fn harness_with_journal(
         twilio,
         _dir: dir,
     }
+}
+
+/// The real OpenAI client, against the stub.
+pub fn chat_client(openai: &OpenAiStub) -> OpenAiChat {
+    OpenAiChat::new(OpenAiSettings {
+        api_key: "sk-test".into(),
+        base_url: Some(openai.base_url.clone()),
+        model_override: None,
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap()
 }
 
 /// An `initiate` envelope as the router builds it.

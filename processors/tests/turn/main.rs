@@ -7,6 +7,7 @@ mod aws;
 mod channels;
 mod email;
 mod email_helpers;
+mod email_initiate;
 mod fencing;
 mod helpers;
 mod media;

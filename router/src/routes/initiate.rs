@@ -1,4 +1,6 @@
-//! `POST /initiate-conversation`: a company's backend starts an outbound conversation.
+//! `POST /initiate-conversation`: a company's backend starts an outbound conversation,
+//! by SMS or WhatsApp (to `recipient_data.tel`) or by email (to `recipient_data.email`,
+//! from the tenant's first email address).
 
 use axum::Extension;
 use axum::Json;
@@ -7,7 +9,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
-use comms_core::domain::{Channel, ConversationId, Envelope, KindDetail, PhoneNumber, TenantRef};
+use comms_core::domain::{
+    Address, Channel, ConversationId, EmailAddress, Envelope, KindDetail, PhoneNumber, TenantRef,
+};
 use comms_core::ports::{OutgoingMessage, RequestBegin};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,10 +60,12 @@ struct RecipientData {
     first_name: Text,
     #[serde(default)]
     last_name: OptText,
+    /// Required by email (checked as an address then), else only checked as text.
     #[serde(default)]
-    #[allow(dead_code)] // checked, not used yet (no email channel)
     email: OptText,
-    tel: Parsed<PhoneNumber>,
+    /// Required by sms and whatsapp.
+    #[serde(default)]
+    tel: Option<Parsed<PhoneNumber>>,
     #[serde(default)]
     comms_consent: Option<Value>,
 }
@@ -69,7 +75,8 @@ struct Initiate {
     request_id: String,
     channel: Channel,
     name: String,
-    tel: PhoneNumber,
+    /// The recipient: a phone number, or an email address by email.
+    to: Address,
     project_data: Value,
 }
 
@@ -80,18 +87,13 @@ fn channel_error(status: StatusCode, code: ErrorCode, message: impl Into<String>
 /// The body past the tenant: every field checked, in the order the API documents.
 fn validate(body: &Value) -> Result<Initiate, ApiError> {
     let req: InitiateRequest = typed(body)?;
-    let channel = match req.request_data.channel_method.0.as_str() {
-        "email" => {
-            let message = "the email channel is not available yet";
-            return Err(channel_error(StatusCode::BAD_REQUEST, ErrorCode::ChannelNotSupported, message));
-        }
-        other => {
-            other.parse().ok().filter(|c| matches!(c, Channel::Sms | Channel::Whatsapp)).ok_or_else(|| {
-                ApiError::invalid_field("request_data.channel_method", "must be sms or whatsapp")
-            })?
-        }
-    };
+    let channel = req.request_data.channel_method.0.parse().ok();
+    let channel =
+        channel.filter(|c| matches!(c, Channel::Sms | Channel::Whatsapp | Channel::Email)).ok_or_else(
+            || ApiError::invalid_field("request_data.channel_method", "must be sms, whatsapp or email"),
+        )?;
     let recipient = req.recipient_data;
+    let to = recipient_address(channel, recipient.tel, recipient.email)?;
     if recipient.comms_consent != Some(Value::Bool(true)) {
         let message = "the recipient's consent (true) is required";
         return Err(ApiError::invalid_field("recipient_data.comms_consent", message));
@@ -109,13 +111,32 @@ fn validate(body: &Value) -> Result<Initiate, ApiError> {
         request_id: req.request_data.request_id.0.to_string(),
         channel,
         name: name.collect::<Vec<_>>().join(" "),
-        tel: recipient.tel.0,
+        to,
         project_data,
     })
 }
 
-/// The sender number for `channel`, if the project may use it.
-fn sender(tenant: &TenantConfig, channel: Channel) -> Result<PhoneNumber, ApiError> {
+/// Who the conversation is with: `tel` on sms and whatsapp, `email` by email.
+fn recipient_address(
+    channel: Channel,
+    tel: Option<Parsed<PhoneNumber>>,
+    email: OptText,
+) -> Result<Address, ApiError> {
+    if channel != Channel::Email {
+        let message = "recipient_data.tel is required for sms and whatsapp";
+        return tel.map(|t| t.0.into()).ok_or_else(|| ApiError::invalid_field("recipient_data.tel", message));
+    }
+    let field = "recipient_data.email";
+    let email = email
+        .0
+        .ok_or_else(|| ApiError::invalid_field(field, "recipient_data.email is required for email"))?;
+    let address = EmailAddress::parse(&email).map_err(|e| ApiError::invalid_field(field, e.to_string()))?;
+    Ok(Address::Email(address))
+}
+
+/// The sender for `channel` (its first number, or by email the first address), if the
+/// project may use it.
+fn sender(tenant: &TenantConfig, channel: Channel) -> Result<Address, ApiError> {
     if tenant.project_status != ProjectStatus::Active {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -127,8 +148,15 @@ fn sender(tenant: &TenantConfig, channel: Channel) -> Result<PhoneNumber, ApiErr
         let message = format!("{channel} is not allowed for this project");
         return Err(channel_error(StatusCode::FORBIDDEN, ErrorCode::ChannelNotAllowed, message));
     }
-    tenant.numbers.get(&channel).and_then(|n| n.first()).cloned().ok_or_else(|| {
-        let message = format!("the project has no {channel} number");
+    let from = match channel {
+        Channel::Email => tenant.email_addresses().first().cloned().map(Address::Email),
+        _ => tenant.numbers.get(&channel).and_then(|n| n.first()).cloned().map(Address::Phone),
+    };
+    from.ok_or_else(|| {
+        let message = match channel {
+            Channel::Email => "the project has no email section (email.addresses)".to_owned(),
+            _ => format!("the project has no {channel} number"),
+        };
         ApiError::new(StatusCode::CONFLICT, ErrorCode::ChannelNotConfigured, message)
     })
 }
@@ -168,12 +196,7 @@ pub async fn initiate_conversation(
     let req = validate(&body)?;
     let (channel, request_id) = (req.channel, req.request_id.clone());
     let from = sender(&tenant, channel)?;
-    if state
-        .consent
-        .is_opted_out(&tenant_ref, &req.tel.clone().into())
-        .await
-        .map_err(ApiError::unavailable)?
-    {
+    if state.consent.is_opted_out(&tenant_ref, &req.to).await.map_err(ApiError::unavailable)? {
         let message = "the recipient has opted out";
         return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::RecipientOptedOut, message));
     }
@@ -181,15 +204,15 @@ pub async fn initiate_conversation(
     if let Some(answer) = begin(&state, &key, &body).await? {
         return Ok(Json(answer));
     }
-    let conversation_id = ConversationId::derive(&tenant_ref, channel, &req.tel.clone().into());
+    let conversation_id = ConversationId::derive(&tenant_ref, channel, &req.to);
     let now = jiff::Timestamp::now();
     let envelope = Envelope {
         id: request_id.clone(),
         tenant: tenant_ref.clone(),
         channel,
         conversation_id: conversation_id.clone(),
-        from: from.into(),
-        to: req.tel.into(),
+        from,
+        to: req.to,
         body: String::new(),
         received_at: now,
         detail: KindDetail::Initiate {

@@ -10,6 +10,7 @@ mod email_inbound;
 mod email_lambda;
 mod helpers;
 mod initiate;
+mod initiate_email;
 mod lambda;
 mod logs;
 mod media;

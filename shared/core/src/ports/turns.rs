@@ -24,7 +24,8 @@ pub enum TurnStep {
     /// Claimed; the model has not produced the reply yet.
     Started,
     /// The reply is decided (and the turn's items stored); not sent yet. `template`
-    /// holds WhatsApp template variables when the reply is a template.
+    /// holds WhatsApp template variables when the reply is a template; on an email
+    /// turn, the subject the turn composed (`email_subject`), if any.
     ReplyReady {
         reply: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
