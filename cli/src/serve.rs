@@ -199,10 +199,7 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => aws(&args).await?,
     };
 
-    // Email replies carry an unsubscribe link signed with this key: made on first use.
-    if crate::secrets::ensure_random(wiring.stores.secrets.as_ref(), &config.unsubscribe_key_secret).await? {
-        tracing::info!(secret = %config.unsubscribe_key_secret, "made the unsubscribe links' key");
-    }
+    make_unsubscribe_key(&wiring, &config).await?;
     let (stop_workers, stop_rx) = watch::channel(false);
     let workers = if args.no_workers {
         tracing::info!("--no-workers: messages stay queued");
@@ -258,6 +255,16 @@ fn router_config(args: &ServeArgs, public_base_url: &str, backend: Backend) -> C
         config.unsubscribe_key_secret = format!("{prefix}/email/unsubscribe-key");
     }
     Ok(config)
+}
+
+/// Email replies carry an unsubscribe link signed with the router's key: made with a
+/// random value on first use (the template makes the stack's).
+async fn make_unsubscribe_key(wiring: &Wiring, config: &RouterConfig) -> CliResult {
+    let name = &config.unsubscribe_key_secret;
+    if crate::secrets::ensure_random(wiring.stores.secrets.as_ref(), name).await? {
+        tracing::info!(secret = %name, "made the unsubscribe links' key");
+    }
+    Ok(())
 }
 
 /// The local metrics recorder and the task logging its summary every `interval_secs`
