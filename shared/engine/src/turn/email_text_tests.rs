@@ -110,3 +110,24 @@ fn an_opening_is_split_into_subject_and_body_however_the_model_wrote_it() {
     assert_eq!(split_opening("Just a message."), (None, "Just a message.".into()));
     assert_eq!(split_opening("SUBJECT:\nBody only"), (None, "SUBJECT:\nBody only".into()));
 }
+
+#[test]
+fn an_opening_without_a_subject_is_sent_under_the_senders_name_within_the_cap() {
+    let mut raw: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../samples/tenants/demo-repair-shop.json")).unwrap();
+    raw["email"] = serde_json::json!({"addresses": ["help@shop.example.com"], "from_name": "Demo Repairs",
+                                      "max_reply_chars": 100});
+    let tenant = TenantConfig::from_json(&raw.to_string()).unwrap();
+    let started = ConversationItem {
+        item_id: "r1:note".into(),
+        at: jiff::Timestamp::now(),
+        content: comms_core::ports::ItemContent::Note { text: "started".into() },
+    };
+    let long = "Your phone is ready. ".repeat(10);
+    let (body, vars, items) = opening(&tenant, &long, started.clone());
+    assert_eq!(vars, Some(subject_vars("Demo Repairs".into())));
+    assert!(body.chars().count() <= 100 && body.ends_with("ready."), "{body}");
+    assert_eq!(items, vec![started.clone()]);
+    let (_, vars, _) = opening(&tenant, "Subject: Ready\n\nCome by.", started);
+    assert_eq!(vars, Some(subject_vars("Ready".into())));
+}
