@@ -76,13 +76,15 @@ pub fn messengers(
 }
 
 /// The engine on the given ports (built from stores with the engine's tenant cache,
-/// `Stores::with_engine_tenant_cache`), with status callbacks to `public_base_url`; its
-/// turn lease is the workers' visibility timeout (see `TurnSettings::lease`).
+/// `Stores::with_engine_tenant_cache`), with status callbacks (and unsubscribe links) to
+/// `public_base_url`, links signed with the secret `unsubscribe_key_secret`; its turn
+/// lease is the workers' visibility timeout (see `TurnSettings::lease`).
 pub fn build(
     ports: EnginePorts,
     public_base_url: &str,
     retry_budget: Duration,
     visibility: Duration,
+    unsubscribe_key_secret: &str,
 ) -> Engine {
     Engine::new(
         ports,
@@ -90,6 +92,7 @@ pub fn build(
             status_callback_base: Some(public_base_url.to_owned()),
             retry_budget,
             lease: visibility,
+            unsubscribe_key_secret: unsubscribe_key_secret.to_owned(),
             ..Default::default()
         },
     )

@@ -5,13 +5,14 @@ use std::path::Path;
 use clap::Subcommand;
 use comms_core::domain::{Channel, ConversationId, TenantRef};
 use comms_core::ports::{DeadLetters, DlqFilter, ItemContent};
-use comms_sqlite::SqliteOutbox;
+use comms_sqlite::{OutboxEntry, SqliteOutbox};
 use serde_json::json;
 
 use crate::backend::{Backend, ports, store_ports};
 use crate::{CliResult, open_db, print_json};
 
-/// `comms outbox [--json]`: replies stored instead of sent (no Twilio configured).
+/// `comms outbox [--json]`: replies stored instead of sent (no Twilio, or for email no
+/// SendGrid, configured).
 pub async fn outbox(data_dir: &Path, json: bool) -> CliResult {
     let all = SqliteOutbox::new(open_db(data_dir)?).all().await?;
     if json {
@@ -20,10 +21,38 @@ pub async fn outbox(data_dir: &Path, json: bool) -> CliResult {
     if all.is_empty() {
         println!("(outbox is empty)");
     }
-    for m in all {
-        println!("{}  {} -> {}  [{}]\n  {}\n", m.sent_at, m.from, m.to, m.provider_id, m.body);
+    for entry in &all {
+        println!("{}", outbox_entry(entry));
     }
     Ok(())
+}
+
+/// Lines of an email's text `comms outbox` shows (the rest is counted).
+const EMAIL_PREVIEW_LINES: usize = 6;
+
+/// One outbox entry as `comms outbox` prints it: a text in full; an email's recipient,
+/// subject, threading headers and first lines.
+fn outbox_entry(entry: &OutboxEntry) -> String {
+    let m = &entry.sent;
+    let head = format!("{}  {} -> {}  [{}]", m.sent_at, m.from, m.to, m.provider_id);
+    let Some(email) = &entry.email else { return format!("{head}\n  {}\n", m.body) };
+    let bracket = |id: &String| format!("<{id}>");
+    let mut out = format!("{head}\n  Subject: {}\n", email.subject);
+    if let Some(parent) = &email.in_reply_to {
+        out.push_str(&format!("  In-Reply-To: {}\n", bracket(parent)));
+    }
+    if !email.references.is_empty() {
+        let refs: Vec<String> = email.references.iter().map(bracket).collect();
+        out.push_str(&format!("  References: {}\n", refs.join(" ")));
+    }
+    let lines: Vec<&str> = m.body.lines().collect();
+    for line in lines.iter().take(EMAIL_PREVIEW_LINES) {
+        out.push_str(&format!("  | {line}\n"));
+    }
+    if lines.len() > EMAIL_PREVIEW_LINES {
+        out.push_str(&format!("  | ... ({} more lines)\n", lines.len() - EMAIL_PREVIEW_LINES));
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]

@@ -66,7 +66,8 @@ pub enum Command {
     /// Send a correctly signed Twilio-style webhook to a running server.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
-    /// Replies stored locally instead of sent (when Twilio is not configured).
+    /// Replies stored locally instead of sent (when Twilio, or SendGrid for email, is not
+    /// configured).
     Outbox {
         #[arg(long)]
         json: bool,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 use comms_aws::SecretsManagerStore;
-use comms_core::ports::{Secret, SecretWriter};
+use comms_core::ports::{Secret, SecretError, SecretWriter};
 use comms_sqlite::SqliteSecrets;
 
 use crate::backend::{Backend, aws_config};
@@ -48,4 +48,17 @@ pub async fn run(data_dir: &Path, backend: Backend, cmd: SecretsCommand) -> CliR
         SecretsCommand::Get { name } => println!("{}", secrets.get(&name).await?.expose()),
     }
     Ok(())
+}
+
+/// Makes the secret `name` with a random value (like the console's session secret) if
+/// it is missing; an existing value is kept. Whether it was made now.
+pub async fn ensure_random(secrets: &dyn SecretWriter, name: &str) -> CliResult<bool> {
+    match secrets.get(name).await {
+        Ok(_) => Ok(false),
+        Err(SecretError::NotFound(_)) => {
+            secrets.put(name, &comms_router::console::keys::random_secret()).await?;
+            Ok(true)
+        }
+        Err(e) => Err(format!("cannot read the secret {name}: {e}").into()),
+    }
 }

@@ -199,12 +199,13 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
         Backend::Aws => aws(&args).await?,
     };
 
+    make_unsubscribe_key(&wiring, &config).await?;
     let (stop_workers, stop_rx) = watch::channel(false);
     let workers = if args.no_workers {
         tracing::info!("--no-workers: messages stay queued");
         Vec::new()
     } else {
-        start_workers(data_dir, &args, settings, &wiring, &public_base_url, &stop_rx)?
+        start_workers(data_dir, &args, settings, &wiring, &config, &stop_rx)?
     };
     tracing::info!(
         listen = %local,
@@ -240,17 +241,30 @@ pub async fn run(data_dir: &Path, backend: Backend, args: ServeArgs, settings: &
     Ok(())
 }
 
-/// The router's settings. With `--backend aws` the console's session secret is the
-/// stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`, which the template makes), so
-/// a local router and the stack's accept the same sessions; made if missing (a scratch
-/// prefix).
+/// The router's settings. With `--backend aws` the console's session secret and the
+/// unsubscribe links' key are the stack's (`{COMMS_QUEUE_PREFIX}/console/session-secret`,
+/// `{COMMS_QUEUE_PREFIX}/email/unsubscribe-key`, which the template makes), so a local
+/// router and the stack's accept the same sessions and links; made if missing (a
+/// scratch prefix).
 fn router_config(args: &ServeArgs, public_base_url: &str, backend: Backend) -> CliResult<RouterConfig> {
     let mut config = RouterConfig::new(public_base_url);
     config.max_body_bytes = args.max_body_bytes;
     if backend == Backend::Aws {
-        config.console.session_secret = format!("{}/console/session-secret", aws_resources()?.queue_prefix);
+        let prefix = aws_resources()?.queue_prefix;
+        config.console.session_secret = format!("{prefix}/console/session-secret");
+        config.unsubscribe_key_secret = format!("{prefix}/email/unsubscribe-key");
     }
     Ok(config)
+}
+
+/// Email replies carry an unsubscribe link signed with the router's key: made with a
+/// random value on first use (the template makes the stack's).
+async fn make_unsubscribe_key(wiring: &Wiring, config: &RouterConfig) -> CliResult {
+    let name = &config.unsubscribe_key_secret;
+    if crate::secrets::ensure_random(wiring.stores.secrets.as_ref(), name).await? {
+        tracing::info!(secret = %name, "made the unsubscribe links' key");
+    }
+    Ok(())
 }
 
 /// The local metrics recorder and the task logging its summary every `interval_secs`
@@ -264,13 +278,14 @@ fn summaries(interval_secs: u64) -> Option<(LocalMetrics, tokio::task::JoinHandl
     Some((metrics, ticker))
 }
 
-/// One worker per channel the engine handles, each on its own queue, until `stop`.
+/// One worker per channel the engine handles, each on its own queue, until `stop`; the
+/// engine links to the router's public base URL and signs with its unsubscribe key.
 fn start_workers(
     data_dir: &Path,
     args: &ServeArgs,
     settings: &Settings,
     wiring: &Wiring,
-    public_base_url: &str,
+    router: &RouterConfig,
     stop: &watch::Receiver<bool>,
 ) -> CliResult<Vec<tokio::task::JoinHandle<()>>> {
     let chat = engine::chat_model(settings)?;
@@ -290,9 +305,10 @@ fn start_workers(
             messenger,
             calls,
         ),
-        public_base_url,
+        &router.public_base_url,
         Duration::from_secs(args.retry_budget_secs),
         visibility,
+        &router.unsubscribe_key_secret,
     ));
     let spawn = |channel| {
         let settings = WorkerSettings {

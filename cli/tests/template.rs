@@ -149,6 +149,66 @@ fn each_function_is_passed_the_urls_of_the_queues_it_uses() {
     assert!(!sends.contains("DeadLetterQueue"), "the router sends to no DLQ: {sends}");
 }
 
+/// The resource `logical`'s block (up to the next resource).
+fn resource(t: &str, logical: &str) -> String {
+    let block = t.split(&format!("\n  {logical}:\n")).nth(1).unwrap();
+    block.split("\n\n  ").next().unwrap().to_owned()
+}
+
+#[test]
+fn the_unsubscribe_key_is_made_by_the_stack_and_read_by_the_router_and_email_processor_only() {
+    let t = template();
+    let name = "${AWS::StackName}/email/unsubscribe-key";
+    let secret = resource(&t, "EmailUnsubscribeKey");
+    assert!(secret.contains("Type: AWS::SecretsManager::Secret"), "{secret}");
+    assert!(secret.contains(&format!("Name: !Sub \"{name}\"")), "{secret}");
+    assert!(secret.contains("GenerateSecretString:"), "a random value, never one in the template: {secret}");
+    // Both functions are told its name, in the variable their settings read.
+    let variable = format!("{}: !Sub \"{name}\"\n", comms_router::settings::ENV_EMAIL_UNSUBSCRIBE_KEY);
+    let grant = format!("secret:{name}-??????\"");
+    for (function, reads) in [
+        ("RouterFunction", true),
+        ("EmailProcessorFunction", true),
+        ("SmsProcessorFunction", false),
+        ("WhatsappProcessorFunction", false),
+        ("VoiceProcessorFunction", false),
+    ] {
+        let block = resource(&t, function);
+        assert_eq!(function_environment(&t, function).contains(&variable), reads, "{function}: {variable}");
+        assert_eq!(block.contains(&grant), reads, "{function} may read the key: {reads}");
+    }
+    // Read only: nothing may write, rotate or delete it.
+    assert_eq!(t.matches(&grant).count(), 2);
+    for line in t.lines().filter(|l| l.contains("secretsmanager:") && l.contains("Action:")) {
+        assert!(!line.contains("PutSecretValue") && !line.contains("secretsmanager:*"), "{line}");
+    }
+}
+
+#[test]
+fn every_route_the_router_serves_is_an_api_path_and_mail_reaches_it_as_bytes() {
+    let t = template();
+    let router = std::fs::read_to_string(root().join("router/src/lib.rs")).unwrap();
+    let paths: BTreeSet<&str> = router
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|p| !p.starts_with("/console"))
+        .collect();
+    assert!(paths.contains("/email/inbound/{secret}") && paths.contains("/twilio/sms"), "{paths:?}");
+    for path in paths {
+        let bare = format!("Path: {path},");
+        let quoted = format!("Path: \"{path}\",");
+        assert!(
+            t.contains(&bare) || t.contains(&quoted),
+            "{path} is served by the router but not in the API"
+        );
+    }
+    // Inbound Parse posts raw MIME (8-bit, not always UTF-8) as multipart/form-data: API
+    // Gateway must pass it base64-encoded rather than as text.
+    let api = t.split("    Type: AWS::Serverless::Api\n").nth(1).unwrap().split("\n\n  ").next().unwrap();
+    assert!(api.contains("BinaryMediaTypes:\n        - \"multipart~1form-data\"\n"), "{api}");
+}
+
 #[test]
 fn every_function_is_a_binary_of_the_workspace_and_every_queue_has_its_processor() {
     let t = template();

@@ -6,17 +6,11 @@ mod common;
 
 use std::path::Path;
 
-use common::local::{SAMPLE_TENANT, comms, serve_with, stdout};
-
-const SHOP_EMAIL: &str = "help@repair-shop.example";
+use common::local::{SHOP_EMAIL, comms, email_tenant_file, serve_with, stdout};
 
 /// The demo tenant with an email address, put before the server starts.
 fn put_email_tenant(dir: &Path) {
-    let mut tenant: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(SAMPLE_TENANT).unwrap()).unwrap();
-    tenant["email"] = serde_json::json!({"addresses": [SHOP_EMAIL], "from_name": "Demo Repairs"});
-    let file = dir.join("tenant.json");
-    std::fs::write(&file, tenant.to_string()).unwrap();
+    let file = email_tenant_file(dir);
     let out = comms(dir, &["tenant", "put", file.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
 }
@@ -66,4 +60,20 @@ fn a_signed_inbound_email_is_accepted_and_a_foreign_key_is_refused() {
     assert!(!bad.status.success());
     assert!(stdout(&bad).starts_with("403"), "{}", stdout(&bad));
     assert_eq!(email_depth(data.path()), 3, "a refused mail was enqueued");
+}
+
+#[test]
+fn comms_serve_makes_the_unsubscribe_key_once_and_keeps_it() {
+    let data = tempfile::tempdir().unwrap();
+    let key = || {
+        let out = comms(data.path(), &["secrets", "get", "email-unsubscribe-key"]);
+        out.status.success().then(|| stdout(&out).trim().to_owned())
+    };
+    assert_eq!(key(), None, "no key before the first serve");
+    let server = serve_with(data.path(), &["--no-workers"]);
+    let first = key().expect("serve made the key");
+    assert_eq!(first.len(), 64, "256 random bits, hex");
+    drop(server);
+    let _again = serve_with(data.path(), &["--no-workers"]);
+    assert_eq!(key(), Some(first), "a restart keeps the key (links already sent stay valid)");
 }

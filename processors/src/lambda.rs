@@ -111,6 +111,10 @@ pub struct ProcessorSettings {
     pub openai_model: Option<String>,
     /// `COMMS_PUBLIC_BASE_URL`: where Twilio posts delivery statuses (`/twilio/status`).
     pub public_base_url: Option<String>,
+    /// `COMMS_EMAIL_UNSUBSCRIBE_KEY`: the name (or ARN) of the secret that signs email
+    /// unsubscribe links (the template passes the email processor its own); unset, the
+    /// engine's default name.
+    pub unsubscribe_key_secret: Option<String>,
     /// `COMMS_WORKER_CONCURRENCY` (default 10) and `COMMS_VISIBILITY_SECS` (default 30).
     pub concurrency: usize,
     pub visibility: Duration,
@@ -159,6 +163,7 @@ impl ProcessorSettings {
             openai_base_url: set("OPENAI_BASE_URL"),
             openai_model: set("OPENAI_MODEL"),
             public_base_url: set("COMMS_PUBLIC_BASE_URL"),
+            unsubscribe_key_secret: set("COMMS_EMAIL_UNSUBSCRIBE_KEY"),
             concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
             visibility,
             retry_budget,
@@ -216,6 +221,7 @@ pub fn aws_handler(
     )?);
     let messenger = Arc::new(ByChannel::new(twilio.clone(), email));
     let chat = secret_keyed_model(channel, stores.secrets.clone(), env);
+    let defaults = TurnSettings::default();
     let engine = Engine::new(
         EnginePorts::new(&stores, chat, messenger, twilio),
         TurnSettings {
@@ -225,7 +231,11 @@ pub fn aws_handler(
             // timed out or crashed reappears with at most half a lease left on its claim,
             // which the next invocation waits out (docs/decisions.md, "Crash safety").
             lease: env.visibility,
-            ..Default::default()
+            unsubscribe_key_secret: env
+                .unsubscribe_key_secret
+                .clone()
+                .unwrap_or(defaults.unsubscribe_key_secret),
+            ..defaults
         },
     );
     Ok(SqsHandler {
@@ -294,6 +304,9 @@ mod tests {
         assert_eq!(s.twilio_api_base, "https://api.twilio.com");
         assert_eq!(s.sendgrid_api_base, "https://api.sendgrid.com");
         assert_eq!(s.openai_base_url, None);
+        assert_eq!(s.unsubscribe_key_secret, None);
+        let named = parse(&[("COMMS_EMAIL_UNSUBSCRIBE_KEY", "comms/email/unsubscribe-key")]).unwrap();
+        assert_eq!(named.unsubscribe_key_secret.as_deref(), Some("comms/email/unsubscribe-key"));
         assert_eq!(
             (s.concurrency, s.visibility, s.retry_budget),
             (10, Duration::from_secs(30), Duration::from_secs(20))

@@ -50,6 +50,9 @@ pub struct RouterConfig {
     pub console: console::ConsoleSettings,
     /// Largest inbound email accepted (`/email/inbound`); larger ones get 413.
     pub max_email_bytes: usize,
+    /// Name of the secret that signs unsubscribe links (`/email/unsubscribe`); the
+    /// engine signs with the same one.
+    pub unsubscribe_key_secret: String,
 }
 
 impl RouterConfig {
@@ -61,6 +64,7 @@ impl RouterConfig {
             media_hosts: MediaHosts::default(),
             console: console::ConsoleSettings::default(),
             max_email_bytes: DEFAULT_MAX_EMAIL_BYTES,
+            unsubscribe_key_secret: UNSUBSCRIBE_KEY_SECRET.to_owned(),
         }
     }
 }

@@ -16,6 +16,9 @@ pub const ENV_MAX_BODY_BYTES: &str = "COMMS_MAX_BODY_BYTES";
 /// Environment variable with the name (or ARN) of the secret that signs console
 /// sessions; the template creates it (the router only reads it).
 pub const ENV_CONSOLE_SESSION_SECRET: &str = "COMMS_CONSOLE_SESSION_SECRET";
+/// Environment variable with the name (or ARN) of the secret that signs email
+/// unsubscribe links; the template creates it (the router only reads it).
+pub const ENV_EMAIL_UNSUBSCRIBE_KEY: &str = "COMMS_EMAIL_UNSUBSCRIBE_KEY";
 
 /// The channels whose queues the template gives the router (their URLs are required; an
 /// email queue's is taken when set).
@@ -40,6 +43,9 @@ pub struct RouterSettings {
     /// `COMMS_CONSOLE_SESSION_SECRET` (default `console/session-secret`): the console's
     /// session-signing secret, read, never created, on Lambda.
     pub console_session_secret: String,
+    /// `COMMS_EMAIL_UNSUBSCRIBE_KEY` (default `email-unsubscribe-key`): the secret that
+    /// signs the links `/email/unsubscribe` checks.
+    pub unsubscribe_key_secret: String,
 }
 
 impl RouterSettings {
@@ -71,6 +77,8 @@ impl RouterSettings {
                 let public_base_url = set(ENV_PUBLIC_BASE_URL);
                 let console_session_secret = set(ENV_CONSOLE_SESSION_SECRET)
                     .unwrap_or_else(|| crate::console::SESSION_SECRET.to_owned());
+                let unsubscribe_key_secret = set(ENV_EMAIL_UNSUBSCRIBE_KEY)
+                    .unwrap_or_else(|| crate::UNSUBSCRIBE_KEY_SECRET.to_owned());
                 Ok(Self {
                     public_base_url,
                     max_body_bytes,
@@ -78,6 +86,7 @@ impl RouterSettings {
                     resources,
                     queue_urls,
                     console_session_secret,
+                    unsubscribe_key_secret,
                 })
             }
             _ => Err(problems.join("; ")),
@@ -97,6 +106,7 @@ impl RouterSettings {
         config.max_body_bytes = self.max_body_bytes;
         config.console.session_secret = self.console_session_secret.clone();
         config.console.create_session_secret = false;
+        config.unsubscribe_key_secret = self.unsubscribe_key_secret.clone();
         config
     }
 
@@ -146,6 +156,10 @@ mod tests {
         let s = parse(&[("COMMS_CONSOLE_SESSION_SECRET", "arn:aws:secretsmanager:x:1:secret:s-console")])
             .unwrap();
         assert_eq!(s.router_config().console.session_secret, "arn:aws:secretsmanager:x:1:secret:s-console");
+        // The unsubscribe links' key: the template's secret when named, else the local name.
+        assert_eq!(parse(&[]).unwrap().router_config().unsubscribe_key_secret, "email-unsubscribe-key");
+        let s = parse(&[("COMMS_EMAIL_UNSUBSCRIBE_KEY", "comms/email/unsubscribe-key")]).unwrap();
+        assert_eq!(s.router_config().unsubscribe_key_secret, "comms/email/unsubscribe-key");
         // The DLQ URLs the template passes for the console's dead-letter page are taken.
         let s = parse(&[("COMMS_SMS_DLQ_URL", "http://sqs.local/1/p-sms-dlq")]).unwrap();
         assert_eq!(s.queue_urls.0[&Channel::Sms].dlq.as_deref(), Some("http://sqs.local/1/p-sms-dlq"));

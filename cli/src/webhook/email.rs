@@ -38,6 +38,10 @@ pub struct EmailArgs {
     /// The Message-ID this mail answers (threads it: In-Reply-To and References).
     #[arg(long)]
     pub in_reply_to: Option<String>,
+    /// The mail's own Message-ID (default: a fresh one). Posting the same one again is
+    /// what a SendGrid redelivery looks like: it is answered once.
+    #[arg(long)]
+    pub message_id: Option<String>,
     /// The server's base URL; `/email/inbound` is added.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub base_url: String,
@@ -69,7 +73,10 @@ pub async fn run(data_dir: &std::path::Path, backend: Backend, args: EmailArgs) 
         }
         None => stored_auth(data_dir, backend, &to).await?,
     };
-    let message_id = format!("{}@comms-cli.invalid", uuid::Uuid::new_v4().simple());
+    let message_id = match &args.message_id {
+        Some(id) => id.trim().trim_start_matches('<').trim_end_matches('>').to_owned(),
+        None => format!("{}@comms-cli.invalid", uuid::Uuid::new_v4().simple()),
+    };
     let raw = mime(&from, &to, &args, &message_id);
     let envelope = json!({"to": [to.as_str()], "from": from.as_str()}).to_string();
     let fields: [(&str, &[u8]); 6] = [

@@ -10,6 +10,18 @@ pub const SHOP: &str = "+15555550100";
 pub const CUSTOMER: &str = "+14155550123";
 pub const SAMPLE_TENANT: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/tenants/demo-repair-shop.json");
+/// The address the demo tenant of [`email_tenant_file`] receives email at.
+pub const SHOP_EMAIL: &str = "help@repair-shop.example";
+
+/// The demo tenant with an email section, written to `dir/tenant.json` for `tenant put`.
+pub fn email_tenant_file(dir: &Path) -> std::path::PathBuf {
+    let mut tenant: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SAMPLE_TENANT).unwrap()).unwrap();
+    tenant["email"] = serde_json::json!({"addresses": [SHOP_EMAIL], "from_name": "Demo Repairs"});
+    let file = dir.join("tenant.json");
+    std::fs::write(&file, tenant.to_string()).unwrap();
+    file
+}
 
 /// Runs one `comms` command on `data_dir`.
 pub fn comms(data_dir: &Path, args: &[&str]) -> Output {

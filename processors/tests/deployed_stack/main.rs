@@ -286,7 +286,20 @@ fn the_gateway_wants_a_key_on_the_key_routes_only() {
     ] {
         assert!(wants_key(path, method), "{method} {path} must need an API Gateway key");
     }
-    for (path, method) in [("/availability", "get"), ("/twilio/sms", "post"), ("/healthz", "get")] {
+    for (path, method) in [
+        ("/availability", "get"),
+        ("/twilio/sms", "post"),
+        ("/healthz", "get"),
+        // SendGrid's signed webhooks and the unsubscribe link in every reply.
+        ("/email/inbound", "post"),
+        ("/email/inbound/{secret}", "post"),
+        ("/email/events", "post"),
+        ("/email/unsubscribe", "get"),
+        ("/email/unsubscribe", "post"),
+    ] {
         assert!(!wants_key(path, method), "{method} {path} must not need an API Gateway key");
     }
+    // Inbound mail (raw MIME in multipart/form-data) reaches the router base64-encoded.
+    let binary = &api["Properties"]["Body"]["x-amazon-apigateway-binary-media-types"];
+    assert_eq!(binary, &json!(["multipart/form-data"]));
 }

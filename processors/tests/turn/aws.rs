@@ -79,6 +79,7 @@ impl AwsWorld {
             openai_base_url: Some(self.openai.base_url.clone()),
             openai_model: None,
             public_base_url: Some(INVOKE_URL.into()),
+            unsubscribe_key_secret: None,
             concurrency: 10,
             visibility: Duration::from_secs(2),
             retry_budget: Duration::from_millis(500),

@@ -139,24 +139,37 @@ impl Harness {
 
     /// Runs a worker until the SMS queue has nothing waiting or in flight (or `limit`).
     pub async fn drain(&self, settings: WorkerSettings, limit: Duration) {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let run =
-            tokio::spawn(worker::run(Arc::new(self.queues.clone()), Arc::clone(&self.engine), settings, rx));
-        let start = std::time::Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let s = self.queues.stats(Channel::Sms).await.unwrap();
-            if s.depth + s.in_flight == 0 || start.elapsed() > limit {
-                break;
-            }
-        }
-        tx.send(true).unwrap();
-        run.await.unwrap();
+        let queues = Arc::new(self.queues.clone());
+        drain(queues.clone(), queues, Arc::clone(&self.engine), settings, limit).await;
     }
 
     pub fn customer(&self) -> Address {
         Address::parse(CUSTOMER).unwrap()
     }
+}
+
+/// Runs a worker of `engine` on `settings.channel`'s queue until it has nothing waiting
+/// or in flight (or `limit`), as `comms serve`'s in-process worker runs.
+pub async fn drain(
+    queues: Arc<dyn Queues>,
+    stats: Arc<dyn DeadLetters>,
+    engine: Arc<Engine>,
+    settings: WorkerSettings,
+    limit: Duration,
+) {
+    let channel = settings.channel;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(worker::run(queues, engine, settings, rx));
+    let start = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = stats.stats(channel).await.unwrap();
+        if s.depth + s.in_flight == 0 || start.elapsed() > limit {
+            break;
+        }
+    }
+    tx.send(true).unwrap();
+    run.await.unwrap();
 }
 
 pub fn fast_worker() -> WorkerSettings {

@@ -14,6 +14,7 @@ mod media;
 mod metrics;
 mod ordering;
 mod owner;
+mod queue_poison;
 mod sending;
 use comms_testkit as stubs;
 mod turns;

@@ -16,7 +16,7 @@ use super::session::Console;
 use crate::AppState;
 
 /// The channels whose dead letters the page lists (those with a processor).
-const CHANNELS: [Channel; 3] = [Channel::Sms, Channel::Whatsapp, Channel::Voice];
+const CHANNELS: [Channel; 4] = [Channel::Sms, Channel::Whatsapp, Channel::Voice, Channel::Email];
 /// Dead letters listed per channel.
 const LIST_LIMIT: usize = 50;
 /// Most messages one "replay all" moves.

@@ -51,7 +51,7 @@ async fn verified(state: &AppState, query: Option<String>) -> Result<(TenantRef,
         .map(|(_, v)| v.into_owned())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::invalid_field("t", "t is required"))?;
-    let key = match state.secrets.get(UNSUBSCRIBE_KEY_SECRET).await {
+    let key = match state.secrets.get(&state.config.unsubscribe_key_secret).await {
         Ok(key) => Some(key),
         // No key: no link was ever signed, so no token can be valid.
         Err(SecretError::NotFound(_)) => None,

@@ -7,7 +7,7 @@ use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Address, Channel, EmailAddress};
 use comms_core::ports::{Secret, Stores};
 use comms_core::sendgrid::inbound_form;
-use comms_router::{RouterConfig, app};
+use comms_router::{AppState, RouterConfig, app};
 use comms_sqlite::QueueSettings;
 use comms_testkit::sendgrid_events::WebhookSigner;
 use serde_json::{Value, json};
@@ -39,7 +39,21 @@ pub async fn email_app(max_email_bytes: usize) -> EmailApp {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let (mut state, db, tenant) = test_state(&dir, &base_url, comms_router::DEFAULT_MAX_BODY_BYTES).await;
+    let (state, stores, tenant) = email_state(&dir, &base_url, max_email_bytes).await;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app(state)).await.unwrap();
+    });
+    EmailApp { base_url, stores, tenant, client: comms_testkit::http_client(), _dir: dir, server }
+}
+
+/// The router's state on a fresh database in `dir`: the demo tenant with the shop's
+/// email address, its SendGrid secret trusting the testkit's key for events and inbound.
+pub async fn email_state(
+    dir: &tempfile::TempDir,
+    base_url: &str,
+    max_email_bytes: usize,
+) -> (AppState, Stores, TenantConfig) {
+    let (mut state, db, tenant) = test_state(dir, base_url, comms_router::DEFAULT_MAX_BODY_BYTES).await;
     let config = RouterConfig { max_email_bytes, ..(*state.config).clone() };
     state.config = Arc::new(config);
     let stores = comms_sqlite::stores(&db, QueueSettings::default());
@@ -48,25 +62,25 @@ pub async fn email_app(max_email_bytes: usize) -> EmailApp {
         json!({"addresses": [SHOP_EMAIL], "from_name": "Demo Repairs", "inbound_path_secret": PATH_SECRET});
     let tenant = TenantConfig::from_json(&raw.to_string()).unwrap();
     stores.tenants.put(&tenant).await.unwrap();
-    let app_state = state.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app(app_state)).await.unwrap();
-    });
-    let app = EmailApp { base_url, stores, tenant, client: comms_testkit::http_client(), _dir: dir, server };
-    app.trust_keys(true).await;
-    app
+    trust_keys(&stores, true).await;
+    (state, stores, tenant)
+}
+
+/// The tenant's SendGrid secret: the testkit's key for events and, if `inbound`, for
+/// Inbound Parse too.
+pub async fn trust_keys(stores: &Stores, inbound: bool) {
+    let key = WebhookSigner::test_key().verification_key();
+    let mut secret = json!({"api_key": "SG.test", "verification_key": key});
+    if inbound {
+        secret["inbound_verification_key"] = json!(key);
+    }
+    stores.secrets.put(SENDGRID_SECRET, &Secret::new(secret.to_string())).await.unwrap();
 }
 
 impl EmailApp {
-    /// The tenant's SendGrid secret: the testkit's key for events and, if `inbound`, for
-    /// Inbound Parse too.
+    /// See [`trust_keys`].
     pub async fn trust_keys(&self, inbound: bool) {
-        let key = WebhookSigner::test_key().verification_key();
-        let mut secret = json!({"api_key": "SG.test", "verification_key": key});
-        if inbound {
-            secret["inbound_verification_key"] = json!(key);
-        }
-        self.stores.secrets.put(SENDGRID_SECRET, &Secret::new(secret.to_string())).await.unwrap();
+        trust_keys(&self.stores, inbound).await;
     }
 
     /// POSTs `raw` to `path` as Inbound Parse does, signed by `signer` if given.

@@ -7,6 +7,7 @@ mod booking;
 mod email_events;
 mod email_helpers;
 mod email_inbound;
+mod email_lambda;
 mod helpers;
 mod initiate;
 mod initiate_email;

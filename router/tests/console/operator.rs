@@ -103,3 +103,32 @@ async fn dead_letters_are_listed_with_their_reason_and_replayed_or_purged_by_ope
     let s = app.stores.dead_letters.stats(Channel::Sms).await.unwrap();
     assert_eq!(s.depth + s.in_flight, 1, "the replayed one is back on its queue");
 }
+
+#[tokio::test]
+async fn the_email_queues_dead_letters_are_listed_and_replayed_like_the_others() {
+    let app = spawn_app().await;
+    let msg = OutgoingMessage { body: "{\"not\":\"an envelope\"}".into(), attributes: Default::default() };
+    app.stores.queues.send(Channel::Email, msg).await.unwrap();
+    let got = app.stores.queues.receive(Channel::Email, 1, std::time::Duration::ZERO).await.unwrap();
+    app.stores
+        .queues
+        .dead_letter(Channel::Email, &got[0], "unreadable envelope: missing field `id`")
+        .await
+        .unwrap();
+
+    let mut b = operator(&app).await;
+    let page = b.get("/console/dead-letters").await;
+    for channel in ["sms", "whatsapp", "voice", "email"] {
+        assert!(page.body.contains(&format!("id=\"dlq-{channel}\"")), "{channel}: {}", page.body);
+    }
+    assert!(page.body.contains("id=\"replay-all-email\""), "{}", page.body);
+    assert_eq!(page.body.matches("class=\"dlq-row\"").count(), 1, "{}", page.body);
+    assert!(page.body.contains("unreadable envelope: missing field `id`"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf");
+    let one = hidden(&page.body, "message_id");
+    let replayed =
+        b.post("/console/dead-letters/email/replay", &[("message_id", &one), ("csrf", &csrf)]).await;
+    assert_eq!(replayed.status, 303);
+    let s = app.stores.dead_letters.stats(Channel::Email).await.unwrap();
+    assert_eq!((s.dlq_depth, s.depth + s.in_flight), (0, 1), "back on the email queue");
+}

@@ -26,7 +26,7 @@ pub use consent::SqliteConsent;
 pub use conversations::SqliteConversations;
 pub use db::Db;
 pub use journal::SqliteJournal;
-pub use outbox::SqliteOutbox;
+pub use outbox::{OutboxEmail, OutboxEntry, SqliteOutbox};
 pub use queue::{QueueSettings, SqliteQueues};
 pub use requests::SqliteRequests;
 pub use secrets::SqliteSecrets;
@@ -195,6 +195,9 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE conversations ADD COLUMN turn_lease_ms INTEGER;",
     // 7: the owner's takeover of a conversation (epoch ms; NULL: the assistant answers).
     "ALTER TABLE conversations ADD COLUMN takeover_until_ms INTEGER;",
+    // 8: an outbox email's subject, threading headers and unsubscribe link (JSON; NULL
+    // for texts and calls).
+    "ALTER TABLE outbox ADD COLUMN email TEXT;",
 ];
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
