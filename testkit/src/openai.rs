@@ -24,6 +24,9 @@ pub enum ModelStep {
         arguments: Value,
     },
     Text(&'static str),
+    /// Text with each `{field}` filled from the last tool output the request carries (a
+    /// JSON object): a model that reads what its tool returned, e.g. `"Booked: {lead_id}"`.
+    FromToolOutput(&'static str),
     Status(u16),
     /// 429 with code `insufficient_quota`.
     Quota,
@@ -93,40 +96,62 @@ async fn openai_handler(
     };
     tokio::time::sleep(delay).await;
     let model = body["model"].as_str().unwrap_or("gpt-4o-mini").to_owned();
+    let step = match step {
+        ModelStep::FromToolOutput(template) => Answer::Text(fill_from_tool_output(template, &body)),
+        ModelStep::Text(t) => Answer::Text(t.to_owned()),
+        ModelStep::ToolCall { name, arguments } => Answer::Call { name, arguments },
+        failed => return failure(&failed),
+    };
     let (input_tokens, out_text) = (prompt_cache::tokens(&prompt), step_text(&step));
     let usage =
         StubUsage { input_tokens, cached_tokens: cached, output_tokens: prompt_cache::tokens(&out_text) };
-    let answer = match (&step, api) {
-        (ModelStep::ToolCall { .. } | ModelStep::Text(_), Api::ChatCompletions) => {
-            completion(&step, n, &model, usage)
-        }
-        (ModelStep::ToolCall { .. } | ModelStep::Text(_), Api::Responses) => {
-            response(&step, n, &model, usage)
-        }
-        _ => return failure(&step),
+    let answer = match api {
+        Api::ChatCompletions => completion(&step, n, &model, usage),
+        Api::Responses => response(&step, n, &model, usage),
     };
     state.lock().unwrap().usages.push(usage);
     Json(answer).into_response()
 }
 
-/// The text a step's answer holds, for counting its tokens.
-fn step_text(step: &ModelStep) -> String {
-    match step {
-        ModelStep::ToolCall { name, arguments } => format!("{name}{arguments}"),
-        ModelStep::Text(t) => (*t).to_owned(),
-        _ => String::new(),
+/// A successful answer: a function call or text.
+enum Answer {
+    Call { name: &'static str, arguments: Value },
+    Text(String),
+}
+
+/// The text an answer holds, for counting its tokens.
+fn step_text(answer: &Answer) -> String {
+    match answer {
+        Answer::Call { name, arguments } => format!("{name}{arguments}"),
+        Answer::Text(t) => t.clone(),
     }
 }
 
-fn completion(step: &ModelStep, n: usize, model: &str, usage: StubUsage) -> Value {
-    let (message, finish) = match step {
-        ModelStep::ToolCall { name, arguments } => (
+/// `template` with each `{field}` replaced by that field of the request's last tool
+/// output (Chat Completions: a `tool` message; Responses: a `function_call_output` item).
+fn fill_from_tool_output(template: &str, body: &Value) -> String {
+    let items = body.get("messages").or_else(|| body.get("input")).and_then(Value::as_array);
+    let output = items.into_iter().flatten().rev().find_map(|i| {
+        let text = if i["role"] == "tool" { i["content"].as_str() } else { None };
+        text.or_else(|| (i["type"] == "function_call_output").then(|| i["output"].as_str()).flatten())
+    });
+    let fields: Value = output.and_then(|o| serde_json::from_str(o).ok()).unwrap_or(Value::Null);
+    let mut text = template.to_owned();
+    for (key, value) in fields.as_object().into_iter().flatten() {
+        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        text = text.replace(&format!("{{{key}}}"), &value);
+    }
+    text
+}
+
+fn completion(answer: &Answer, n: usize, model: &str, usage: StubUsage) -> Value {
+    let (message, finish) = match answer {
+        Answer::Call { name, arguments } => (
             json!({"role": "assistant", "content": null, "tool_calls": [
                 {"id": format!("call_{n}"), "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}]}),
             "tool_calls",
         ),
-        ModelStep::Text(t) => (json!({"role": "assistant", "content": t}), "stop"),
-        _ => unreachable!("failures are answered by `failure`"),
+        Answer::Text(t) => (json!({"role": "assistant", "content": t}), "stop"),
     };
     json!({"id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000u64, "model": model,
            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
@@ -135,13 +160,12 @@ fn completion(step: &ModelStep, n: usize, model: &str, usage: StubUsage) -> Valu
                      "prompt_tokens_details": {"cached_tokens": usage.cached_tokens}}})
 }
 
-fn response(step: &ModelStep, n: usize, model: &str, usage: StubUsage) -> Value {
-    let item = match step {
-        ModelStep::ToolCall { name, arguments } => json!({"type": "function_call", "id": format!("fc_{n}"),
+fn response(answer: &Answer, n: usize, model: &str, usage: StubUsage) -> Value {
+    let item = match answer {
+        Answer::Call { name, arguments } => json!({"type": "function_call", "id": format!("fc_{n}"),
             "call_id": format!("call_{n}"), "name": name, "arguments": arguments.to_string(), "status": "completed"}),
-        ModelStep::Text(t) => json!({"type": "message", "id": format!("msg_{n}"), "role": "assistant",
+        Answer::Text(t) => json!({"type": "message", "id": format!("msg_{n}"), "role": "assistant",
             "status": "completed", "content": [{"type": "output_text", "text": t, "annotations": []}]}),
-        _ => unreachable!("failures are answered by `failure`"),
     };
     json!({"id": format!("resp_{n}"), "object": "response", "created_at": 1_700_000_000u64, "model": model,
            "status": "completed", "output": [item],
@@ -170,7 +194,9 @@ fn failure(step: &ModelStep) -> Response {
             (StatusCode::from_u16(*code).unwrap(), error("stub failure", "server_error", Value::Null))
                 .into_response()
         }
-        ModelStep::ToolCall { .. } | ModelStep::Text(_) => unreachable!("answered by the caller"),
+        ModelStep::ToolCall { .. } | ModelStep::Text(_) | ModelStep::FromToolOutput(_) => {
+            unreachable!("answered by the caller")
+        }
     }
 }
 
