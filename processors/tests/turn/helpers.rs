@@ -192,3 +192,12 @@ pub fn item_kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static
         })
         .collect()
 }
+
+/// The system messages of a Chat Completions request body, joined: the static
+/// instructions, then the turn's context.
+pub fn system_text(request: &serde_json::Value) -> String {
+    let messages = request["messages"].as_array().unwrap();
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
+    system.join("\n\n")
+}
