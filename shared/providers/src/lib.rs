@@ -10,6 +10,7 @@ mod http;
 pub mod offline;
 pub mod openai;
 pub mod openai_models;
+mod openai_retry_after;
 pub mod responses;
 pub mod sendgrid;
 pub mod twilio;

@@ -86,7 +86,7 @@ impl OpenAiSettings {
             .timeout(self.timeout)
             .build()
             .map_err(|e| ChatError::Permanent(format!("cannot build HTTP client: {e}")))?;
-        Ok(Client::with_config(self.client_config()).with_http_client(http))
+        Ok(crate::openai_retry_after::client(self.client_config(), http))
     }
 
     /// The model to ask for: the override, else the tenant's.
@@ -263,12 +263,12 @@ impl OpenAiChat {
     }
 }
 
-/// Runs one model call, recording its latency and outcome.
+/// Runs one model call, recording its latency and outcome. A transient failure carries the server's `Retry-After`.
 pub(crate) async fn timed(
     call: impl std::future::Future<Output = Result<ChatReply, ChatError>>,
 ) -> Result<ChatReply, ChatError> {
     let started = std::time::Instant::now();
-    let result = call.await;
+    let result = crate::openai_retry_after::with_retry_after(call).await;
     metrics::histogram!(metrics_names::MODEL_LATENCY_MS, "outcome" => metrics_names::outcome(&result))
         .record(metrics_names::ms(started.elapsed()));
     result
