@@ -201,3 +201,12 @@ pub fn system_text(request: &serde_json::Value) -> String {
         messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
     system.join("\n\n")
 }
+
+/// Rewrites the harness tenant's `ai` section with `edit` (e.g. `ai.api`) and stores it.
+pub async fn edit_ai(h: &mut Harness, edit: impl FnOnce(&mut serde_json::Value)) {
+    use comms_core::ports::TenantDirectory;
+    let mut doc: serde_json::Value = serde_json::from_str(&h.tenant.to_json_pretty()).unwrap();
+    edit(&mut doc["ai"]);
+    h.tenant = TenantConfig::from_json(&doc.to_string()).unwrap();
+    comms_sqlite::SqliteTenants::new(h.db.clone()).put(&h.tenant).await.unwrap();
+}

@@ -5,23 +5,22 @@
 //! 4 bytes). Print the figures with
 //! `cargo nextest run -p comms-processors --test turn prompt_layout --no-capture`.
 
-use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{OwnerMode, OwnerState};
-use comms_core::ports::{OwnerStateStore, TenantDirectory};
+use comms_core::ports::OwnerStateStore;
 use comms_engine::turn::system_messages;
-use comms_sqlite::SqliteTenants;
 use serde_json::{Value, json};
 
-use crate::helpers::{Harness, envelope, harness};
+use crate::helpers::{Harness, edit_ai, envelope, harness};
 use crate::stubs::{ModelStep, OpenAiStub};
 
 /// The demo tenant speaking `api`, its prompt followed by `extra`.
 async fn speaking(h: &mut Harness, api: &str, extra: &str) {
-    let mut doc: Value = serde_json::from_str(&h.tenant.to_json_pretty()).unwrap();
-    doc["ai"]["api"] = api.into();
-    doc["ai"]["system_prompt"] = format!("{}{extra}", h.tenant.ai.system_prompt).into();
-    h.tenant = TenantConfig::from_json(&doc.to_string()).unwrap();
-    SqliteTenants::new(h.db.clone()).put(&h.tenant).await.unwrap();
+    let prompt = format!("{}{extra}", h.tenant.ai.system_prompt);
+    edit_ai(h, |ai| {
+        ai["api"] = api.into();
+        ai["system_prompt"] = prompt.into();
+    })
+    .await;
 }
 
 /// The request's static prefix as sent: the tools, then the first (system) message.

@@ -1,24 +1,13 @@
 //! Issue 17 item 1: a tenant switched to the Responses API holds a whole booking
 //! conversation through the stub speaking that wire format, our log the only record.
 
-use comms_core::domain::tenant::{ModelApi, TenantConfig};
-use comms_core::ports::{Bookings, ConversationLog, TenantDirectory};
+use comms_core::domain::tenant::ModelApi;
+use comms_core::ports::{Bookings, ConversationLog};
 use comms_engine::turn::Outcome;
-use comms_sqlite::SqliteTenants;
 use serde_json::{Value, json};
 
-use crate::helpers::{CUSTOMER, Harness, envelope, harness, item_kinds, next_weekday};
+use crate::helpers::{CUSTOMER, edit_ai, envelope, harness, item_kinds, next_weekday};
 use crate::stubs::{ModelStep, OpenAiStub};
-
-/// The demo tenant with `ai.api = "responses"`.
-async fn on_responses(h: &mut Harness) {
-    let mut doc: Value = serde_json::from_str(&h.tenant.to_json_pretty()).unwrap();
-    doc["ai"]["api"] = "responses".into();
-    let tenant = TenantConfig::from_json(&doc.to_string()).unwrap();
-    assert_eq!(tenant.ai.api, ModelApi::Responses);
-    SqliteTenants::new(h.db.clone()).put(&tenant).await.unwrap();
-    h.tenant = tenant;
-}
 
 #[tokio::test]
 async fn a_tenant_on_the_responses_api_books_through_a_whole_conversation() {
@@ -34,7 +23,8 @@ async fn a_tenant_on_the_responses_api_books_through_a_whole_conversation() {
     ])
     .await;
     let mut h = harness(openai).await;
-    on_responses(&mut h).await;
+    edit_ai(&mut h, |ai| ai["api"] = "responses".into()).await;
+    assert_eq!(h.tenant.ai.api, ModelApi::Responses);
 
     let ask = envelope("SM00000000000000000000000000000171", "Are you free on that day?");
     assert_eq!(h.engine.handle(&ask.to_json()).await, Ok(Outcome::Replied));
