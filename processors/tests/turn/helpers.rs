@@ -7,7 +7,7 @@ use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDire
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_engine::worker::{self, WorkerSettings};
-use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::openai::{ByApi, OpenAiSettings};
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState,
@@ -84,8 +84,9 @@ pub async fn harness_with_journal(
 }
 
 /// The real OpenAI client, against the stub.
-pub fn chat_client(openai: &OpenAiStub) -> OpenAiChat {
-    OpenAiChat::new(OpenAiSettings {
+/// Both APIs, picked by the tenant's `ai.api` (the stub speaks both).
+pub fn chat_client(openai: &OpenAiStub) -> ByApi {
+    ByApi::openai(OpenAiSettings {
         api_key: "sk-test".into(),
         base_url: Some(openai.base_url.clone()),
         model_override: None,
@@ -208,4 +209,22 @@ pub fn item_kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static
             ItemContent::Notice { .. } => "notice",
         })
         .collect()
+}
+
+/// The system messages of a Chat Completions request body, joined: the static
+/// instructions, then the turn's context.
+pub fn system_text(request: &serde_json::Value) -> String {
+    let messages = request["messages"].as_array().unwrap();
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
+    system.join("\n\n")
+}
+
+/// Rewrites the harness tenant's `ai` section with `edit` (e.g. `ai.api`) and stores it.
+pub async fn edit_ai(h: &mut Harness, edit: impl FnOnce(&mut serde_json::Value)) {
+    use comms_core::ports::TenantDirectory;
+    let mut doc: serde_json::Value = serde_json::from_str(&h.tenant.to_json_pretty()).unwrap();
+    edit(&mut doc["ai"]);
+    h.tenant = TenantConfig::from_json(&doc.to_string()).unwrap();
+    comms_sqlite::SqliteTenants::new(h.db.clone()).put(&h.tenant).await.unwrap();
 }

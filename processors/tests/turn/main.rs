@@ -15,6 +15,8 @@ mod metrics;
 mod ordering;
 mod owner;
 mod queue_poison;
+mod prompt_layout;
+mod responses_api;
 mod sending;
 use comms_testkit as stubs;
 mod turns;

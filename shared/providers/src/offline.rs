@@ -47,11 +47,12 @@ fn call(name: &str, args: Value) -> ChatReply {
             name: name.into(),
             arguments: args.to_string(),
         }],
+        usage: None,
     }
 }
 
 fn text(t: String) -> ChatReply {
-    ChatReply { content: Some(t), tool_calls: Vec::new() }
+    ChatReply { content: Some(t), tool_calls: Vec::new(), usage: None }
 }
 
 fn word_result(name: &str, v: &Value) -> String {
@@ -226,11 +227,17 @@ impl ChatModel for OfflineRulesModel {
 
 /// What the rules say to `request`.
 fn answer(request: &ChatRequest) -> ChatReply {
-    let system = request.messages.iter().find_map(|m| match m {
-        ChatMessage::System { content } => Some(content.as_str()),
-        _ => None,
-    });
-    let system = system.unwrap_or("");
+    // The system messages together: the instructions, then the turn's context.
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::System { content } => Some(content.as_str()),
+            _ => None,
+        })
+        .collect();
+    let system = system.join("\n\n");
+    let system = system.as_str();
     // Answer the tool results of the last round, if that is where we are.
     if let Some(words) = answer_tool_results(&request.messages) {
         return text(words);
@@ -269,6 +276,7 @@ mod tests {
             ],
             tools: comms_core::tools::specs(&comms_core::domain::tenant::ToolName::ALL),
             key_secret: None,
+            api: comms_core::domain::tenant::ModelApi::default(),
         }
     }
 
