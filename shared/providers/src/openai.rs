@@ -19,7 +19,7 @@ use async_openai::types::chat::{
 use async_trait::async_trait;
 
 use comms_core::metrics as metrics_names;
-use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
+use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, Usage};
 
 /// OpenAI's own endpoint: the base URL when none is configured.
 pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -216,12 +216,20 @@ impl OpenAiChat {
             ..Default::default()
         };
         let response = self.client.chat().create(body).await.map_err(classify)?;
-        if let Some(usage) = &response.usage {
-            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "prompt")
-                .increment(u64::from(usage.prompt_tokens));
-            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "completion")
-                .increment(u64::from(usage.completion_tokens));
-        }
+        let usage = response.usage.as_ref().map(|u| {
+            let usage = Usage {
+                model: response.model.clone(),
+                input_tokens: u64::from(u.prompt_tokens),
+                cached_input_tokens: u
+                    .prompt_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.cached_tokens)
+                    .map_or(0, u64::from),
+                output_tokens: u64::from(u.completion_tokens),
+            };
+            count_tokens(&usage);
+            usage
+        });
         let choice = response.choices.into_iter().next().ok_or_else(|| ChatError::Transient {
             message: "response had no choices".into(),
             retry_after: None,
@@ -238,8 +246,14 @@ impl OpenAiChat {
                 ChatCompletionMessageToolCalls::Custom(_) => None,
             })
             .collect();
-        Ok(ChatReply { content: choice.message.content, tool_calls })
+        Ok(ChatReply { content: choice.message.content, tool_calls, usage })
     }
+}
+
+/// Counts a call's tokens in the model-token metric (`prompt`, `completion`).
+pub(crate) fn count_tokens(usage: &Usage) {
+    metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "prompt").increment(usage.input_tokens);
+    metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "completion").increment(usage.output_tokens);
 }
 
 /// OpenAI with its API key read from the secret store on every call: the request's
