@@ -294,7 +294,8 @@ async fn send_step(
 
 fn only_conflicts(reasons: &[CancellationReason]) -> bool {
     let conflict = |r: &CancellationReason| r.code() == Some("TransactionConflict");
-    reasons.iter().any(conflict) && reasons.iter().all(|r| conflict(r) || matches!(r.code(), None | Some("None")))
+    reasons.iter().any(conflict)
+        && reasons.iter().all(|r| conflict(r) || matches!(r.code(), None | Some("None")))
 }
 
 impl DynamoStore {

@@ -74,7 +74,10 @@ fn read_row(item: &Item) -> Result<Option<UsageRow>, StoreError> {
     let channel = a.s("channel")?.parse().map_err(|e: ChannelParseError| invalid(e.to_string()))?;
     let totals = UsageTotals::from_counters(|name| u64::try_from(a.n(name).unwrap_or(0)).unwrap_or(0));
     Ok(Some(UsageRow {
-        tenant: TenantRef { company_id: a.s("company_id")?.to_owned(), project_id: a.s("project_id")?.to_owned() },
+        tenant: TenantRef {
+            company_id: a.s("company_id")?.to_owned(),
+            project_id: a.s("project_id")?.to_owned(),
+        },
         month: a.s("usage_month")?.to_owned(),
         channel,
         totals,
@@ -85,7 +88,10 @@ fn read_row(item: &Item) -> Result<Option<UsageRow>, StoreError> {
 fn merged(items: &[Item]) -> Result<Vec<UsageRow>, StoreError> {
     let mut rows: Vec<UsageRow> = Vec::new();
     for row in items.iter().map(read_row).collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
-        match rows.iter_mut().find(|r| r.tenant == row.tenant && r.month == row.month && r.channel == row.channel) {
+        match rows
+            .iter_mut()
+            .find(|r| r.tenant == row.tenant && r.month == row.month && r.channel == row.channel)
+        {
             Some(r) => r.totals += row.totals,
             None => rows.push(row),
         }
@@ -99,7 +105,12 @@ fn merged(items: &[Item]) -> Result<Vec<UsageRow>, StoreError> {
 
 impl DynamoStore {
     /// A tenant's usage items whose sort key is between `from` and `to`.
-    async fn usage_items(&self, tenant: &TenantRef, from: String, to: String) -> Result<Vec<Item>, StoreError> {
+    async fn usage_items(
+        &self,
+        tenant: &TenantRef,
+        from: String,
+        to: String,
+    ) -> Result<Vec<Item>, StoreError> {
         let query = self
             .client
             .query()
@@ -120,7 +131,8 @@ impl UsageLedger for DynamoStore {
         for row in merged(&items)? {
             usage.totals += row.totals;
         }
-        usage.budget_notified = items.iter().any(|i| Attrs(i).opt_s("sk").is_some_and(|k| k.ends_with(NOTIFIED)));
+        usage.budget_notified =
+            items.iter().any(|i| Attrs(i).opt_s("sk").is_some_and(|k| k.ends_with(NOTIFIED)));
         Ok(usage)
     }
 

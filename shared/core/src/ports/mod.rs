@@ -42,7 +42,8 @@ pub use stores::Stores;
 pub use tenants::TenantDirectory;
 pub use turns::{Claim, TurnRecord, TurnStep, TurnStore, turn_key};
 pub use usage::{
-    ModelCall, MonthUsage, UsageLedger, UsageRow, UsageTotals, sms_segments, sum_rows, usage_month,
+    ModelCall, MonthUsage, UsageLedger, UsageRow, UsageTotals, describe_calls, sms_segments, sum_rows,
+    usage_month,
 };
 
 use crate::retry::{Classify, Disposition};

@@ -134,6 +134,20 @@ impl AddAssign for UsageTotals {
     }
 }
 
+/// One line for a usage item: `gpt-4o-mini: 1200 tokens in (800 cached), 40 out; $0.0004`
+/// per call, the cost `unknown` for a model without a price.
+pub fn describe_calls(calls: &[ModelCall]) -> String {
+    let line = |c: &ModelCall| {
+        let cost = c.cost_usd.map_or_else(|| "cost unknown".to_owned(), |usd| usd.to_string());
+        let u = &c.usage;
+        format!(
+            "{}: {} tokens in ({} cached), {} out; {cost}",
+            u.model, u.input_tokens, u.cached_input_tokens, u.output_tokens
+        )
+    };
+    calls.iter().map(line).collect::<Vec<_>>().join("; ")
+}
+
 /// The segments an SMS reply is billed as: the parts it is sent in
 /// ([`split_for_twilio`]), each counted after Twilio's Smart Encoding.
 pub fn sms_segments(text: &str) -> u64 {
@@ -172,8 +186,11 @@ pub trait UsageLedger: Send + Sync {
 
     /// Rows of `tenant` (or of every tenant) from `since_month` on, by tenant, month and
     /// channel.
-    async fn report(&self, tenant: Option<&TenantRef>, since_month: &str)
-    -> Result<Vec<UsageRow>, StoreError>;
+    async fn report(
+        &self,
+        tenant: Option<&TenantRef>,
+        since_month: &str,
+    ) -> Result<Vec<UsageRow>, StoreError>;
 
     /// Marks `month`'s budget notification as sent; `true` if it was not marked before.
     async fn mark_budget_notified(&self, tenant: &TenantRef, month: &str) -> Result<bool, StoreError>;

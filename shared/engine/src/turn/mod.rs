@@ -9,6 +9,7 @@
 //! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
 //! (speaking into a live call) and `error` (why a turn failed).
 
+mod budget;
 mod compose;
 mod error;
 mod lease;
@@ -20,14 +21,16 @@ mod voice;
 use std::sync::Arc;
 use std::time::Duration;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
     Begin, Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey,
     ConversationLog, JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, Stores, TenantDirectory,
-    TurnClaim, TurnJournal, TurnStep, turn_key,
+    TurnClaim, TurnJournal, TurnStep, UsageLedger, turn_key,
 };
 
+pub use budget::OVER_BUDGET_MESSAGE;
 pub use compose::{system_prompt, template_variables};
 pub use error::TurnError;
 
@@ -57,6 +60,8 @@ pub struct TurnSettings {
     /// half a lease when its record reappears, and the redelivery waits that out in
     /// process instead of spending a receive (docs/decisions.md, "Crash safety").
     pub lease: Duration,
+    /// What model calls cost: the built-in table merged with the configured one.
+    pub prices: PriceTable,
     /// Public base URL for Twilio status callbacks (`{base}/twilio/status`).
     pub status_callback_base: Option<String>,
 }
@@ -67,6 +72,7 @@ impl Default for TurnSettings {
             history_items: 20,
             retry_budget: Duration::from_secs(20),
             lease: Duration::from_secs(30),
+            prices: PriceTable::builtin(),
             status_callback_base: None,
         }
     }
@@ -99,6 +105,8 @@ pub struct EnginePorts {
     /// enqueues the owner's notification.
     pub conversations: Arc<dyn ConversationLog>,
     pub queues: Arc<dyn Queues>,
+    /// The month's usage (the budget check; cached on a networked backend).
+    pub usage: Arc<dyn UsageLedger>,
 }
 
 impl EnginePorts {
@@ -122,6 +130,7 @@ impl EnginePorts {
             calls,
             conversations: Arc::clone(&stores.conversations),
             queues: Arc::clone(&stores.queues),
+            usage: Arc::clone(&stores.usage),
         }
     }
 }
@@ -308,9 +317,8 @@ impl Engine {
             return Ok(Next::Finished(Outcome::Suppressed(reason.into())));
         }
         let (reply, template, items) = match env.kind() {
-            Kind::Initiate => self.compose_opening(tenant, env).await?,
             Kind::Direct => owner::direct_reply(tenant, env)?,
-            Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env, &key.window().await).await?,
+            Kind::Initiate | Kind::Inbound | Kind::VoiceTurn => self.compose(tenant, env, key).await?,
         };
         // Not stored: `send` stores the items with `Sending` before anything goes out, in
         // one write conditioned on the opt-out; a crash before it re-runs the model.
@@ -328,6 +336,8 @@ impl Engine {
             Some("project is not active")
         } else if owner::held_by_owner(env, key).await {
             Some(owner::TAKEN_OVER)
+        } else if env.kind() == Kind::Initiate && self.initiate_over_budget(tenant, env).await {
+            Some(budget::OVER_BUDGET)
         } else {
             None
         }

@@ -15,8 +15,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::domain::ConversationId;
 use comms_core::ports::{
-    ConversationItem, ConversationKey, JournalTurn, StoreError, TurnClaim, TurnStep, TurnWrite,
-    UsageTotals, evict_finished, extend_window,
+    ConversationItem, ConversationKey, JournalTurn, StoreError, TurnClaim, TurnStep, TurnWrite, UsageTotals,
+    evict_finished, extend_window,
 };
 
 use super::super::conversations::{LogItem, MarkerItem, conv_pk, tenant_gsi1pk};
