@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_core::ports::{CallControl, ChatModel, Messenger, Stores};
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_providers::channels::ByChannel;
@@ -77,12 +78,14 @@ pub fn messengers(
 
 /// The engine on the given ports (built from stores with the engine's tenant cache,
 /// `Stores::with_engine_tenant_cache`), with status callbacks to `public_base_url`; its
-/// turn lease is the workers' visibility timeout (see `TurnSettings::lease`).
+/// turn lease is the workers' visibility timeout (see `TurnSettings::lease`); model calls
+/// priced by `prices` ([`comms_engine::prices::configured`]).
 pub fn build(
     ports: EnginePorts,
     public_base_url: &str,
     retry_budget: Duration,
     visibility: Duration,
+    prices: PriceTable,
 ) -> Engine {
     Engine::new(
         ports,
@@ -90,6 +93,7 @@ pub fn build(
             status_callback_base: Some(public_base_url.to_owned()),
             retry_budget,
             lease: visibility,
+            prices,
             ..Default::default()
         },
     )

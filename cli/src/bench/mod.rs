@@ -66,6 +66,7 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
         "http://127.0.0.1:3000",
         Duration::from_secs(20),
         Duration::from_secs(30),
+        comms_core::domain::pricing::PriceTable::builtin(),
     ));
     let tenant = TenantRef::new("demo", "repair-shop")?;
     let records: Vec<Record> = (0..args.records)

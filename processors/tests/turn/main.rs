@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
 mod aws;
+mod budget;
 mod channels;
 mod fencing;
 mod helpers;
