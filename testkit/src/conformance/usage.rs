@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use comms_core::domain::{Channel, ConversationId, TenantRef, Usd};
 use comms_core::ports::{
-    Begin, ConsentAction, ConsentStore, ConversationItem, ItemContent, JournalTurn, ModelCall, Recorded,
-    StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite, Usage, UsageLedger, UsageTotals, usage_month,
+    ConsentAction, ConsentStore, ConversationItem, ItemContent, JournalTurn, ModelCall, Recorded, StoreError,
+    TurnClaim, TurnJournal, TurnStep, TurnWrite, Usage, UsageLedger, UsageTotals, usage_month,
 };
 
-use super::journal::{customer, tenant, turn};
+use super::journal::{claimed, customer, tenant, turn};
 
 /// The ports a usage check uses: the journal that writes the totals, the ledger that
 /// reads them, and the consent store (a refused write).
@@ -47,13 +47,6 @@ fn usage_item(t: &JournalTurn, calls: Vec<ModelCall>) -> ConversationItem {
 
 fn reply(t: &JournalTurn, text: &str) -> ConversationItem {
     item(t, "reply", ItemContent::Reply { text: text.into(), provider_ids: vec!["SM1".into()] })
-}
-
-async fn claimed(j: &dyn TurnJournal, t: &JournalTurn, lease: Duration) -> TurnClaim {
-    match j.begin(t, lease).await.expect("begin") {
-        Begin::Claimed(c) => c,
-        other => panic!("{} not claimed: {other:?}", t.key),
-    }
 }
 
 async fn write(

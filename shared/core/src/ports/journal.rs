@@ -203,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn usage_items_stay_out_of_the_window() {
+        let usage = ConversationItem {
+            item_id: "a:usage".into(),
+            at: jiff::Timestamp::from_second(2).unwrap(),
+            content: ItemContent::Usage { calls: Vec::new() },
+        };
+        let w = extend_window(&[], &[item("a", 1, "x"), usage, item("b", 3, "y")], 2);
+        assert_eq!(w.iter().map(|i| i.item_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
     fn the_finished_set_is_bounded_and_reports_the_watermark() {
         let mut f = BTreeMap::new();
         for i in 0..FINISHED_MAX {

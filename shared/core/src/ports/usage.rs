@@ -204,3 +204,60 @@ pub fn sum_rows<'a>(rows: impl IntoIterator<Item = &'a UsageRow>) -> UsageTotals
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, content: ItemContent) -> ConversationItem {
+        ConversationItem { item_id: id.into(), at: jiff::Timestamp::UNIX_EPOCH, content }
+    }
+
+    #[test]
+    fn items_add_calls_turns_messages_and_sms_segments() {
+        let usage = |model: &str, cost| ModelCall {
+            usage: Usage {
+                model: model.into(),
+                input_tokens: 100,
+                cached_input_tokens: 40,
+                output_tokens: 7,
+            },
+            cost_usd: cost,
+        };
+        let calls = vec![usage("gpt-4o-mini", Some(Usd::from_micros(30))), usage("unknown", None)];
+        let reply = |text: &str| ItemContent::Reply { text: text.into(), provider_ids: Vec::new() };
+        let items = [
+            item("a:inbound", ItemContent::Inbound { text: "hi".into(), media: Vec::new() }),
+            item("a:usage", ItemContent::Usage { calls }),
+            item("a:reply", reply(&"ж".repeat(71))),
+            item("b:reply", ItemContent::Notice { text: "x".repeat(161), provider_ids: Vec::new() }),
+        ];
+        let sms = UsageTotals::of_items(Channel::Sms, &items);
+        let expected = UsageTotals {
+            turns: 1,
+            model_calls: 2,
+            input_tokens: 200,
+            cached_input_tokens: 80,
+            output_tokens: 14,
+            cost_usd: Usd::from_micros(30),
+            unpriced_calls: 1,
+            messages: 2,
+            // 71 UCS-2 characters are 2 segments (67 each once split); 161 GSM-7 are 2.
+            sms_segments: 4,
+        };
+        assert_eq!(sms, expected);
+        let email = UsageTotals::of_items(Channel::Email, &items);
+        assert_eq!((email.messages, email.sms_segments), (2, 0), "segments are SMS only");
+        assert_eq!(
+            UsageTotals::from_counters(|n| sms.counters().iter().find(|c| c.0 == n).map_or(0, |c| c.1)),
+            sms
+        );
+    }
+
+    #[test]
+    fn segments_follow_the_parts_twilio_is_sent_and_smart_encoding() {
+        assert_eq!(sms_segments("Don’t worry"), 1, "a curly quote is sent as GSM-7");
+        assert_eq!(sms_segments(&"Long sentence here. ".repeat(100)), 14, "two parts of 1600 and 400");
+        assert_eq!(usage_month(jiff::Timestamp::from_second(1_798_761_599).unwrap()), "2026-12");
+    }
+}
