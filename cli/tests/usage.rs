@@ -7,6 +7,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use comms_core::domain::Usd;
 use comms_testkit::{ModelStep, OpenAiStub, TwilioStub};
 use serde_json::json;
 
@@ -17,8 +18,8 @@ use common::{BIN, Server};
 const SHOP: &str = "+15555550100";
 const CUSTOMER: &str = "+14155550123";
 
-/// gpt-4o-mini at $1 per million input tokens and $2 per million output tokens: the
-/// stub's 10 + 5 tokens cost 20 micro-dollars a call.
+/// gpt-4o-mini at $1 per million input tokens ($0.50 cached) and $2 per million output
+/// tokens: round numbers to check the report's cost against the stub's reported tokens.
 const PRICES: &str =
     r#"{"gpt-4o-mini": {"input_per_mtok": 1, "cached_input_per_mtok": 0.5, "output_per_mtok": 2}}"#;
 
@@ -69,10 +70,20 @@ async fn usage_reports_the_turns_tokens_cost_and_segments_of_a_run() {
     .await;
     assert_eq!(twilio.created().len(), 3);
 
+    // What the stub reported, priced by the data folder's file, call by call.
+    let (mut input, mut cached, mut output, mut micros) = (0, 0, 0, 0);
+    for u in openai.usages() {
+        (input, cached, output) =
+            (input + u.input_tokens, cached + u.cached_tokens, output + u.output_tokens);
+        let fresh = u.input_tokens - u.cached_tokens;
+        micros += (fresh * 1_000_000 + u.cached_tokens * 500_000 + u.output_tokens * 2_000_000 + 500_000)
+            / 1_000_000;
+    }
+    let cost = Usd::from_micros(micros);
     let report = usage();
     let expected = json!({
-        "turns": 3, "model_calls": 3, "input_tokens": 30, "cached_input_tokens": 0, "output_tokens": 15,
-        "cost_usd": 0.00006, "priced_cost_usd": 0.00006, "unpriced_calls": 0, "messages": 3, "sms_segments": 3
+        "turns": 3, "model_calls": 3, "input_tokens": input, "cached_input_tokens": cached, "output_tokens": output,
+        "cost_usd": cost, "priced_cost_usd": cost, "unpriced_calls": 0, "messages": 3, "sms_segments": 3
     });
     assert_eq!(report["total"], expected, "{report}");
     assert_eq!(report["tenants"][0]["tenant"], "demo/repair-shop");
@@ -85,7 +96,10 @@ async fn usage_reports_the_turns_tokens_cost_and_segments_of_a_run() {
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
     let line = table.lines().find(|l| l.starts_with("demo/repair-shop")).unwrap_or_else(|| panic!("{table}"));
     let cells: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(cells, ["demo/repair-shop", "sms", "3", "3", "30", "0", "15", "3", "$0.00006"], "{table}");
+    let numbers = [input, cached, output].map(|n| n.to_string());
+    let row =
+        ["demo/repair-shop", "sms", "3", "3", &numbers[0], &numbers[1], &numbers[2], "3", &cost.to_string()];
+    assert_eq!(cells, row, "{table}");
 
     let later = run(&mut cmd(), &["usage", "--since", "2999-01"]);
     assert!(String::from_utf8_lossy(&later.stdout).contains("no usage recorded"));

@@ -78,7 +78,11 @@ async fn complete(State(state): State<Arc<Mutex<ModelState>>>, Json(body): Json<
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
     }
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let system = messages.first().and_then(|m| m["content"].as_str()).unwrap_or_default();
+    // The system messages: the static instructions, then the turn's context.
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
+    let system = system.join("\n\n");
+    let system = system.as_str();
     let last = messages.last().cloned().unwrap_or_default();
     let last_text = last["content"].as_str().unwrap_or_default();
     let (message, finish) = if last["role"] == "tool" {

@@ -27,7 +27,7 @@ async fn an_sms_initiate_composes_and_sends_the_opening_once() {
     assert!(sent[0]["body"].as_str().unwrap().contains("ready for pickup"));
     // The model was told who and what, with no tools.
     let req = &h.openai.requests()[0];
-    let ask = req["messages"][1]["content"].as_str().unwrap();
+    let ask = req["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap();
     assert!(ask.contains("Ann Lee") && ask.contains("repair ready"), "{ask}");
     assert!(req.get("tools").is_none());
     let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
@@ -122,7 +122,7 @@ async fn a_state_change_through_the_admin_api_reaches_the_next_prompt() {
     assert_eq!(resp.status(), 200);
 
     h.engine.handle(&envelope("SM00000000000000000000000000000033", "open today?").to_json()).await.unwrap();
-    let prompt = h.openai.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
+    let prompt = crate::helpers::system_text(&h.openai.requests()[0]);
     assert!(prompt.contains("Owner's current state: OFF") && prompt.contains("family day"), "{prompt}");
 }
 

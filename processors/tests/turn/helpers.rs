@@ -7,7 +7,7 @@ use comms_core::ports::{DeadLetters, OutgoingMessage, Queues, Secret, TenantDire
 use comms_core::twilio::TwilioCredentials;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_engine::worker::{self, WorkerSettings};
-use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::openai::{ByApi, OpenAiSettings};
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{
     Db, QueueSettings, SqliteBookings, SqliteConsent, SqliteConversations, SqliteLedger, SqliteOwnerState,
@@ -59,7 +59,8 @@ pub async fn harness_with_journal(
     secrets.put(tenant.credentials.twilio.as_deref().unwrap(), &creds.to_secret()).await.unwrap();
 
     let twilio = TwilioStub::start().await;
-    let chat = OpenAiChat::new(OpenAiSettings {
+    // Both APIs, picked by the tenant's `ai.api` (the stub speaks both).
+    let chat = ByApi::openai(OpenAiSettings {
         api_key: "sk-test".into(),
         base_url: Some(openai.base_url.clone()),
         model_override: None,
@@ -192,4 +193,13 @@ pub fn item_kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static
             ItemContent::Usage { .. } => None,
         })
         .collect()
+}
+
+/// The system messages of a Chat Completions request body, joined: the static
+/// instructions, then the turn's context.
+pub fn system_text(request: &serde_json::Value) -> String {
+    let messages = request["messages"].as_array().unwrap();
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
+    system.join("\n\n")
 }

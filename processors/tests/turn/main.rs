@@ -12,6 +12,8 @@ mod media;
 mod metrics;
 mod ordering;
 mod owner;
+mod prompt_layout;
+mod responses_api;
 mod sending;
 use comms_testkit as stubs;
 mod turns;

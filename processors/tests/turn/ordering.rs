@@ -11,10 +11,13 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub};
 
-/// The (role, content) pairs of a model request, system prompt left out.
+/// The (role, content) pairs of a model request, system messages left out.
 fn exchange(request: &Value) -> Vec<(String, String)> {
-    request["messages"].as_array().unwrap()[1..]
+    request["messages"]
+        .as_array()
+        .unwrap()
         .iter()
+        .filter(|m| m["role"] != "system")
         .map(|m| (m["role"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap_or("").to_owned()))
         .collect()
 }

@@ -9,7 +9,7 @@ use crate::helpers::*;
 use crate::stubs::{ModelStep, OpenAiStub, TwilioMode};
 
 fn system_prompt_of(request: &Value) -> String {
-    request["messages"][0]["content"].as_str().unwrap().to_owned()
+    crate::helpers::system_text(request)
 }
 
 #[tokio::test]

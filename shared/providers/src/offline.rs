@@ -227,11 +227,17 @@ impl ChatModel for OfflineRulesModel {
 
 /// What the rules say to `request`.
 fn answer(request: &ChatRequest) -> ChatReply {
-    let system = request.messages.iter().find_map(|m| match m {
-        ChatMessage::System { content } => Some(content.as_str()),
-        _ => None,
-    });
-    let system = system.unwrap_or("");
+    // The system messages together: the instructions, then the turn's context.
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::System { content } => Some(content.as_str()),
+            _ => None,
+        })
+        .collect();
+    let system = system.join("\n\n");
+    let system = system.as_str();
     // Answer the tool results of the last round, if that is where we are.
     if let Some(words) = answer_tool_results(&request.messages) {
         return text(words);

@@ -1,6 +1,6 @@
 //! Composing the reply: the model loop with tools for an answer, the first message (or
-//! WhatsApp template values) of a conversation a tenant starts, the system prompt, and
-//! the reply fitted to its channel.
+//! WhatsApp template values) of a conversation a tenant starts, and the reply fitted to
+//! its channel (the system messages are in `prompt`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::budget::Meter;
 use super::media::{customer_message, inbound_media, this_message};
+use super::prompt::system_messages;
 use super::{Engine, TurnError};
 
 /// The reply, WhatsApp template values if it is a template, and the items to store.
@@ -41,7 +42,8 @@ impl Engine {
     ) -> Result<Composed, TurnError> {
         let now = jiff::Timestamp::now();
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
-        let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
+        // The static instructions first, the turn's context after (prompt caching).
+        let mut messages = Vec::from(system_messages(tenant, &owner, env, now));
         messages.extend(history(tenant.ai.vision, env, window));
         messages.push(this_message(tenant.ai.vision, env));
         let ctx = self.tool_context(tenant, env, owner, now);
@@ -130,10 +132,11 @@ impl Engine {
         };
         let request = ChatRequest {
             model: tenant.ai.model.clone(),
-            messages: vec![
-                ChatMessage::System { content: system_prompt(tenant, &owner, env, now) },
-                ChatMessage::user(opening_ask(name, project_data, template_vars.as_deref())),
-            ],
+            messages: [
+                system_messages(tenant, &owner, env, now).to_vec(),
+                vec![ChatMessage::user(opening_ask(name, project_data, template_vars.as_deref()))],
+            ]
+            .concat(),
             tools: Vec::new(),
             key_secret: tenant.credentials.openai.clone(),
             api: tenant.ai.api,
@@ -307,48 +310,8 @@ pub(super) fn note_item(env: &Envelope, text: &str) -> ConversationItem {
     }
 }
 
-/// The system prompt: the tenant's own prompt, the business facts, the owner's state,
-/// today's date in the business's time zone, and the reply budget. The customer's number
-/// appears masked only: the model never needs it (tools take it from the turn), and less
-/// personal data leaves the system.
-pub fn system_prompt(
-    tenant: &TenantConfig,
-    owner: &OwnerState,
-    env: &Envelope,
-    now: jiff::Timestamp,
-) -> String {
-    let tz = jiff::tz::TimeZone::get(&tenant.scheduling.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let local = now.to_zoned(tz);
-    let hours: Vec<String> = tenant
-        .scheduling
-        .business_hours
-        .iter()
-        .map(|(d, r)| format!("{d} {}", r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")))
-        .collect();
-    format!(
-        "{prompt}\n\nBusiness: {company} ({project}). Opening hours: {hours}; appointments of {slot} minutes. \
-         Time zone: {tzname}. Today is {date} ({weekday}), local time {time}.\n{owner}\n\
-         Customer phone (masked; bookings use the customer's own number): {phone}.\n\
-         {medium} \
-         Use the tools to check availability, book, grant discounts (never more than the tool approves) \
-         and log upsells.",
-        prompt = tenant.ai.system_prompt,
-        company = tenant.company_name,
-        project = tenant.project_name,
-        hours = hours.join("; "),
-        slot = tenant.scheduling.slot_minutes,
-        tzname = tenant.scheduling.timezone,
-        date = local.date(),
-        weekday = local.strftime("%A"),
-        time = local.strftime("%H:%M"),
-        owner = owner.describe(),
-        phone = env.customer().redacted(),
-        medium = medium(tenant, env.channel),
-    )
-}
-
 /// How the reply reaches the customer, and how long it may be.
-fn medium(tenant: &TenantConfig, channel: Channel) -> String {
+pub(super) fn medium(tenant: &TenantConfig, channel: Channel) -> String {
     let budget = tenant.messaging.sms_segment_budget;
     match channel {
         Channel::Sms => format!(

@@ -6,8 +6,9 @@
 //! and the turns of one conversation run one at a time, in order.
 //!
 //! This module holds the engine and the resume loop; the steps are in `compose` (the
-//! model, tools, prompt and templates), `text` (sending SMS and WhatsApp), `voice`
-//! (speaking into a live call) and `error` (why a turn failed).
+//! model, tools and templates), `prompt` (the system messages, laid out for prompt
+//! caching), `text` (sending SMS and WhatsApp), `voice` (speaking into a live call) and
+//! `error` (why a turn failed).
 
 mod budget;
 mod compose;
@@ -15,6 +16,7 @@ mod error;
 mod lease;
 mod media;
 mod owner;
+mod prompt;
 mod text;
 mod voice;
 
@@ -31,8 +33,9 @@ use comms_core::ports::{
 };
 
 pub use budget::OVER_BUDGET_MESSAGE;
-pub use compose::{system_prompt, template_variables};
+pub use compose::template_variables;
 pub use error::TurnError;
+pub use prompt::{context, instructions, system_messages, system_prompt};
 
 use compose::{inbound_item, note_item};
 use lease::{Held, LeaseRenewal};
