@@ -42,6 +42,20 @@ fn run(c: &mut Command, args: &[&str]) -> Output {
     c.args(args).output().unwrap()
 }
 
+/// The tokens the stub reported (input, cached, output) and their cost by [`PRICES`],
+/// priced call by call as the engine does (rounded to the micro-dollar).
+fn reported(openai: &OpenAiStub) -> (u64, u64, u64, Usd) {
+    let (mut input, mut cached, mut output, mut micros) = (0, 0, 0, 0);
+    for u in openai.usages() {
+        (input, cached, output) =
+            (input + u.input_tokens, cached + u.cached_tokens, output + u.output_tokens);
+        let fresh = u.input_tokens - u.cached_tokens;
+        micros += (fresh * 1_000_000 + u.cached_tokens * 500_000 + u.output_tokens * 2_000_000 + 500_000)
+            / 1_000_000;
+    }
+    (input, cached, output, Usd::from_micros(micros))
+}
+
 #[tokio::test]
 async fn usage_reports_the_turns_tokens_cost_and_segments_of_a_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,16 +84,7 @@ async fn usage_reports_the_turns_tokens_cost_and_segments_of_a_run() {
     .await;
     assert_eq!(twilio.created().len(), 3);
 
-    // What the stub reported, priced by the data folder's file, call by call.
-    let (mut input, mut cached, mut output, mut micros) = (0, 0, 0, 0);
-    for u in openai.usages() {
-        (input, cached, output) =
-            (input + u.input_tokens, cached + u.cached_tokens, output + u.output_tokens);
-        let fresh = u.input_tokens - u.cached_tokens;
-        micros += (fresh * 1_000_000 + u.cached_tokens * 500_000 + u.output_tokens * 2_000_000 + 500_000)
-            / 1_000_000;
-    }
-    let cost = Usd::from_micros(micros);
+    let (input, cached, output, cost) = reported(&openai);
     let report = usage();
     let expected = json!({
         "turns": 3, "model_calls": 3, "input_tokens": input, "cached_input_tokens": cached, "output_tokens": output,
