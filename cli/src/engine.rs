@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_core::ports::{CallControl, ChatModel, Messenger, Stores};
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_providers::channels::ByChannel;
@@ -79,13 +80,15 @@ pub fn messengers(
 /// The engine on the given ports (built from stores with the engine's tenant cache,
 /// `Stores::with_engine_tenant_cache`), with status callbacks (and unsubscribe links) to
 /// `public_base_url`, links signed with the secret `unsubscribe_key_secret`; its turn
-/// lease is the workers' visibility timeout (see `TurnSettings::lease`).
+/// lease is the workers' visibility timeout (see `TurnSettings::lease`); model calls
+/// priced by `prices` ([`comms_engine::prices::configured`]).
 pub fn build(
     ports: EnginePorts,
     public_base_url: &str,
     retry_budget: Duration,
     visibility: Duration,
     unsubscribe_key_secret: &str,
+    prices: PriceTable,
 ) -> Engine {
     Engine::new(
         ports,
@@ -94,6 +97,7 @@ pub fn build(
             retry_budget,
             lease: visibility,
             unsubscribe_key_secret: unsubscribe_key_secret.to_owned(),
+            prices,
             ..Default::default()
         },
     )

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 use comms_core::domain::{Channel, ConversationId, TenantRef};
-use comms_core::ports::{DeadLetters, DlqFilter, ItemContent};
+use comms_core::ports::{DeadLetters, DlqFilter, ItemContent, describe_calls};
 use comms_sqlite::{OutboxEntry, SqliteOutbox};
 use serde_json::json;
 
@@ -126,6 +126,7 @@ pub async fn conversation(data_dir: &Path, backend: Backend, cmd: ConversationCo
                     ItemContent::Note { text } => format!("  note: {text}"),
                     ItemContent::OwnerReply { text, .. } => format!("owner: {text}"),
                     ItemContent::Notice { text, .. } => format!("notice: {text}"),
+                    ItemContent::Usage { calls } => format!("  model usage: {}", describe_calls(calls)),
                 };
                 println!("{}  {line}", i.at.strftime("%Y-%m-%d %H:%M:%S"));
             }

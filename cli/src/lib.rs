@@ -14,6 +14,7 @@ mod serve;
 mod settings;
 mod state;
 mod tenant;
+mod usage;
 mod webhook;
 
 use std::path::{Path, PathBuf};
@@ -84,6 +85,8 @@ pub enum Command {
     /// Benchmarks (results are recorded in docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Turns, tokens, cost and SMS segments per tenant and channel (monthly totals).
+    Usage(usage::UsageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +129,7 @@ async fn dispatch(cli: Cli, settings: settings::Settings) -> CliResult {
         Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cli.backend, cmd).await,
         Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
         Command::Bench(BenchCommand::Load(args)) => bench::load(args).await,
+        Command::Usage(args) => usage::run(&cli.data_dir, cli.backend, args).await,
     }
 }
 

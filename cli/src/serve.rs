@@ -11,6 +11,7 @@ use comms_core::cached;
 use comms_core::domain::Channel;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::ports::{Queues, Stores};
+use comms_engine::prices;
 use comms_engine::turn::EnginePorts;
 use comms_engine::worker::{self, WorkerSettings};
 use comms_router::lambda::TENANT_CACHE_TTL;
@@ -309,6 +310,7 @@ fn start_workers(
         Duration::from_secs(args.retry_budget_secs),
         visibility,
         &router.unsubscribe_key_secret,
+        prices::configured(settings.prices_file.as_deref(), Some(&data_dir.join(prices::LOCAL_PRICES_FILE)))?,
     ));
     let spawn = |channel| {
         let settings = WorkerSettings {

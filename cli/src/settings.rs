@@ -21,6 +21,9 @@ pub struct Settings {
     /// `SENDGRID_API_BASE`: email replies through SendGrid's Mail Send there; unset, the
     /// local outbox.
     pub sendgrid_api_base: Option<String>,
+    /// `COMMS_PRICES_FILE`: model prices over the built-in ones (else the data folder's
+    /// `prices.json`, if any).
+    pub prices_file: Option<String>,
 }
 
 impl Settings {
@@ -34,6 +37,7 @@ impl Settings {
             openai_model: set("OPENAI_MODEL"),
             twilio_api_base: set("TWILIO_API_BASE"),
             sendgrid_api_base: set("SENDGRID_API_BASE"),
+            prices_file: set("COMMS_PRICES_FILE"),
         })
     }
 

@@ -89,6 +89,13 @@ async fn serve_backend_aws_answers_dead_letters_and_replays_exactly_once() {
         conv["items"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap_or("")).collect();
     assert_eq!(kinds.first(), Some(&"inbound"), "{conv}");
     assert_eq!(kinds.last(), Some(&"reply"), "{conv}");
+    // Its usage is in the month's totals on DynamoDB, as `comms usage` reports them.
+    let usage = env.json(&["usage", "--tenant", "demo/repair-shop", "--json"]);
+    let total = &usage["total"];
+    assert_eq!(
+        (&total["turns"], &total["model_calls"], &total["sms_segments"]),
+        (&1.into(), &1.into(), &1.into())
+    );
 
     // The model fails: after three receives the record is in the DLQ with its reason.
     openai.always(ModelStep::Status(500));

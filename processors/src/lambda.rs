@@ -15,7 +15,9 @@ use comms_providers::sendgrid::{self, SendGridMail};
 use comms_providers::twilio::TwilioRest;
 use comms_telemetry::LogFormat;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_engine::batch::{Record, SettlePolicy, run_batch};
+use comms_engine::prices;
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 
 /// How a batch is processed.
@@ -129,6 +131,8 @@ pub struct ProcessorSettings {
     /// `COMMS_{CHANNEL}_QUEUE_URL` and `COMMS_{CHANNEL}_DLQ_URL` of the processor's own
     /// channel (the template passes them): no queue is looked up at start-up.
     pub queue_urls: QueueUrls,
+    /// The built-in prices with `COMMS_PRICES_FILE`'s over them, if set.
+    pub prices: PriceTable,
 }
 
 impl ProcessorSettings {
@@ -150,6 +154,10 @@ impl ProcessorSettings {
         let log_format = LogFormat::from_lookup(&get, LogFormat::Json).map_err(|e| problems.push(e)).ok();
         let resources = AwsResources::from_lookup(&get).map_err(|e| problems.push(e)).ok();
         let queue_urls = QueueUrls::from_lookup(&get, &[channel], true).map_err(|e| problems.push(e)).ok();
+        let prices = prices::configured(set(prices::PRICES_FILE_VAR).as_deref(), None).unwrap_or_else(|e| {
+            problems.push(e);
+            PriceTable::builtin()
+        });
         let (Some(log_format), Some(resources), Some(queue_urls)) = (log_format, resources, queue_urls)
         else {
             return Err(problems.join("; "));
@@ -170,6 +178,7 @@ impl ProcessorSettings {
             log_format,
             resources,
             queue_urls,
+            prices,
         })
     }
 
@@ -235,6 +244,7 @@ pub fn aws_handler(
                 .unsubscribe_key_secret
                 .clone()
                 .unwrap_or(defaults.unsubscribe_key_secret),
+            prices: env.prices.clone(),
             ..defaults
         },
     );

@@ -67,6 +67,7 @@ async fn run_once(args: &BatchArgs, concurrency: usize) -> CliResult<Duration> {
         Duration::from_secs(20),
         Duration::from_secs(30),
         comms_core::secure::UNSUBSCRIBE_KEY_SECRET,
+        comms_core::domain::pricing::PriceTable::builtin(),
     ));
     let tenant = TenantRef::new("demo", "repair-shop")?;
     let records: Vec<Record> = (0..args.records)

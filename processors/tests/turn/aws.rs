@@ -52,8 +52,11 @@ async fn aws_world() -> Option<AwsWorld> {
             .await
             .unwrap();
     let store = DynamoStore::provision(&config, &resources.table).await.unwrap();
-    let tenant =
+    let mut tenant =
         TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+    // A budget far from spent: every turn checks it, and a warm turn reads the month's
+    // usage from the engine's cache (the call count below holds with it).
+    tenant.ai.monthly_budget_usd = Some(comms_core::domain::Usd::from_cents(100_000));
     store.put(&tenant).await.unwrap();
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     for (name, value) in [
@@ -86,6 +89,7 @@ impl AwsWorld {
             log_format: comms_telemetry::LogFormat::Json,
             resources: self.resources.clone(),
             queue_urls: self.queues.queue_urls().clone(),
+            prices: comms_core::domain::pricing::PriceTable::builtin(),
         };
         let mut handler = lambda::aws_handler(config, &settings, Channel::Sms).unwrap();
         handler.settings.retry_delay = Duration::ZERO;

@@ -31,8 +31,11 @@ async fn an_sms_initiate_composes_and_sends_the_opening_once() {
     assert!(ask.contains("Ann Lee") && ask.contains("repair ready"), "{ask}");
     assert!(req.get("tools").is_none());
     let items = h.conversations.recent(&env.conversation_id, 10).await.unwrap();
-    assert!(matches!(items[0].content, ItemContent::Note { .. }));
-    assert!(matches!(items[1].content, ItemContent::Reply { .. }));
+    assert_eq!(item_kinds(&items), ["note", "reply"]);
+    assert!(
+        items.iter().any(|i| matches!(i.content, ItemContent::Usage { .. })),
+        "the call's usage is stored"
+    );
 }
 
 #[tokio::test]

@@ -194,19 +194,21 @@ pub fn next_weekday() -> String {
     }
 }
 
-/// The kind of each conversation item, in order.
+/// The kind of each conversation item, in order (usage items left out: the budget tests
+/// look at them).
 pub fn item_kinds(items: &[comms_core::ports::ConversationItem]) -> Vec<&'static str> {
     use comms_core::ports::ItemContent;
     items
         .iter()
-        .map(|i| match &i.content {
-            ItemContent::Inbound { .. } => "inbound",
-            ItemContent::ToolCall { .. } => "tool_call",
-            ItemContent::ToolResult { .. } => "tool_result",
-            ItemContent::Reply { .. } => "reply",
-            ItemContent::Note { .. } => "note",
-            ItemContent::OwnerReply { .. } => "owner_reply",
-            ItemContent::Notice { .. } => "notice",
+        .filter_map(|i| match &i.content {
+            ItemContent::Inbound { .. } => Some("inbound"),
+            ItemContent::ToolCall { .. } => Some("tool_call"),
+            ItemContent::ToolResult { .. } => Some("tool_result"),
+            ItemContent::Reply { .. } => Some("reply"),
+            ItemContent::Note { .. } => Some("note"),
+            ItemContent::OwnerReply { .. } => Some("owner_reply"),
+            ItemContent::Notice { .. } => Some("notice"),
+            ItemContent::Usage { .. } => None,
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed setup step should panic
 
 mod aws;
+mod budget;
 mod channels;
 mod email;
 mod email_helpers;
@@ -14,8 +15,8 @@ mod media;
 mod metrics;
 mod ordering;
 mod owner;
-mod queue_poison;
 mod prompt_layout;
+mod queue_poison;
 mod responses_api;
 mod sending;
 use comms_testkit as stubs;

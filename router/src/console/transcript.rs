@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Author, Channel, ConversationId, Media};
-use comms_core::ports::{ConversationItem, ConversationSummary, ItemContent};
+use comms_core::ports::{ConversationItem, ConversationSummary, ItemContent, describe_calls};
 
 use super::ConsoleError;
 use super::csrf::Posted;
@@ -96,6 +96,7 @@ async fn line(state: &AppState, tenant: &TenantConfig, item: ConversationItem) -
         ItemContent::OwnerReply { text, provider_ids } => ("owner", "You".into(), text, provider_ids),
         ItemContent::Notice { text, provider_ids } => ("note", "Notice".into(), text, provider_ids),
         ItemContent::Note { text } => ("note", "Note".into(), text, Vec::new()),
+        ItemContent::Usage { calls } => ("tool", "Model usage".into(), describe_calls(&calls), Vec::new()),
     };
     let status = if ids.is_empty() { String::new() } else { status(state, tenant, &ids).await };
     Line { class, label, text, at, status, media_label, media_links }

@@ -103,7 +103,8 @@ pub fn stores(
         owner_state: store.clone(),
         bookings: store.clone(),
         ledger: store.clone(),
-        requests: store,
+        requests: store.clone(),
+        usage: store,
     })
 }
 

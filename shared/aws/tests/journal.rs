@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use comms_aws::{DynamoStore, emulator_config};
 use comms_testkit::conformance::journal::{self, JournalPorts};
+use comms_testkit::conformance::usage::{self, UsagePorts};
 use comms_testkit::moto::Moto;
 
 /// DynamoDB applies each request atomically; moto's threaded server does not (a
@@ -127,4 +128,25 @@ async fn takeover_is_read_by_the_claim() {
 async fn search_by_number_or_text_per_tenant() {
     let Some((_moto, p, ..)) = ports().await else { return };
     comms_testkit::conformance::owner::search_by_number_or_text_per_tenant(p).await;
+}
+
+/// moto, a fresh table, and the usage ports on it (no racing claims here).
+async fn usage_ports() -> Option<(Moto, UsagePorts)> {
+    let moto = Moto::start().await?;
+    let config = emulator_config(&moto.endpoint).await;
+    let table = format!("t{}-data", uuid::Uuid::new_v4().simple());
+    let store = Arc::new(DynamoStore::provision(&config, &table).await.unwrap());
+    Some((moto, UsagePorts { journal: store.clone(), usage: store.clone(), consent: store }))
+}
+
+#[tokio::test]
+async fn usage_steps_add_to_the_months_totals() {
+    let Some((_moto, p)) = usage_ports().await else { return };
+    usage::steps_add_to_the_months_totals(p).await;
+}
+
+#[tokio::test]
+async fn usage_the_budget_notification_is_marked_once() {
+    let Some((_moto, p)) = usage_ports().await else { return };
+    usage::the_budget_notification_is_marked_once(p).await;
 }

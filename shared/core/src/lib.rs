@@ -19,6 +19,7 @@
 //! - [`metrics`]: the names of the metrics recorded through the `metrics` facade.
 
 pub mod cached;
+pub mod cached_usage;
 pub mod domain;
 pub mod metrics;
 pub mod ports;

@@ -4,5 +4,6 @@
 //! (`processors/`) and `comms serve` (`cli/`) hand it adapters.
 
 pub mod batch;
+pub mod prices;
 pub mod turn;
 pub mod worker;

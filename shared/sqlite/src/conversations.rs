@@ -40,22 +40,27 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationSummary> {
 }
 
 /// Stores `items` (idempotent per item id) and brings the conversation's header up to
-/// date (created if new), inside the caller's transaction.
-pub(crate) fn append_items(
+/// date (created if new), inside the caller's transaction. Returns the items stored now
+/// (not there before).
+pub(crate) fn append_items<'a>(
     c: &rusqlite::Connection,
     key: &ConversationKey,
-    items: &[ConversationItem],
-) -> rusqlite::Result<()> {
-    let mut added = 0i64;
+    items: &'a [ConversationItem],
+) -> rusqlite::Result<Vec<&'a ConversationItem>> {
+    let mut fresh = Vec::new();
     let mut last = None;
     for item in items {
-        added += c.execute(
+        let inserted = c.execute(
             "INSERT INTO conversation_items (conversation_id, item_id, at, content) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (conversation_id, item_id) DO NOTHING",
             params![key.id.as_str(), item.item_id, ts_sortable(item.at), to_json(&item.content)],
-        )? as i64;
+        )?;
+        if inserted > 0 {
+            fresh.push(item);
+        }
         last = Some(ts_sortable(item.at));
     }
+    let added = fresh.len() as i64;
     let last = last.unwrap_or_else(|| ts_sortable(jiff::Timestamp::now()));
     c.execute(
         "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count)
@@ -73,7 +78,7 @@ pub(crate) fn append_items(
             added
         ],
     )?;
-    Ok(())
+    Ok(fresh)
 }
 
 /// The last `n` items of conversation `id`, oldest first.
@@ -133,7 +138,7 @@ impl ConversationLog for SqliteConversations {
     async fn append(&self, key: &ConversationKey, items: &[ConversationItem]) -> Result<(), StoreError> {
         let key = key.clone();
         let items = items.to_vec();
-        self.db.write(move |c| append_items(c, &key, &items)).await.map_err(backend)
+        self.db.write(move |c| append_items(c, &key, &items).map(|_| ())).await.map_err(backend)
     }
 
     async fn recent(&self, id: &ConversationId, n: usize) -> Result<Vec<ConversationItem>, StoreError> {

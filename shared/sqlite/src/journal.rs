@@ -3,7 +3,8 @@
 //! at a time; the turn's step stays in `turns` (its durable record, as before this
 //! port), and the history and the opt-out are read from their own tables inside the
 //! claim's transaction: on one file a read costs no round trip, so nothing is copied onto
-//! the header (docs/decisions.md, "Turn journal").
+//! the header (docs/decisions.md, "Turn journal"). The usage totals the step's new items
+//! add are written in the same transaction.
 
 use std::time::Duration;
 
@@ -13,9 +14,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::consent::opted_out;
 use super::conversations::{append_items, recent_items};
 use super::turns::{lease_ms, left};
+use super::usage::add_usage;
 use super::{Db, backend, from_json, now_ms, to_json, ts_from_ms, ts_sortable};
 use comms_core::ports::{
-    Begin, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite, extend_window,
+    Begin, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite, UsageTotals,
+    extend_window,
 };
 
 /// The turn journal on SQLite.
@@ -134,7 +137,8 @@ fn record(
     if write.unless_opted_out && opted_out(c, &k.tenant, k.customer.as_str())? {
         return Ok(Some(Recorded::OptedOut));
     }
-    append_items(c, k, &write.items)?;
+    let fresh = append_items(c, k, &write.items)?;
+    add_usage(c, &k.tenant, k.channel, &UsageTotals::of_items(k.channel, fresh))?;
     let until = now_ms() + lease;
     c.execute(
         "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1 AND attempts = ?5",

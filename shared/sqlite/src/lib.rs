@@ -16,6 +16,7 @@ mod requests;
 mod secrets;
 mod tenants;
 mod turns;
+mod usage;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use requests::SqliteRequests;
 pub use secrets::SqliteSecrets;
 pub use tenants::SqliteTenants;
 pub use turns::SqliteTurns;
+pub use usage::SqliteUsage;
 
 use comms_core::ports::{QueueError, StoreError};
 
@@ -198,6 +200,21 @@ const MIGRATIONS: &[&str] = &[
     // 8: an outbox email's subject, threading headers and unsubscribe link (JSON; NULL
     // for texts and calls).
     "ALTER TABLE outbox ADD COLUMN email TEXT;",
+    // 9: running usage totals per tenant, UTC month and channel (added by the turn
+    // journal's writes), and the month's budget notification mark.
+    "CREATE TABLE usage_months (
+        company_id TEXT NOT NULL, project_id TEXT NOT NULL, month TEXT NOT NULL, channel TEXT NOT NULL,
+        turns INTEGER NOT NULL DEFAULT 0, model_calls INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0, cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0, cost_micros INTEGER NOT NULL DEFAULT 0,
+        unpriced_calls INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,
+        sms_segments INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (company_id, project_id, month, channel)
+     );
+     CREATE TABLE usage_budget_notified (
+        company_id TEXT NOT NULL, project_id TEXT NOT NULL, month TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (company_id, project_id, month)
+     );",
 ];
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -268,5 +285,6 @@ pub fn stores(db: &Db, queue: QueueSettings) -> comms_core::ports::Stores {
         bookings: Arc::new(SqliteBookings::new(db.clone())),
         ledger: Arc::new(SqliteLedger::new(db.clone())),
         requests: Arc::new(SqliteRequests::new(db.clone())),
+        usage: Arc::new(SqliteUsage::new(db.clone())),
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use comms_core::ports::ConsentAction;
-use comms_sqlite::{Db, SqliteConsent, SqliteConversations, SqliteJournal};
+use comms_sqlite::{Db, SqliteConsent, SqliteConversations, SqliteJournal, SqliteUsage};
 use comms_testkit::conformance::journal::{self, JournalPorts};
+use comms_testkit::conformance::usage::{self, UsagePorts};
 
 fn ports() -> (tempfile::TempDir, JournalPorts) {
     let dir = tempfile::tempdir().unwrap();
@@ -70,4 +71,27 @@ async fn takeover_is_read_by_the_claim() {
 async fn search_by_number_or_text_per_tenant() {
     let (_dir, p) = ports();
     comms_testkit::conformance::owner::search_by_number_or_text_per_tenant(p).await;
+}
+
+fn usage_ports() -> (tempfile::TempDir, UsagePorts) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("comms.db")).unwrap();
+    let ports = UsagePorts {
+        journal: Arc::new(SqliteJournal::new(db.clone())),
+        usage: Arc::new(SqliteUsage::new(db.clone())),
+        consent: Arc::new(SqliteConsent::new(db)),
+    };
+    (dir, ports)
+}
+
+#[tokio::test]
+async fn usage_steps_add_to_the_months_totals() {
+    let (_dir, p) = usage_ports();
+    usage::steps_add_to_the_months_totals(p).await;
+}
+
+#[tokio::test]
+async fn usage_the_budget_notification_is_marked_once() {
+    let (_dir, p) = usage_ports();
+    usage::the_budget_notification_is_marked_once(p).await;
 }

@@ -62,7 +62,8 @@ fn inbound(t: &JournalTurn, text: &str) -> ConversationItem {
     }
 }
 
-async fn claimed(j: &dyn TurnJournal, t: &JournalTurn, lease: Duration) -> TurnClaim {
+/// The claim of `t` for `lease`; panics if it is not claimed.
+pub async fn claimed(j: &dyn TurnJournal, t: &JournalTurn, lease: Duration) -> TurnClaim {
     match j.begin(t, lease).await.expect("begin") {
         Begin::Claimed(c) => c,
         other => panic!("{} not claimed: {other:?}", t.key),

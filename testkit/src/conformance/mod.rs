@@ -11,3 +11,4 @@ pub mod owner;
 pub mod queue;
 pub mod stores;
 pub mod tenants;
+pub mod usage;

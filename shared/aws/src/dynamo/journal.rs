@@ -18,8 +18,12 @@ mod header;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{CancellationReason, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::ports::{
     Begin, ConversationLog, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite,
@@ -229,7 +233,7 @@ impl TurnJournal for DynamoStore {
         }
         let next = header::Next::of(turn, claim, write.items, write.step);
         let tx = header::record_tx(self, turn, claim, &next, write, lease)?;
-        match tx.send().await {
+        match send_step(tx).await {
             Ok(_) => {
                 next.apply(claim, write.step);
                 Ok(Recorded::Stored)
@@ -263,6 +267,35 @@ impl TurnJournal for DynamoStore {
     async fn release(&self, turn: &JournalTurn, token: u32) -> Result<(), StoreError> {
         self.set_lease(turn, token, 0, false).await
     }
+}
+
+/// Tries of a step transaction cancelled only for a `TransactionConflict`.
+const CONFLICT_TRIES: u32 = 4;
+
+/// Sends a step's transaction; again, after a short pause, while DynamoDB cancels it only
+/// for a `TransactionConflict` (another transaction was writing one of its items at the
+/// same moment: most likely the tenant's usage counter). A cancelled transaction wrote
+/// nothing, so sending it again is safe.
+async fn send_step(
+    tx: TransactWriteItemsFluentBuilder,
+) -> Result<TransactWriteItemsOutput, SdkError<TransactWriteItemsError, HttpResponse>> {
+    let mut pause = Duration::from_millis(10);
+    for _ in 1..CONFLICT_TRIES {
+        match tx.clone().send().await {
+            Err(e) if header::cancelled(&e).is_some_and(|r| only_conflicts(&r)) => {
+                tokio::time::sleep(pause).await;
+                pause *= 3;
+            }
+            sent => return sent,
+        }
+    }
+    tx.send().await
+}
+
+fn only_conflicts(reasons: &[CancellationReason]) -> bool {
+    let conflict = |r: &CancellationReason| r.code() == Some("TransactionConflict");
+    reasons.iter().any(conflict)
+        && reasons.iter().all(|r| conflict(r) || matches!(r.code(), None | Some("None")))
 }
 
 impl DynamoStore {

@@ -13,6 +13,7 @@ mod requests;
 mod takeover;
 mod tenants;
 mod turns;
+mod usage;
 
 use std::collections::HashMap;
 

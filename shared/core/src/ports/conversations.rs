@@ -28,6 +28,9 @@ pub enum ItemContent {
     OwnerReply { text: String, provider_ids: Vec<String> },
     /// A text the system sent (a cancellation, the owner's hand-off notification).
     Notice { text: String, provider_ids: Vec<String> },
+    /// What the turn's model calls used and cost (never shown to the model; the month's
+    /// totals count it once, in the write that stores it: [`super::UsageLedger`]).
+    Usage { calls: Vec<super::ModelCall> },
 }
 
 impl ItemContent {
@@ -39,7 +42,7 @@ impl ItemContent {
             | ItemContent::Note { text }
             | ItemContent::OwnerReply { text, .. }
             | ItemContent::Notice { text, .. } => Some(text),
-            ItemContent::ToolCall { .. } | ItemContent::ToolResult { .. } => None,
+            ItemContent::ToolCall { .. } | ItemContent::ToolResult { .. } | ItemContent::Usage { .. } => None,
         }
     }
 }

@@ -11,6 +11,13 @@
 //!    customer has not opted out meanwhile;
 //! 3. the last `record` (a `Done` step) appends the reply, frees the conversation and
 //!    keeps the turn's durable record, so a redelivery is recognised as done.
+//!
+//! Each `record` also adds what its items store (a `Usage` item, a sent reply:
+//! [`super::UsageTotals::of_items`]) to the tenant's running totals for the month and
+//! channel, in the same atomic write: refused or failed, it counts nothing
+//! ([`super::UsageLedger`] reads them). SQLite counts an item only when first stored;
+//! DynamoDB cannot tell a repeated item in one transaction (as with `item_count`), so
+//! the engine stages each item once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::StoreError;
-use super::conversations::{ConversationItem, ConversationKey};
+use super::conversations::{ConversationItem, ConversationKey, ItemContent};
 use super::turns::TurnStep;
 
 /// Which turn: the conversation it belongs to, its idempotency key
@@ -132,13 +139,14 @@ pub const FINISHED_MAX: usize = 32;
 
 /// `window` with `items` added (an item id already there is kept once), in time order,
 /// cut to the last `count` items and then to [`WINDOW_MAX_BYTES`], oldest first out.
+/// Usage items are left out: the model never sees them, and they would take its history.
 pub fn extend_window(
     window: &[ConversationItem],
     items: &[ConversationItem],
     count: usize,
 ) -> Vec<ConversationItem> {
     let mut out: Vec<ConversationItem> = window.to_vec();
-    for item in items {
+    for item in items.iter().filter(|i| !matches!(i.content, ItemContent::Usage { .. })) {
         if !out.iter().any(|i| i.item_id == item.item_id) {
             out.push(item.clone());
         }
@@ -174,7 +182,6 @@ pub fn evict_finished(finished: &mut BTreeMap<String, i64>, key: &str, received_
 
 #[cfg(test)]
 mod tests {
-    use super::super::ItemContent;
     use super::*;
 
     fn item(id: &str, secs: i64, text: &str) -> ConversationItem {
@@ -193,6 +200,17 @@ mod tests {
         let big = "x".repeat(WINDOW_MAX_BYTES / 2);
         let w = extend_window(&w, &[item("d", 4, &big), item("e", 5, &big)], 10);
         assert_eq!(w.iter().map(|i| i.item_id.as_str()).collect::<Vec<_>>(), ["e"]);
+    }
+
+    #[test]
+    fn usage_items_stay_out_of_the_window() {
+        let usage = ConversationItem {
+            item_id: "a:usage".into(),
+            at: jiff::Timestamp::from_second(2).unwrap(),
+            content: ItemContent::Usage { calls: Vec::new() },
+        };
+        let w = extend_window(&[], &[item("a", 1, "x"), usage, item("b", 3, "y")], 2);
+        assert_eq!(w.iter().map(|i| i.item_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod secrets;
 mod stores;
 mod tenants;
 mod turns;
+mod usage;
 
 pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation, UPCOMING_MAX_DAYS, upcoming_dates};
 pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec, Usage};
@@ -40,6 +41,10 @@ pub use secrets::{Secret, SecretError, SecretStore, SecretWriter};
 pub use stores::Stores;
 pub use tenants::TenantDirectory;
 pub use turns::{Claim, TurnRecord, TurnStep, TurnStore, turn_key};
+pub use usage::{
+    ModelCall, MonthUsage, UsageLedger, UsageRow, UsageTotals, describe_calls, sms_segments, sum_rows,
+    usage_month,
+};
 
 use crate::retry::{Classify, Disposition};
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use super::{
     Bookings, ConsentStore, ConversationLog, DeadLetters, DeliveryStatusStore, Ledger, OwnerStateStore,
-    Queues, RequestLog, SecretWriter, TenantDirectory, TurnJournal, TurnStore,
+    Queues, RequestLog, SecretWriter, TenantDirectory, TurnJournal, TurnStore, UsageLedger,
 };
 use crate::cached::{CachedOwnerState, CachedTenants, OWNER_STATE_TTL};
+use crate::cached_usage::{CachedUsage, USAGE_TTL};
 
 /// Every storage port (and the queues) of one backend.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct Stores {
     pub bookings: Arc<dyn Bookings>,
     pub ledger: Arc<dyn Ledger>,
     pub requests: Arc<dyn RequestLog>,
+    /// The running usage totals the journal keeps, per tenant, month and channel.
+    pub usage: Arc<dyn UsageLedger>,
 }
 
 impl Stores {
@@ -44,10 +47,12 @@ impl Stores {
     /// As [`Stores::with_tenant_cache`], with lookups by id cached too: for the engine,
     /// which reads its tenant's configuration on every turn and checks no keys. The
     /// owner's state, read on every turn too, is cached for [`OWNER_STATE_TTL`] (short:
-    /// an owner going OFF is seen within seconds).
+    /// an owner going OFF is seen within seconds). The budget check's read of a month's
+    /// usage is cached for [`USAGE_TTL`].
     pub fn with_engine_tenant_cache(mut self, ttl: Duration) -> Self {
         self.tenants = Arc::new(CachedTenants::new(self.tenants, ttl).caching_get());
         self.owner_state = Arc::new(CachedOwnerState::new(self.owner_state, OWNER_STATE_TTL));
+        self.usage = Arc::new(CachedUsage::new(self.usage, USAGE_TTL));
         self
     }
 }

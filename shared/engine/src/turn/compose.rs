@@ -14,6 +14,7 @@ use comms_core::retry::with_backoff;
 use comms_core::tools::{self, HandoffContext, ToolContext};
 use tokio::task::JoinSet;
 
+use super::budget::Meter;
 use super::email_text;
 use super::media::{customer_message, inbound_media, this_message};
 use super::prompt::system_messages;
@@ -23,9 +24,12 @@ use super::{Engine, TurnError};
 pub(super) type Composed = (String, Option<BTreeMap<String, String>>, Vec<ConversationItem>);
 
 impl Engine {
-    /// One model call, transient failures retried with backoff within the budget.
-    async fn ask_model(&self, request: &ChatRequest) -> Result<ChatReply, TurnError> {
-        Ok(with_backoff(self.settings.retry_budget, || self.ports.chat.complete(request)).await?)
+    /// One model call, transient failures retried with backoff within the budget; its
+    /// usage noted on `meter`.
+    async fn ask_model(&self, request: &ChatRequest, meter: &mut Meter) -> Result<ChatReply, TurnError> {
+        let reply = with_backoff(self.settings.retry_budget, || self.ports.chat.complete(request)).await?;
+        meter.record(&reply);
+        Ok(reply)
     }
 
     /// The model loop: returns the reply text and the items to store (inbound, each tool
@@ -35,6 +39,7 @@ impl Engine {
         tenant: &Arc<TenantConfig>,
         env: &Envelope,
         window: &[ConversationItem],
+        meter: &mut Meter,
     ) -> Result<Composed, TurnError> {
         let now = jiff::Timestamp::now();
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
@@ -55,7 +60,7 @@ impl Engine {
                 key_secret: tenant.credentials.openai.clone(),
                 api: tenant.ai.api,
             };
-            let reply = self.ask_model(&request).await?;
+            let reply = self.ask_model(&request, meter).await?;
             if reply.tool_calls.is_empty() || round == max_rounds {
                 let text = reply.content.unwrap_or_default();
                 return Ok((fit_reply(tenant, env.channel, &text), None, items));
@@ -106,6 +111,7 @@ impl Engine {
         &self,
         tenant: &Arc<TenantConfig>,
         env: &Envelope,
+        meter: &mut Meter,
     ) -> Result<Composed, TurnError> {
         let KindDetail::Initiate { request_id, project_data, recipient_name } = &env.detail else {
             return Err(TurnError::permanent("not an initiate envelope"));
@@ -139,7 +145,7 @@ impl Engine {
             key_secret: tenant.credentials.openai.clone(),
             api: tenant.ai.api,
         };
-        let text = self.ask_model(&request).await?.content.unwrap_or_default();
+        let text = self.ask_model(&request, meter).await?.content.unwrap_or_default();
         match template_vars {
             None if env.channel == Channel::Email => Ok(email_text::opening(tenant, &text, started)),
             None => Ok((fit_reply(tenant, env.channel, &text), None, vec![started])),
@@ -251,7 +257,7 @@ fn opening_ask(name: &str, project_data: &serde_json::Value, template_vars: Opti
 }
 
 /// SMS replies are held to the tenant's segment budget (every segment is billed).
-fn fit_reply(tenant: &TenantConfig, channel: Channel, text: &str) -> String {
+pub(super) fn fit_reply(tenant: &TenantConfig, channel: Channel, text: &str) -> String {
     let fallback = "Thanks for your message, we'll get back to you shortly.";
     match channel {
         Channel::Sms => {

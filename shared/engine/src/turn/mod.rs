@@ -11,6 +11,7 @@
 //! mail, never twice), `voice` (speaking into a live call) and
 //! `error` (why a turn failed).
 
+mod budget;
 mod compose;
 mod email;
 mod email_text;
@@ -25,15 +26,17 @@ mod voice;
 use std::sync::Arc;
 use std::time::Duration;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_core::domain::tenant::{ProjectStatus, TenantConfig};
 use comms_core::domain::{Channel, Envelope, Kind, TenantRef};
 use comms_core::ports::{
     Bookings, CallControl, ChatModel, ConsentStore, ConversationItem, ConversationKey, ConversationLog,
     JournalTurn, Ledger, Messenger, OwnerStateStore, Queues, SecretStore, Stores, TenantDirectory,
-    TurnJournal, TurnStep, turn_key,
+    TurnJournal, TurnStep, UsageLedger, turn_key,
 };
 use comms_core::secure::UNSUBSCRIBE_KEY_SECRET;
 
+pub use budget::OVER_BUDGET_MESSAGE;
 pub use compose::template_variables;
 pub use error::TurnError;
 pub use prompt::{context, instructions, system_messages, system_prompt};
@@ -67,6 +70,8 @@ pub struct TurnSettings {
     /// half a lease when its record reappears, and the redelivery waits that out in
     /// process instead of spending a receive (docs/decisions.md, "Crash safety").
     pub lease: Duration,
+    /// What model calls cost: the built-in table merged with the configured one.
+    pub prices: PriceTable,
     /// Public base URL for Twilio status callbacks (`{base}/twilio/status`), and of an
     /// email's unsubscribe link (`{base}/email/unsubscribe?t=...`).
     pub status_callback_base: Option<String>,
@@ -80,6 +85,7 @@ impl Default for TurnSettings {
             history_items: 20,
             retry_budget: Duration::from_secs(20),
             lease: Duration::from_secs(30),
+            prices: PriceTable::builtin(),
             status_callback_base: None,
             unsubscribe_key_secret: UNSUBSCRIBE_KEY_SECRET.to_owned(),
         }
@@ -115,6 +121,8 @@ pub struct EnginePorts {
     pub queues: Arc<dyn Queues>,
     /// The deployment's secrets: the unsubscribe-link key, read on email turns only.
     pub secrets: Arc<dyn SecretStore>,
+    /// The month's usage (the budget check; cached on a networked backend).
+    pub usage: Arc<dyn UsageLedger>,
 }
 
 impl EnginePorts {
@@ -139,6 +147,7 @@ impl EnginePorts {
             conversations: Arc::clone(&stores.conversations),
             queues: Arc::clone(&stores.queues),
             secrets: Arc::clone(&stores.secrets) as Arc<dyn SecretStore>,
+            usage: Arc::clone(&stores.usage),
         }
     }
 }
@@ -295,9 +304,8 @@ impl Engine {
             return Ok(Next::Finished(Outcome::Suppressed(reason.into())));
         }
         let (reply, template, items) = match env.kind() {
-            Kind::Initiate => self.compose_opening(tenant, env).await?,
             Kind::Direct => owner::direct_reply(tenant, env)?,
-            Kind::Inbound | Kind::VoiceTurn => self.converse(tenant, env, &key.window().await).await?,
+            Kind::Initiate | Kind::Inbound | Kind::VoiceTurn => self.compose(tenant, env, key).await?,
         };
         // Not stored: `send` stores the items with `Sending` before anything goes out, in
         // one write conditioned on the opt-out; a crash before it re-runs the model.
@@ -315,6 +323,8 @@ impl Engine {
             Some("project is not active")
         } else if owner::held_by_owner(env, key).await {
             Some(owner::TAKEN_OVER)
+        } else if env.kind() == Kind::Initiate && self.initiate_over_budget(tenant, env).await {
+            Some(budget::OVER_BUDGET)
         } else {
             None
         }

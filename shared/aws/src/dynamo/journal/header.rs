@@ -15,18 +15,19 @@ use aws_smithy_runtime_api::client::result::SdkError;
 
 use comms_core::domain::ConversationId;
 use comms_core::ports::{
-    ConversationItem, ConversationKey, JournalTurn, StoreError, TurnClaim, TurnStep, TurnWrite,
+    ConversationItem, ConversationKey, JournalTurn, StoreError, TurnClaim, TurnStep, TurnWrite, UsageTotals,
     evict_finished, extend_window,
 };
 
 use super::super::conversations::{LogItem, MarkerItem, conv_pk, tenant_gsi1pk};
+use super::super::usage::usage_update;
 use super::super::{Attrs, DynamoStore, Item, Key, invalid, json, n, s, sortable};
 
 /// How long durable turn records are kept (longer than any redelivery).
 const TURN_TTL_SECS: i64 = 14 * 24 * 3600;
 
-/// Items per step transaction: a put and a marker each, with the header and the turn's
-/// durable record, within DynamoDB's 100 actions.
+/// Items per step transaction: a put and a marker each, with the header, the turn's
+/// durable record and the usage totals, within DynamoDB's 100 actions.
 pub(super) const ITEMS_PER_TX: usize = 48;
 
 /// What every claim sets: the header's identity (a new header is listable), its
@@ -210,8 +211,9 @@ impl Next {
     }
 }
 
-/// The step's transaction: the items, the durable record if done, and the header
-/// (last, so its cancellation reason is the last one).
+/// The step's transaction: the items, the durable record if done, the usage totals the
+/// items add (all of them, those stored apart too), and the header (last, so its
+/// cancellation reason is the last one).
 pub(super) fn record_tx(
     store: &DynamoStore,
     turn: &JournalTurn,
@@ -231,6 +233,11 @@ pub(super) fn record_tx(
     let done = matches!(write.step, TurnStep::Done { .. });
     if done {
         tx = tx.transact_items(store.put_tx(durable_record(&turn.key, write.step, claim.token), None)?);
+    }
+    let k = &turn.conversation;
+    let totals = UsageTotals::of_items(k.channel, write.items);
+    if let Some(add) = usage_update(&store.table, &k.tenant, k.channel, &k.id, &totals)? {
+        tx = tx.transact_items(add);
     }
     Ok(tx.transact_items(header_update(store, turn, claim, next, write, lease, items.len())?))
 }
