@@ -34,7 +34,7 @@ impl Engine {
         env: &Envelope,
         window: &[ConversationItem],
     ) -> Result<Composed, TurnError> {
-        let now = jiff::Timestamp::now();
+        let now = self.settings.business_now.unwrap_or_else(jiff::Timestamp::now);
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
         let mut messages = vec![ChatMessage::System { content: system_prompt(tenant, &owner, env, now) }];
         messages.extend(history(tenant.ai.vision, env, window));
