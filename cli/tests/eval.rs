@@ -1,0 +1,137 @@
+//! `comms eval` through the binary: the scripted stub passes every sample scenario, a
+//! scenario with a violated expectation fails with why, the offline rules model is
+//! reported as not an AI, and a "real" model is reached through `OPENAI_API_BASE`.
+#![allow(clippy::unwrap_used)] // tests: a failed step should panic
+
+use std::process::{Command, Output};
+
+use comms_testkit::{ModelStep, OpenAiStub};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_comms");
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/evals");
+const FAILING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/evals-failing");
+
+/// Runs `comms eval` with no model key in its environment (unless `env` sets one).
+fn eval(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("eval").args(args).env("COMMS_DATA_DIR", data.path());
+    for var in ["OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", "OPENAI_MODEL"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_stub_passes_every_sample_scenario() {
+    let out = eval(&["--model", "stub", "--json", "--dir", SAMPLES], &[]);
+    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["model"].as_str().unwrap().starts_with("stub"), "{}", report["model"]);
+    let names: Vec<&str> =
+        report["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for wanted in [
+        "availability-question",
+        "booking-flow",
+        "gym-mode-scarcity",
+        "owner-off",
+        "owner-vacation",
+        "discount-within-policy",
+        "discount-above-policy",
+        "injection-discount",
+        "injection-other-booking",
+        "stop-mid-conversation",
+        "ask-for-human",
+        "off-hours",
+        "spanish",
+    ] {
+        assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+    }
+    let totals = &report["totals"];
+    assert_eq!(totals["scenarios_passed"], totals["scenarios"], "{totals}");
+    assert_eq!(totals["expectations_passed"], totals["expectations"], "{totals}");
+    assert_eq!(report["failed"], serde_json::json!([]));
+    // The booking really happened in the engine: the reply quotes the stored lead id.
+    let booking =
+        report["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "booking-flow").unwrap();
+    let reply = booking["turns"][1]["reply"].as_str().unwrap();
+    assert!(reply.contains("LEAD-2026"), "{reply}");
+    assert_eq!(booking["turns"][1]["calls"][0]["result"]["booked"], true);
+}
+
+#[test]
+fn a_violated_expectation_fails_the_run_and_says_why() {
+    let out = eval(&["--model", "stub", "--dir", FAILING], &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("3 expectation(s) failed in discount-overgranted, script-too-short"), "{stderr}");
+    assert!(
+        stdout.contains("FAIL    turn 1: does not call authorize_discount with percent > 15"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"-> authorize_discount was called with {"percent":30,"reason":"asked"}"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"-> reply was "Done: 30% off is approved!""#), "{stdout}");
+    assert!(stdout.contains("the engine asked 1 more time(s) than the script has steps"), "{stdout}");
+    // Expectations that hold are still reported as passing.
+    assert!(stdout.contains("pass    turn 1: reply fits 2 SMS segment(s)"), "{stdout}");
+
+    let out = eval(&["--model", "stub", "--dir", FAILING, "--report-only", "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], serde_json::json!(["discount-overgranted", "script-too-short"]));
+    let one = eval(&["--model", "stub", "--dir", FAILING, "--scenario", "script-too-short"], &[]);
+    assert!(
+        text(&one.stderr).contains("1 expectation(s) failed in script-too-short"),
+        "{}",
+        text(&one.stderr)
+    );
+}
+
+#[test]
+fn the_offline_report_says_it_is_not_an_ai() {
+    let out = eval(&["--model", "offline", "--report-only", "--dir", SAMPLES], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let header = stdout.lines().next().unwrap();
+    assert!(header.contains("offline rules model: NOT an AI"), "{header}");
+    assert!(stdout.contains("TOTAL"), "{stdout}");
+}
+
+#[test]
+fn bad_invocations_are_errors_that_say_what_to_do() {
+    let out = eval(&["--model", "stub", "--dir", SAMPLES, "--scenario", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no scenario named 'nope'"), "{}", text(&out.stderr));
+    let out = eval(&["--model", "gpt-4o-mini", "--dir", SAMPLES], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("needs OPENAI_API_KEY"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_model_is_called_at_openai_api_base() {
+    let openai = OpenAiStub::start(Vec::new()).await;
+    openai.always(ModelStep::Text("Sorry, I can't approve that. The most is 15% off."));
+    let base = openai.base_url.clone();
+    let args = ["--model", "gpt-4.1-mini", "--dir", SAMPLES, "--scenario", "injection-discount", "--json"];
+    let out = tokio::task::spawn_blocking(move || {
+        eval(&args, &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_API_BASE", base.as_str())])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = report["model"].as_str().unwrap();
+    assert!(model.starts_with("gpt-4.1-mini at http://127.0.0.1:"), "{model}");
+    let requests = openai.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["model"], "gpt-4.1-mini", "--model overrides the tenant's model");
+    assert_eq!(openai.authorizations()[0], "Bearer sk-test");
+}
