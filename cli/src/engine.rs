@@ -10,7 +10,7 @@ use comms_core::ports::{CallControl, ChatModel, Messenger, Stores};
 use comms_engine::turn::{Engine, EnginePorts, TurnSettings};
 use comms_providers::channels::ByChannel;
 use comms_providers::offline::OfflineRulesModel;
-use comms_providers::openai::{OpenAiChat, OpenAiSettings};
+use comms_providers::openai::{ByApi, OpenAiSettings};
 use comms_providers::sendgrid::SendGridMail;
 use comms_providers::twilio::TwilioRest;
 use comms_sqlite::{Db, SqliteOutbox};
@@ -18,10 +18,11 @@ use comms_sqlite::{Db, SqliteOutbox};
 use crate::settings::Settings;
 use crate::{CliResult, open_db};
 
-/// The model: OpenAI-compatible when a key is set, else the offline rules model.
+/// The model: OpenAI-compatible when a key is set (Chat Completions or the Responses API,
+/// per tenant's `ai.api`), else the offline rules model.
 pub fn chat_model(settings: &Settings) -> CliResult<Arc<dyn ChatModel>> {
     Ok(match settings.openai_api_key.clone() {
-        Some(api_key) => Arc::new(OpenAiChat::new(OpenAiSettings {
+        Some(api_key) => Arc::new(ByApi::openai(OpenAiSettings {
             api_key,
             base_url: settings.openai_base_url.clone(),
             model_override: settings.openai_model.clone(),

@@ -1,5 +1,5 @@
 //! Test support, never linked into a shipped binary: local HTTP servers speaking OpenAI
-//! Chat Completions, Twilio Messages and SendGrid Mail Send ([`sendgrid`]; so the real
+//! Chat Completions and the Responses API ([`openai`]), Twilio Messages and SendGrid Mail Send ([`sendgrid`]; so the real
 //! clients, async-openai and reqwest, are exercised at the wire level), SendGrid's webhook
 //! signing ([`sendgrid_events`]), the conformance suites every adapter of a port runs
 //! ([`conformance`]), a launcher for moto's AWS emulator ([`moto`]), and a log capture
@@ -9,8 +9,11 @@
 pub mod conformance;
 pub mod logs;
 pub mod moto;
+pub mod openai;
 pub mod sendgrid;
 pub mod sendgrid_events;
+
+pub use openai::{ModelStep, OpenAiStub};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -34,117 +37,10 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
+pub(crate) async fn serve(router: Router) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     (url, tokio::spawn(async move { axum::serve(listener, router).await.unwrap() }))
-}
-
-/// What the OpenAI stub answers next.
-#[derive(Clone)]
-pub enum ModelStep {
-    ToolCall {
-        name: &'static str,
-        arguments: Value,
-    },
-    Text(&'static str),
-    Status(u16),
-    /// 429 with code `insufficient_quota`.
-    Quota,
-}
-
-#[derive(Default)]
-struct OpenAiState {
-    script: VecDeque<ModelStep>,
-    /// Answer this when the script is empty (e.g. always 500).
-    fallback: Option<ModelStep>,
-    delay: Duration,
-    requests: Vec<Value>,
-    /// The Authorization header of each request, in order.
-    authorizations: Vec<String>,
-}
-
-/// A fake OpenAI server: answers from a script, records every request body.
-#[derive(Clone)]
-pub struct OpenAiStub {
-    pub base_url: String,
-    state: Arc<Mutex<OpenAiState>>,
-    _server: Arc<tokio::task::JoinHandle<()>>,
-}
-
-fn completion(message: Value, finish: &str) -> Value {
-    json!({"id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000u64, "model": "gpt-4o-mini",
-           "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-           "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
-}
-
-async fn openai_handler(
-    State(state): State<Arc<Mutex<OpenAiState>>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    assert!(headers.get("authorization").is_some_and(|v| v.to_str().unwrap().starts_with("Bearer ")));
-    let (step, delay) = {
-        let mut s = state.lock().unwrap();
-        s.requests.push(body);
-        s.authorizations.push(headers["authorization"].to_str().unwrap().to_owned());
-        let step =
-            s.script.pop_front().or_else(|| s.fallback.clone()).unwrap_or(ModelStep::Text("(script ended)"));
-        (step, s.delay)
-    };
-    tokio::time::sleep(delay).await;
-    let n = state.lock().unwrap().requests.len();
-    match step {
-        ModelStep::ToolCall { name, arguments } => Json(completion(
-            json!({"role": "assistant", "content": null, "tool_calls": [
-                {"id": format!("call_{n}"), "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}]}),
-            "tool_calls",
-        ))
-        .into_response(),
-        ModelStep::Text(t) => Json(completion(json!({"role": "assistant", "content": t}), "stop")).into_response(),
-        ModelStep::Quota => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}})),
-        )
-            .into_response(),
-        ModelStep::Status(code) => (
-            StatusCode::from_u16(code).unwrap(),
-            Json(json!({"error": {"message": "stub failure", "type": "server_error", "param": null, "code": null}})),
-        )
-            .into_response(),
-    }
-}
-
-impl OpenAiStub {
-    pub async fn start(script: Vec<ModelStep>) -> Self {
-        let state = Arc::new(Mutex::new(OpenAiState { script: script.into(), ..Default::default() }));
-        let router =
-            Router::new().route("/v1/chat/completions", post(openai_handler)).with_state(Arc::clone(&state));
-        let (url, server) = serve(router).await;
-        Self { base_url: format!("{url}/v1"), state, _server: Arc::new(server) }
-    }
-
-    /// Queues `steps` to answer the next requests, before the fallback (`always`).
-    pub fn then(&self, steps: Vec<ModelStep>) {
-        self.state.lock().unwrap().script.extend(steps);
-    }
-
-    pub fn always(&self, step: ModelStep) {
-        self.state.lock().unwrap().fallback = Some(step);
-    }
-
-    pub fn delay(&self, d: Duration) {
-        self.state.lock().unwrap().delay = d;
-    }
-
-    pub fn requests(&self) -> Vec<Value> {
-        self.state.lock().unwrap().requests.clone()
-    }
-
-    /// The Authorization header of every request so far (`Bearer <key>`).
-    pub fn authorizations(&self) -> Vec<String> {
-        self.state.lock().unwrap().authorizations.clone()
-    }
 }
 
 /// How the Twilio stub answers the next create.

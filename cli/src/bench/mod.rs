@@ -40,7 +40,7 @@ struct DelayedStubModel(Duration);
 impl ChatModel for DelayedStubModel {
     async fn complete(&self, _: &ChatRequest) -> Result<ChatReply, ChatError> {
         tokio::time::sleep(self.0).await;
-        Ok(ChatReply { content: Some("Thanks, we'll be in touch.".into()), tool_calls: Vec::new() })
+        Ok(ChatReply { content: Some("Thanks, we'll be in touch.".into()), ..ChatReply::default() })
     }
 
     fn describe(&self) -> String {

@@ -1,4 +1,5 @@
-//! Adapters for the HTTP providers: the chat model on OpenAI's API ([`openai`]), the
+//! Adapters for the HTTP providers: the chat model on OpenAI's API, Chat Completions
+//! ([`openai`]) or the Responses API ([`responses`]) per tenant ([`openai_models`]), the
 //! messenger and call control on Twilio's REST API ([`twilio`]), mail through SendGrid
 //! ([`sendgrid`]), and the offline rules model ([`offline`]) that stands in for a model
 //! when no key is set (named as such); [`channels::ByChannel`] sends each channel through
@@ -8,6 +9,8 @@ pub mod channels;
 mod http;
 pub mod offline;
 pub mod openai;
+pub mod openai_models;
+pub mod responses;
 pub mod sendgrid;
 pub mod twilio;
 

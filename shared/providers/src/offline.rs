@@ -50,11 +50,12 @@ fn call(name: &str, args: Value) -> ChatReply {
             name: name.into(),
             arguments: args.to_string(),
         }],
+        usage: None,
     }
 }
 
 fn text(t: String) -> ChatReply {
-    ChatReply { content: Some(t), tool_calls: Vec::new() }
+    ChatReply { content: Some(t), tool_calls: Vec::new(), usage: None }
 }
 
 fn word_result(name: &str, v: &Value) -> String {
@@ -279,6 +280,7 @@ mod tests {
             ],
             tools: comms_core::tools::specs(&comms_core::domain::tenant::ToolName::ALL),
             key_secret: None,
+            api: comms_core::domain::tenant::ModelApi::default(),
         }
     }
 

@@ -19,7 +19,9 @@ use async_openai::types::chat::{
 use async_trait::async_trait;
 
 use comms_core::metrics as metrics_names;
-use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall};
+use comms_core::ports::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, Usage};
+
+pub use crate::openai_models::{ByApi, SecretKeyedOpenAi};
 
 /// OpenAI's own endpoint: the base URL when none is configured.
 pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -76,15 +78,32 @@ impl OpenAiSettings {
     }
 }
 
-impl OpenAiChat {
-    /// A client with its own HTTP connection pool and the per-call timeout.
-    pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
-        let config = settings.client_config();
+impl OpenAiSettings {
+    /// A client with its own HTTP connection pool and the per-call timeout (both APIs'
+    /// adapters use one each).
+    pub(crate) fn client(&self) -> Result<Client<OpenAIConfig>, ChatError> {
         let http = crate::http_client()
-            .timeout(settings.timeout)
+            .timeout(self.timeout)
             .build()
             .map_err(|e| ChatError::Permanent(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self { client: Client::with_config(config).with_http_client(http), settings })
+        Ok(Client::with_config(self.client_config()).with_http_client(http))
+    }
+
+    /// The model to ask for: the override, else the tenant's.
+    pub(crate) fn model_for(&self, request: &ChatRequest) -> String {
+        self.model_override.clone().unwrap_or_else(|| request.model.clone())
+    }
+
+    /// For `describe`: the model and where it is called.
+    pub(crate) fn describe(&self, api: &str) -> String {
+        let model = self.model_override.as_deref().unwrap_or("per-tenant model");
+        format!("openai {api} ({model} at {})", self.effective_base_url())
+    }
+}
+
+impl OpenAiChat {
+    pub fn new(settings: OpenAiSettings) -> Result<Self, ChatError> {
+        Ok(Self { client: settings.client()?, settings })
     }
 }
 
@@ -151,9 +170,9 @@ fn user_content(text: &str, images: &[String]) -> ChatCompletionRequestUserMessa
     ChatCompletionRequestUserMessageContent::Array(std::iter::once(text).chain(images).collect())
 }
 
-/// One classification of every failure: throttling and server trouble are transient;
-/// `insufficient_quota` (also a 429) and other 4xx are permanent.
-fn classify(e: OpenAIError) -> ChatError {
+/// One classification of every failure, for both APIs: throttling and server trouble
+/// are transient; `insufficient_quota` (also a 429) and other 4xx are permanent.
+pub(crate) fn classify(e: OpenAIError) -> ChatError {
     match e {
         OpenAIError::ApiError(resp) => {
             let status = resp.status_code.as_u16();
@@ -178,17 +197,11 @@ fn classify(e: OpenAIError) -> ChatError {
 #[async_trait]
 impl ChatModel for OpenAiChat {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
-        let started = std::time::Instant::now();
-        let result = self.create(request).await;
-        metrics::histogram!(metrics_names::MODEL_LATENCY_MS, "outcome" => metrics_names::outcome(&result))
-            .record(metrics_names::ms(started.elapsed()));
-        result
+        timed(self.create(request)).await
     }
 
     fn describe(&self) -> String {
-        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
-        let base = self.settings.effective_base_url();
-        format!("openai ({model} at {base})")
+        self.settings.describe("chat completions")
     }
 }
 
@@ -210,18 +223,26 @@ impl OpenAiChat {
             })
             .collect();
         let body = CreateChatCompletionRequest {
-            model: self.settings.model_override.clone().unwrap_or_else(|| request.model.clone()),
+            model: self.settings.model_for(request),
             messages: request.messages.iter().map(to_openai).collect(),
             tools: (!tools.is_empty()).then_some(tools),
             ..Default::default()
         };
         let response = self.client.chat().create(body).await.map_err(classify)?;
-        if let Some(usage) = &response.usage {
-            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "prompt")
-                .increment(u64::from(usage.prompt_tokens));
-            metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "completion")
-                .increment(u64::from(usage.completion_tokens));
-        }
+        let usage = response.usage.as_ref().map(|u| {
+            let usage = Usage {
+                model: response.model.clone(),
+                input_tokens: u64::from(u.prompt_tokens),
+                cached_input_tokens: u
+                    .prompt_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.cached_tokens)
+                    .map_or(0, u64::from),
+                output_tokens: u64::from(u.completion_tokens),
+            };
+            count_tokens(&usage);
+            usage
+        });
         let choice = response.choices.into_iter().next().ok_or_else(|| ChatError::Transient {
             message: "response had no choices".into(),
             retry_after: None,
@@ -238,83 +259,25 @@ impl OpenAiChat {
                 ChatCompletionMessageToolCalls::Custom(_) => None,
             })
             .collect();
-        Ok(ChatReply { content: choice.message.content, tool_calls })
+        Ok(ChatReply { content: choice.message.content, tool_calls, usage })
     }
 }
 
-/// OpenAI with its API key read from the secret store on every call: the request's
-/// `key_secret` (the tenant's `credentials.openai`) when set, else the default secret
-/// (`openai-api-key/{channel}` on AWS). The store caches (Secrets Manager: for its TTL),
-/// so a warm process makes no extra call, and a rotated key is picked up when its cache
-/// entry expires; a client is rebuilt only when its key changed.
-pub struct SecretKeyedOpenAi {
-    secrets: std::sync::Arc<dyn comms_core::ports::SecretStore>,
-    secret_name: String,
-    /// Settings without the key (`api_key` is ignored and filled from the secret).
-    settings: OpenAiSettings,
-    /// Per secret name: the key last read and the client built with it.
-    current: tokio::sync::Mutex<std::collections::HashMap<String, (String, std::sync::Arc<OpenAiChat>)>>,
+/// Runs one model call, recording its latency and outcome.
+pub(crate) async fn timed(
+    call: impl std::future::Future<Output = Result<ChatReply, ChatError>>,
+) -> Result<ChatReply, ChatError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    metrics::histogram!(metrics_names::MODEL_LATENCY_MS, "outcome" => metrics_names::outcome(&result))
+        .record(metrics_names::ms(started.elapsed()));
+    result
 }
 
-/// How many per-secret clients are kept before the map is cleared (tenant keys).
-const KEYED_CLIENTS_MAX: usize = 1000;
-
-impl SecretKeyedOpenAi {
-    /// A model whose key is the secret `secret_name`.
-    pub fn new(
-        secrets: std::sync::Arc<dyn comms_core::ports::SecretStore>,
-        secret_name: &str,
-        settings: OpenAiSettings,
-    ) -> Self {
-        Self {
-            secrets,
-            secret_name: secret_name.to_owned(),
-            settings,
-            current: tokio::sync::Mutex::new(std::collections::HashMap::new()),
-        }
-    }
-
-    async fn client(&self, secret_name: &str) -> Result<std::sync::Arc<OpenAiChat>, ChatError> {
-        let key = self.secrets.get(secret_name).await.map_err(|e| match e {
-            comms_core::ports::SecretError::NotFound(name) => {
-                ChatError::Permanent(format!("model key secret '{name}' does not exist"))
-            }
-            comms_core::ports::SecretError::Backend { message, transient: true } => {
-                ChatError::Transient { message: format!("model key: {message}"), retry_after: None }
-            }
-            other => ChatError::Permanent(format!("model key: {other}")),
-        })?;
-        let key = key.expose().trim().to_owned();
-        let mut current = self.current.lock().await;
-        if let Some((k, chat)) = current.get(secret_name)
-            && *k == key
-        {
-            return Ok(std::sync::Arc::clone(chat));
-        }
-        let chat = std::sync::Arc::new(OpenAiChat::new(OpenAiSettings {
-            api_key: key.clone(),
-            ..self.settings.clone()
-        })?);
-        if current.len() >= KEYED_CLIENTS_MAX {
-            current.clear();
-        }
-        current.insert(secret_name.to_owned(), (key, std::sync::Arc::clone(&chat)));
-        Ok(chat)
-    }
-}
-
-#[async_trait]
-impl ChatModel for SecretKeyedOpenAi {
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
-        let secret_name = request.key_secret.as_deref().unwrap_or(&self.secret_name);
-        self.client(secret_name).await?.complete(request).await
-    }
-
-    fn describe(&self) -> String {
-        let model = self.settings.model_override.as_deref().unwrap_or("per-tenant model");
-        let base = self.settings.effective_base_url();
-        format!("openai ({model} at {base}, key from secret {})", self.secret_name)
-    }
+/// Counts a call's tokens in the model-token metric (`prompt`, `completion`).
+pub(crate) fn count_tokens(usage: &Usage) {
+    metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "prompt").increment(usage.input_tokens);
+    metrics::counter!(metrics_names::MODEL_TOKENS, "kind" => "completion").increment(usage.output_tokens);
 }
 
 #[cfg(test)]

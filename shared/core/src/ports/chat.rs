@@ -3,6 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::tenant::ModelApi;
 use crate::retry::{Classify, Disposition};
 
 /// A function the model may call.
@@ -63,6 +64,8 @@ pub struct ChatRequest {
     /// `None` uses the model's own key (on AWS, `openai-api-key/{channel}`); models
     /// without per-call keys ignore it.
     pub key_secret: Option<String>,
+    /// Which OpenAI API to speak (the tenant's `ai.api`); models with one API ignore it.
+    pub api: ModelApi,
 }
 
 /// The model's answer: text, tool calls, or both.
@@ -70,6 +73,20 @@ pub struct ChatRequest {
 pub struct ChatReply {
     pub content: Option<String>,
     pub tool_calls: Vec<ToolCall>,
+    /// What the call used, as the API reported it; `None` from a model that does not
+    /// bill (the offline rules model) or a server that did not say.
+    pub usage: Option<Usage>,
+}
+
+/// The tokens one model call used, as billed. `input_tokens` includes the cached ones.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// The model that answered, as the API named it (e.g. `gpt-4o-mini-2024-07-18`).
+    pub model: String,
+    pub input_tokens: u64,
+    /// Input tokens served from the prompt cache (billed at the cached price).
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// Failure of a model call, classified once here for retries and dead-lettering.

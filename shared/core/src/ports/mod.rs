@@ -17,7 +17,7 @@ mod tenants;
 mod turns;
 
 pub use bookings::{Booking, Bookings, Ledger, LedgerEntry, Reservation, UPCOMING_MAX_DAYS, upcoming_dates};
-pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec};
+pub use chat::{ChatError, ChatMessage, ChatModel, ChatReply, ChatRequest, ToolCall, ToolSpec, Usage};
 pub use consent::{ConsentAction, ConsentStore};
 pub use conversations::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore,

@@ -50,6 +50,7 @@ impl Engine {
                 messages: messages.clone(),
                 tools: if round < max_rounds { specs.clone() } else { Vec::new() },
                 key_secret: tenant.credentials.openai.clone(),
+                api: tenant.ai.api,
             };
             let reply = self.ask_model(&request).await?;
             if reply.tool_calls.is_empty() || round == max_rounds {
@@ -129,6 +130,7 @@ impl Engine {
             ],
             tools: Vec::new(),
             key_secret: tenant.credentials.openai.clone(),
+            api: tenant.ai.api,
         };
         let text = self.ask_model(&request).await?.content.unwrap_or_default();
         match template_vars {

@@ -5,6 +5,7 @@
 //! field may hold the wrong thing without failing the parse; `check` (with the rules of
 //! each section in `sections`) then validates them all, collecting every problem.
 
+mod ai;
 mod check;
 mod email;
 mod handoff;
@@ -20,8 +21,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Channel, EmailAddress, PhoneNumber, TenantRef};
+use super::{Channel, EmailAddress, PhoneNumber, TenantRef, Usd};
 use crate::secure::constant_time_eq;
+pub use ai::{ModelApi, OVER_BUDGET_MESSAGE_MAX_CHARS};
 pub use email::{DEFAULT_MAX_REPLY_CHARS, default_sendgrid_secret};
 
 /// Whether a project may start or continue conversations.
@@ -89,6 +91,16 @@ pub struct AiConfig {
     /// (else it is told how many they sent). Left out of the canonical form while false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub vision: bool,
+    /// Which OpenAI API to speak; left out of the canonical form while Chat Completions.
+    #[serde(skip_serializing_if = "ModelApi::is_default")]
+    pub api: ModelApi,
+    /// Past this much model spend in a calendar month (UTC), the assistant answers with
+    /// `over_budget_message` without calling the model. `None`: no budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_budget_usd: Option<Usd>,
+    /// The fixed answer past the budget (1 to 320 characters); `None`: a built-in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_budget_message: Option<String>,
 }
 
 /// Opening hours as minutes since midnight, `[open, close)`.

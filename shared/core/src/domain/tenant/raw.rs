@@ -132,12 +132,26 @@ pub(super) struct RawAi {
     pub max_tool_rounds: Field<u64>,
     #[serde(default)]
     pub vision: Field<bool>,
+    #[serde(default)]
+    pub api: Text,
+    #[serde(default)]
+    pub monthly_budget_usd: Field<serde_json::Number>,
+    #[serde(default)]
+    pub over_budget_message: Text,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
 
-pub(super) const AI_FIELDS: &[&str] =
-    &["model", "system_prompt", "enabled_tools", "max_tool_rounds", "vision"];
+pub(super) const AI_FIELDS: &[&str] = &[
+    "model",
+    "system_prompt",
+    "enabled_tools",
+    "max_tool_rounds",
+    "vision",
+    "api",
+    "monthly_budget_usd",
+    "over_budget_message",
+];
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RawScheduling {

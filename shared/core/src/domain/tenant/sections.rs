@@ -116,12 +116,18 @@ impl Checker {
         let enabled_tools =
             self.required_list("ai.enabled_tools", raw.enabled_tools).and_then(|items| self.tools(items));
         let vision = self.flag("ai.vision", raw.vision);
+        let api = self.model_api(raw.api);
+        let monthly_budget_usd = self.budget(raw.monthly_budget_usd);
+        let over_budget_message = self.over_budget_message(raw.over_budget_message);
         Some(AiConfig {
             model: model?,
             system_prompt: system_prompt?,
             enabled_tools: enabled_tools?,
             max_tool_rounds: u8::try_from(max_tool_rounds?).ok()?,
             vision: vision?,
+            api: api?,
+            monthly_budget_usd: monthly_budget_usd?,
+            over_budget_message: over_budget_message?,
         })
     }
 

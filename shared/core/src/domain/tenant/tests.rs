@@ -212,3 +212,51 @@ fn ai_vision_is_an_optional_flag() {
     let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.path.as_str(), e.message.as_str())).collect();
     assert_eq!(found, [("ai.vision", "must be true or false")]);
 }
+
+#[test]
+fn ai_model_layer_fields_default_and_round_trip() {
+    let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+    let plain = TenantConfig::from_json(&v.to_string()).unwrap();
+    assert_eq!(plain.ai.api, ModelApi::ChatCompletions);
+    assert_eq!((plain.ai.monthly_budget_usd, plain.ai.over_budget_message.as_deref()), (None, None));
+    let canonical = serde_json::to_value(&plain).unwrap();
+    for omitted in ["api", "monthly_budget_usd", "over_budget_message"] {
+        assert!(canonical["ai"].get(omitted).is_none(), "{omitted} in {canonical}");
+    }
+    v["ai"]["api"] = "responses".into();
+    v["ai"]["monthly_budget_usd"] = serde_json::json!(12.5);
+    v["ai"]["over_budget_message"] = "We'll reply personally soon.".into();
+    let tenant = TenantConfig::from_json(&v.to_string()).unwrap();
+    assert_eq!(tenant.ai.api, ModelApi::Responses);
+    assert_eq!(tenant.ai.monthly_budget_usd, Some(Usd::from_cents(1250)));
+    let canonical = serde_json::to_value(&tenant).unwrap();
+    assert_eq!(canonical["ai"]["api"], "responses");
+    assert_eq!(canonical["ai"]["monthly_budget_usd"], serde_json::json!(12.5));
+    assert_eq!(TenantConfig::from_json(&canonical.to_string()).unwrap(), tenant);
+    v["ai"]["api"] = "chat_completions".into();
+    assert_eq!(TenantConfig::from_json(&v.to_string()).unwrap().ai.api, ModelApi::ChatCompletions);
+}
+
+#[test]
+fn bad_ai_model_layer_fields_are_reported_by_path() {
+    let cases: [(&str, Value, &str); 8] = [
+        ("api", "assistants".into(), "'assistants' is not one of chat_completions, responses"),
+        ("api", 1.into(), "must be a string"),
+        ("monthly_budget_usd", (-5).into(), "must be a number of dollars, 0 or more"),
+        ("monthly_budget_usd", serde_json::json!(1.0000001), "must have at most 6 decimals"),
+        ("monthly_budget_usd", "20".into(), "must be a number of dollars"),
+        ("over_budget_message", "".into(), "must not be empty"),
+        ("over_budget_message", "x".repeat(321).into(), "must be 1 to 320 characters"),
+        ("over_budget_message", "a\u{7}b".into(), "must not contain control characters"),
+    ];
+    for (field, value, message) in cases {
+        let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+        v["ai"][field] = value;
+        let errors = TenantConfig::from_json(&v.to_string()).unwrap_err().0;
+        let found: Vec<(&str, &str)> = errors.iter().map(|e| (e.path.as_str(), e.message.as_str())).collect();
+        assert_eq!(found, [(format!("ai.{field}").as_str(), message)]);
+    }
+    let mut v: Value = serde_json::from_str(SAMPLE).unwrap();
+    v["ai"]["over_budget_message"] = "é".repeat(320).into();
+    assert!(TenantConfig::from_json(&v.to_string()).is_ok());
+}
