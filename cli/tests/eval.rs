@@ -56,6 +56,14 @@ fn the_stub_passes_every_sample_scenario() {
     assert_eq!(totals["scenarios_passed"], totals["scenarios"], "{totals}");
     assert_eq!(totals["expectations_passed"], totals["expectations"], "{totals}");
     assert_eq!(report["failed"], serde_json::json!([]));
+    // The stub reports usage as OpenAI does: tokens and a cost at the tenant model's price.
+    let spend = &totals["spend"];
+    assert!(
+        spend["input_tokens"].as_u64().unwrap() > 0 && spend["output_tokens"].as_u64().unwrap() > 0,
+        "{spend}"
+    );
+    assert!(spend["cost_usd"].as_f64().unwrap() > 0.0, "{spend}");
+    assert_eq!(spend["unpriced_calls"], 0);
     // The booking really happened in the engine: the reply quotes the stored lead id.
     let booking =
         report["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "booking-flow").unwrap();
@@ -115,17 +123,27 @@ fn bad_invocations_are_errors_that_say_what_to_do() {
     assert!(text(&out.stderr).contains("needs OPENAI_API_KEY"), "{}", text(&out.stderr));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_model_is_called_at_openai_api_base() {
-    let openai = OpenAiStub::start(Vec::new()).await;
-    openai.always(ModelStep::Text("Sorry, I can't approve that. The most is 15% off."));
+/// Runs `comms eval` (blocking) against the testkit's OpenAI stub as a "real" model.
+async fn against(openai: &OpenAiStub, args: Vec<String>) -> Output {
     let base = openai.base_url.clone();
-    let args = ["--model", "gpt-4.1-mini", "--dir", SAMPLES, "--scenario", "injection-discount", "--json"];
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         eval(&args, &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_API_BASE", base.as_str())])
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_model_is_called_at_openai_api_base_and_priced() {
+    let openai = OpenAiStub::start(Vec::new()).await;
+    openai.always(ModelStep::Text("Sorry, I can't approve that. The most is 15% off."));
+    let args = ["--model", "gpt-4.1-mini", "--dir", SAMPLES, "--scenario", "injection-discount", "--json"];
+    let out = against(&openai, strings(&args)).await;
     assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let model = report["model"].as_str().unwrap();
@@ -134,4 +152,29 @@ async fn a_real_model_is_called_at_openai_api_base() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0]["model"], "gpt-4.1-mini", "--model overrides the tenant's model");
     assert_eq!(openai.authorizations()[0], "Bearer sk-test");
+    let usage = openai.usages()[0];
+    let spend = &report["totals"]["spend"];
+    assert_eq!(spend["input_tokens"], usage.input_tokens);
+    assert_eq!(spend["output_tokens"], usage.output_tokens);
+    // gpt-4.1-mini: $0.40 in, $1.60 out per million tokens (the built-in table).
+    let micros = (usage.input_tokens * 400_000 + usage.output_tokens * 1_600_000 + 500_000) / 1_000_000;
+    assert_eq!((spend["cost_usd"].as_f64().unwrap() * 1e6).round() as u64, micros, "{spend}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scenario_tenant_on_the_responses_api_is_run_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = serde_json::json!({
+        "description": "a tenant on the Responses API",
+        "now": "2026-11-23T15:00:00Z",
+        "tenant": {"patch": {"ai": {"api": "responses"}}},
+        "turns": [{"customer": "Hi there", "expect": {"reply_contains": ["hello"]}}]
+    });
+    std::fs::write(dir.path().join("responses.json"), scenario.to_string()).unwrap();
+    let openai = OpenAiStub::start(Vec::new()).await;
+    openai.always(ModelStep::Text("Hello! How can I help?"));
+    let out =
+        against(&openai, strings(&["--model", "gpt-4o-mini", "--dir", dir.path().to_str().unwrap()])).await;
+    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(openai.paths(), ["/v1/responses"]);
 }

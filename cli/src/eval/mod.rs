@@ -14,6 +14,7 @@ pub mod stub;
 use std::path::PathBuf;
 
 use clap::Args;
+use comms_core::domain::pricing::PriceTable;
 
 use crate::CliResult;
 use crate::settings::Settings;
@@ -39,6 +40,9 @@ pub struct EvalArgs {
     /// OpenAI's).
     #[arg(long, env = "OPENAI_API_BASE")]
     pub api_base: Option<String>,
+    /// A price table (JSON, docs/evals.md) merged over the built-in OpenAI prices.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -55,9 +59,10 @@ pub async fn run(args: EvalArgs, settings: &Settings) -> CliResult {
     let base = args.api_base.clone().or_else(|| settings.openai_base_url.clone());
     let model =
         ModelChoice::parse(args.model.as_deref(), settings.openai_api_key.clone(), base, &demo.ai.model)?;
+    let prices = prices(args.prices.as_deref())?;
     let mut report = Report { model: model.label(), scenarios: Vec::new() };
     for s in &scenarios {
-        report.scenarios.push(runner::run(s, &model).await?);
+        report.scenarios.push(runner::run(s, &model, &prices).await?);
     }
     if args.json {
         crate::print_json(&report.to_json())?;
@@ -70,4 +75,12 @@ pub async fn run(args: EvalArgs, settings: &Settings) -> CliResult {
         return Err(format!("{failed} expectation(s) failed in {}", report.failed().join(", ")).into());
     }
     Ok(())
+}
+
+/// The built-in prices, with `file`'s merged over them.
+fn prices(file: Option<&std::path::Path>) -> CliResult<PriceTable> {
+    let Some(path) = file else { return Ok(PriceTable::builtin()) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--prices {}: {e}", path.display()))?;
+    let table = PriceTable::from_json(&text).map_err(|e| format!("--prices {}: {e}", path.display()))?;
+    Ok(PriceTable::builtin().merged(table))
 }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::model::Spend;
 use super::runner::ScenarioRun;
 
 /// A whole run.
@@ -22,7 +23,7 @@ pub struct Totals {
     pub scenarios_passed: usize,
     pub expectations: usize,
     pub expectations_passed: usize,
-    pub model_calls: u64,
+    pub spend: Spend,
 }
 
 impl Report {
@@ -33,7 +34,7 @@ impl Report {
             t.scenarios_passed += usize::from(s.passed());
             t.expectations += s.verdicts.len();
             t.expectations_passed += s.verdicts.iter().filter(|v| v.passed).count();
-            t.model_calls += s.model_calls;
+            t.spend = t.spend.plus(s.spend);
         }
         t
     }
@@ -90,21 +91,25 @@ impl Report {
     }
 
     fn summary(&self, out: &mut String, width: usize) {
-        let _ = writeln!(
-            out,
-            "\n{:<width$}  {:<6}  {:>12}  {:>11}",
-            "SCENARIO", "RESULT", "EXPECTATIONS", "MODEL CALLS"
-        );
+        let row = |out: &mut String, cells: [&str; 6]| {
+            let [name, result, counts, calls, tokens, cost] = cells;
+            let _ =
+                writeln!(out, "{name:<width$}  {result:<6}  {counts:>12}  {calls:>5}  {tokens:>28}  {cost}");
+        };
+        out.push('\n');
+        row(out, ["SCENARIO", "RESULT", "EXPECTATIONS", "CALLS", "TOKENS IN (CACHED) / OUT", "COST"]);
         for s in &self.scenarios {
             let passed = s.verdicts.iter().filter(|v| v.passed).count();
-            let result = if s.passed() { "pass" } else { "FAIL" };
             let counts = format!("{passed}/{}", s.verdicts.len());
-            let _ = writeln!(out, "{:<width$}  {result:<6}  {counts:>12}  {:>11}", s.name, s.model_calls);
+            let result = if s.passed() { "pass" } else { "FAIL" };
+            let calls = s.spend.model_calls.to_string();
+            row(out, [&s.name, result, &counts, &calls, &s.spend.tokens(), &s.spend.cost()]);
         }
         let t = self.totals();
         let counts = format!("{}/{}", t.expectations_passed, t.expectations);
         let scenarios = format!("{}/{}", t.scenarios_passed, t.scenarios);
-        let _ = writeln!(out, "{:<width$}  {scenarios:<6}  {counts:>12}  {:>11}", "TOTAL", t.model_calls);
+        let calls = t.spend.model_calls.to_string();
+        row(out, ["TOTAL", &scenarios, &counts, &calls, &t.spend.tokens(), &t.spend.cost()]);
         let failed = self.failed();
         if !failed.is_empty() {
             let _ = writeln!(out, "\nscenarios not passed with this model: {}", failed.join(", "));

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use comms_core::domain::pricing::PriceTable;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{
     Address, Channel, ConversationId, Envelope, KindDetail, OwnerMode, OwnerState, PhoneNumber,
@@ -18,7 +19,7 @@ use comms_sqlite::{Db, QueueSettings, SqliteOutbox};
 use serde_json::Value;
 
 use super::check::{ObservedCall, TurnObserved, Verdict, check};
-use super::model::{Metered, ModelChoice};
+use super::model::{Metered, ModelChoice, Spend};
 use super::scenario::{Scenario, merge_patch};
 use super::stub::ScriptedModel;
 use crate::CliResult;
@@ -34,8 +35,8 @@ pub struct ScenarioRun {
     pub description: String,
     pub turns: Vec<TurnObserved>,
     pub verdicts: Vec<Verdict>,
-    /// Model calls the engine made.
-    pub model_calls: u64,
+    /// The model calls the engine made: tokens and cost.
+    pub spend: Spend,
 }
 
 impl ScenarioRun {
@@ -45,8 +46,8 @@ impl ScenarioRun {
     }
 }
 
-/// Runs `scenario` against `model`.
-pub async fn run(scenario: &Scenario, model: &ModelChoice) -> CliResult<ScenarioRun> {
+/// Runs `scenario` against `model`, its calls priced by `prices`.
+pub async fn run(scenario: &Scenario, model: &ModelChoice, prices: &PriceTable) -> CliResult<ScenarioRun> {
     let folder = tempfile::tempdir()?;
     let db = Db::open(&folder.path().join("comms.db"))?;
     let stores = comms_sqlite::stores(&db, QueueSettings::default());
@@ -57,7 +58,8 @@ pub async fn run(scenario: &Scenario, model: &ModelChoice) -> CliResult<Scenario
         }
         _ => None,
     };
-    let chat = Arc::new(Metered::new(model.build(stub.as_ref().map(|s| s.base_url.as_str()))?));
+    let chat =
+        Arc::new(Metered::new(model.build(stub.as_ref().map(|s| s.base_url.as_str()))?, prices.clone()));
     let outbox = Arc::new(SqliteOutbox::new(db.clone()));
     let settings = TurnSettings {
         business_now: Some(scenario.now),
@@ -84,7 +86,7 @@ pub async fn run(scenario: &Scenario, model: &ModelChoice) -> CliResult<Scenario
         description: scenario.description.clone(),
         turns,
         verdicts,
-        model_calls: chat.calls(),
+        spend: chat.spend(),
     })
 }
 
