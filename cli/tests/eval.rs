@@ -178,3 +178,22 @@ async fn a_scenario_tenant_on_the_responses_api_is_run_through_it() {
     assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(openai.paths(), ["/v1/responses"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_sees_the_scenarios_clock_and_owner_state() {
+    let openai = OpenAiStub::start(Vec::new()).await;
+    openai.always(ModelStep::Text("We're closed now; we open tomorrow at 9:00."));
+    let args = ["--model", "gpt-4o-mini", "--dir", SAMPLES, "--scenario", "off-hours", "--report-only"];
+    let out = against(&openai, strings(&args)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let system = openai.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
+    // 2026-11-24T03:30:00Z is Monday 22:30 in the demo shop's New York.
+    assert!(system.contains("Today is 2026-11-23 (Monday), local time 22:30"), "{system}");
+
+    let args =
+        ["--model", "gpt-4o-mini", "--dir", SAMPLES, "--scenario", "gym-mode-scarcity", "--report-only"];
+    assert!(against(&openai, strings(&args)).await.status.success());
+    let system = openai.requests()[1]["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(system.contains("Owner's current state: GYM"), "{system}");
+    assert!(system.contains("local time 10:00"), "{system}");
+}
