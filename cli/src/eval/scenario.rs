@@ -154,7 +154,9 @@ pub struct ToolExpect {
 
 /// Reads every `*.json` file of `dir`, sorted by name; `only` keeps the one named so.
 pub fn load_dir(dir: &Path, only: Option<&str>) -> CliResult<Vec<Scenario>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        format!("cannot read {}: {e} (run from the repository root, or pass --dir)", dir.display())
+    })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
