@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod demo;
 mod engine;
+mod eval;
 mod http_errors;
 mod inspect;
 mod keys;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Dead-letter queues.
     #[command(subcommand)]
     Dlq(inspect::DlqCommand),
+    /// The evaluation suite: samples/evals/ scenarios through the engine against a model
+    /// (docs/evals.md).
+    Eval(eval::EvalArgs),
     /// Benchmarks (results are recorded in docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -127,6 +131,7 @@ async fn dispatch(cli: Cli, settings: settings::Settings) -> CliResult {
         Command::Conversation(cmd) => inspect::conversation(&cli.data_dir, cli.backend, cmd).await,
         Command::State(cmd) => state::run(&cli.data_dir, cli.backend, cmd).await,
         Command::Dlq(cmd) => inspect::dlq(&cli.data_dir, cli.backend, cmd).await,
+        Command::Eval(args) => eval::run(args, &settings).await,
         Command::Bench(BenchCommand::Batch(args)) => bench::batch(args).await,
         Command::Bench(BenchCommand::Load(args)) => bench::load(args).await,
         Command::Usage(args) => usage::run(&cli.data_dir, cli.backend, args).await,

@@ -1,7 +1,10 @@
 //! The offline rules model: a stand-in for a real model when no `OPENAI_API_KEY` is set,
 //! so the local demo runs the whole tool loop. It is not an AI: it recognises a few
 //! phrasings, emits real tool calls for availability, booking and discounts, and words
-//! the tool results. It says what it is when it cannot help.
+//! the tool results. It says what it is when it cannot help, and its `describe()` (in
+//! logs and in the `comms eval` report) says it is not an AI. `comms eval --model
+//! offline` shows which scenarios it cannot pass; its rules are not tuned to them
+//! (docs/evals.md).
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -221,7 +224,9 @@ impl ChatModel for OfflineRulesModel {
     }
 
     fn describe(&self) -> String {
-        "offline rules model (no OPENAI_API_KEY set; not an AI model)".into()
+        "offline rules model: NOT an AI model (keyword rules for the local demo, used when no \
+         OPENAI_API_KEY is set)"
+            .into()
     }
 }
 
@@ -264,6 +269,11 @@ fn answer(request: &ChatRequest) -> ChatReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn says_it_is_not_an_ai() {
+        assert!(OfflineRulesModel.describe().contains("NOT an AI"), "{}", OfflineRulesModel.describe());
+    }
 
     fn req(user: &str) -> ChatRequest {
         ChatRequest {

@@ -41,7 +41,7 @@ impl Engine {
         window: &[ConversationItem],
         meter: &mut Meter,
     ) -> Result<Composed, TurnError> {
-        let now = jiff::Timestamp::now();
+        let now = self.settings.business_now.unwrap_or_else(jiff::Timestamp::now);
         let owner = OwnerState::effective(self.ports.owner_state.get(&env.tenant).await?, now);
         // The static instructions first, the turn's context after (prompt caching).
         let mut messages = Vec::from(system_messages(tenant, &owner, env, now));

@@ -60,6 +60,10 @@ pub enum Outcome {
 /// Knobs of the turn.
 #[derive(Debug, Clone)]
 pub struct TurnSettings {
+    /// The business clock the model loop reads (the prompt's date and time, the owner's
+    /// state, the tools' "now"); `None` is the wall clock. `comms eval` fixes it, so a
+    /// scenario's off-hours or GYM-mode turn is the same on every run.
+    pub business_now: Option<jiff::Timestamp>,
     /// Conversation items given to the model as history.
     pub history_items: usize,
     /// Waiting budget for retries of one model or send call.
@@ -82,6 +86,7 @@ pub struct TurnSettings {
 impl Default for TurnSettings {
     fn default() -> Self {
         Self {
+            business_now: None,
             history_items: 20,
             retry_budget: Duration::from_secs(20),
             lease: Duration::from_secs(30),
