@@ -186,14 +186,22 @@ async fn the_model_sees_the_scenarios_clock_and_owner_state() {
     let args = ["--model", "gpt-4o-mini", "--dir", SAMPLES, "--scenario", "off-hours", "--report-only"];
     let out = against(&openai, strings(&args)).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let system = openai.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
+    let system = system_text(&openai.requests()[0]);
     // 2026-11-24T03:30:00Z is Monday 22:30 in the demo shop's New York.
     assert!(system.contains("Today is 2026-11-23 (Monday), local time 22:30"), "{system}");
 
     let args =
         ["--model", "gpt-4o-mini", "--dir", SAMPLES, "--scenario", "gym-mode-scarcity", "--report-only"];
     assert!(against(&openai, strings(&args)).await.status.success());
-    let system = openai.requests()[1]["messages"][0]["content"].as_str().unwrap().to_owned();
+    let system = system_text(&openai.requests()[1]);
     assert!(system.contains("Owner's current state: GYM"), "{system}");
     assert!(system.contains("local time 10:00"), "{system}");
+}
+
+/// The system messages of a Chat Completions request, joined (the static instructions
+/// first, then the turn's context: date, time, owner state).
+fn system_text(request: &serde_json::Value) -> String {
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let system = messages.iter().filter(|m| m["role"] == "system");
+    system.filter_map(|m| m["content"].as_str()).collect::<Vec<_>>().join("\n")
 }

@@ -51,7 +51,7 @@ pub fn instructions(tenant: &TenantConfig, channel: Channel) -> String {
          {medium} \
          Use the tools to check availability, book, grant discounts (never more than the tool approves) \
          and log upsells. The next system message gives today's date and time, the owner's state and \
-         the customer's masked phone number.",
+         the customer's masked number or email address.",
         prompt = tenant.ai.system_prompt,
         company = tenant.company_name,
         project = tenant.project_name,
@@ -70,11 +70,12 @@ pub fn context(tenant: &TenantConfig, owner: &OwnerState, env: &Envelope, now: j
     let local = now.to_zoned(tz);
     format!(
         "Today is {date} ({weekday}), local time {time}.\n{owner}\n\
-         Customer phone (masked; bookings use the customer's own number): {phone}.",
+         Customer {kind} (masked; bookings use the customer's own {kind}): {customer}.",
         date = local.date(),
         weekday = local.strftime("%A"),
         time = local.strftime("%H:%M"),
         owner = owner.describe(),
-        phone = env.customer().redacted(),
+        kind = if env.customer().email().is_some() { "email address" } else { "phone number" },
+        customer = env.customer().redacted(),
     )
 }

@@ -66,7 +66,7 @@ impl SendGridMail {
         tenants: Arc<dyn TenantDirectory>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let http = crate::http_client().timeout(timeout).build()?;
         Ok(Self { http, api_base: api_base.trim_end_matches('/').to_owned(), secrets, tenants })
     }
 
