@@ -149,12 +149,7 @@ impl EmailWorld {
     /// Leaves the turn of `env` at `step`, as an attempt that stopped there would.
     pub async fn store_step(&self, env: &Envelope, step: &TurnStep) {
         let turn = JournalTurn {
-            conversation: ConversationKey {
-                id: env.conversation_id.clone(),
-                tenant: env.tenant.clone(),
-                channel: env.channel,
-                customer: env.customer().clone(),
-            },
+            conversation: ConversationKey::of(env),
             key: turn_key(&env.tenant, env.channel, &env.id),
             received_at: env.received_at,
             history: 20,

@@ -113,6 +113,18 @@ pub struct ConversationKey {
     pub customer: Address,
 }
 
+impl ConversationKey {
+    /// The conversation an envelope belongs to.
+    pub fn of(env: &crate::domain::Envelope) -> Self {
+        Self {
+            id: env.conversation_id.clone(),
+            tenant: env.tenant.clone(),
+            channel: env.channel,
+            customer: env.customer().clone(),
+        }
+    }
+}
+
 /// The conversation log: one item per message, tool call, tool result and reply (never
 /// a whole conversation in one record).
 #[async_trait]

@@ -223,12 +223,7 @@ impl Engine {
     async fn turn(&self, env: &Envelope) -> Result<Outcome, TurnError> {
         let tenant = self.tenant(&env.tenant).await?;
         let turn = JournalTurn {
-            conversation: ConversationKey {
-                id: env.conversation_id.clone(),
-                tenant: env.tenant.clone(),
-                channel: env.channel,
-                customer: env.customer().clone(),
-            },
+            conversation: ConversationKey::of(env),
             key: turn_key(&env.tenant, env.channel, &owner::journal_id(env)),
             received_at: env.received_at,
             history: self.settings.history_items,
