@@ -12,7 +12,10 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, Uri};
-use comms_aws::{AwsResources, QueueUrls, SqsQueues};
+use std::sync::Arc;
+
+use comms_aws::{AwsResources, DynamoStore, QueueUrls, SecretsManagerStore, SqsQueues};
+use comms_core::cached::CachedTenants;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{LambdaEvent, RequestExt};
@@ -99,19 +102,40 @@ pub async fn handle(
     }
 }
 
-/// The router's state on the AWS adapters: every store on the DynamoDB table (tenant
+/// The router's state on the AWS adapters: its stores on the DynamoDB table (tenant
 /// lookups by number cached for 60 s), the queues at the URLs of its settings, Secrets
-/// Manager behind its cache. Builds clients only: no call is made before the first
-/// request (tenants and secrets are read when a request needs them).
+/// Manager behind its cache, read-only. Builds clients only: no call is made before the
+/// first request (tenants and secrets are read when a request needs them).
+///
+/// Only the ports the router uses are built here, not the whole
+/// [`Stores`](comms_core::ports::Stores) bundle: a port turned into a trait object links
+/// every method of its adapter, so the bundle would put the turn journal, the usage
+/// ledger and the secret writer (and their DynamoDB and Secrets Manager operations)
+/// into the router's zip (docs/performance.md, "Zips").
 pub fn aws_state(
     config: &aws_config::SdkConfig,
     resources: &AwsResources,
     queue_urls: &QueueUrls,
     router_config: RouterConfig,
 ) -> Result<AppState, lambda_http::Error> {
-    let queues = SqsQueues::from_urls(config, &resources.queue_names(), queue_urls);
-    let stores = comms_aws::stores(config, resources, queues)?.with_tenant_cache(TENANT_CACHE_TTL);
-    Ok(AppState::new(&stores, router_config))
+    let queues = Arc::new(SqsQueues::from_urls(config, &resources.queue_names(), queue_urls));
+    let store = Arc::new(DynamoStore::new(config, &resources.table));
+    let secrets = SecretsManagerStore::new(config, resources.secrets_cache_size, resources.secrets_ttl)?;
+    Ok(AppState {
+        tenants: Arc::new(CachedTenants::new(store.clone(), TENANT_CACHE_TTL)),
+        secrets: Arc::new(secrets),
+        queues: queues.clone(),
+        consent: store.clone(),
+        deliveries: store.clone(),
+        owner_state: store.clone(),
+        bookings: store.clone(),
+        requests: store.clone(),
+        conversations: store,
+        dead_letters: queues,
+        secret_writer: None,
+        console: Arc::default(),
+        config: Arc::new(router_config),
+    })
 }
 
 /// The whole router Lambda: its settings (a malformed one stops the start-up, named),

@@ -126,8 +126,9 @@ pub struct AppState {
     pub conversations: Arc<dyn ConversationLog>,
     pub dead_letters: Arc<dyn DeadLetters>,
     /// The secret store as a writer: only to create the console's session secret at
-    /// first use in local mode (`ConsoleSettings::create_session_secret`).
-    pub secret_writer: Arc<dyn SecretWriter>,
+    /// first use in local mode (`ConsoleSettings::create_session_secret`). None on
+    /// Lambda, which only reads secrets (and so links no code that writes them).
+    pub secret_writer: Option<Arc<dyn SecretWriter>>,
     /// Per-process console state: the session key once read, sign-in attempt counters.
     pub console: Arc<ConsoleRuntime>,
     pub config: Arc<RouterConfig>,
@@ -154,7 +155,7 @@ impl AppState {
             requests: Arc::clone(&stores.requests),
             conversations: Arc::clone(&stores.conversations),
             dead_letters: Arc::clone(&stores.dead_letters),
-            secret_writer: stores.secrets.clone(),
+            secret_writer: Some(stores.secrets.clone()),
             console: Arc::new(ConsoleRuntime::default()),
             config: Arc::new(config),
         }
@@ -165,7 +166,11 @@ impl AppState {
         let settings = &self.config.console;
         self.console
             .session_key
-            .get(self.secret_writer.as_ref(), &settings.session_secret, settings.create_session_secret)
+            .get(
+                self.secrets.as_ref(),
+                self.secret_writer.as_deref().filter(|_| settings.create_session_secret),
+                &settings.session_secret,
+            )
             .await
     }
 }

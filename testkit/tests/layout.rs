@@ -63,6 +63,19 @@ fn each_lambda_binary_links_only_what_it_runs() {
     }
 }
 
+/// The Lambda zips' size (docs/performance.md, "Zips"): one TLS provider (ring, no
+/// aws-lc) and HTTP/1.1 only (AWS, OpenAI, Twilio and SendGrid all answer it), so no
+/// HTTP/2 stack and not the SDK's own HTTP client, which always compiles HTTP/2 in
+/// (`comms_aws::https_client` replaces it).
+#[test]
+fn the_lambda_binaries_link_one_tls_provider_and_no_http2() {
+    for package in ["comms-router", "comms-processors"] {
+        let deps = linked(package);
+        assert_absent(package, &deps, &["aws-lc-rs", "aws-lc-sys", "h2", "aws-smithy-http-client"]);
+        assert!(deps.contains("ring"), "{package} links ring");
+    }
+}
+
 /// Every `.rs` file of the workspace's packages, relative to the root.
 fn sources() -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -26,24 +26,25 @@ pub const KEY_TAG_LEN: usize = 16;
 pub struct SessionKey(OnceCell<Secret>);
 
 impl SessionKey {
-    /// The key: read from `secrets`; when missing and `create` is set, a fresh random
-    /// value is stored first (local mode).
+    /// The key: read from `secrets`; when missing and a `creator` is given, a fresh
+    /// random value is stored through it first (local mode; on Lambda the template
+    /// creates the secret and the router only reads it).
     pub async fn get(
         &self,
-        secrets: &dyn SecretWriter,
+        secrets: &dyn SecretStore,
+        creator: Option<&dyn SecretWriter>,
         name: &str,
-        create: bool,
     ) -> Result<&Secret, ConsoleError> {
         self.0
             .get_or_try_init(|| async {
-                match secrets.get(name).await {
-                    Ok(s) => Ok(s),
-                    Err(SecretError::NotFound(_)) if create => {
-                        secrets.put(name, &random_secret()).await.map_err(ConsoleError::secret)?;
+                match (secrets.get(name).await, creator) {
+                    (Ok(s), _) => Ok(s),
+                    (Err(SecretError::NotFound(_)), Some(creator)) => {
+                        creator.put(name, &random_secret()).await.map_err(ConsoleError::secret)?;
                         // Read back: with two processes racing, both settle on the last write.
                         secrets.get(name).await.map_err(ConsoleError::secret)
                     }
-                    Err(e) => Err(ConsoleError::secret(e)),
+                    (Err(e), _) => Err(ConsoleError::secret(e)),
                 }
             })
             .await

@@ -1,43 +1,240 @@
-//! The HTTP client of every AWS configuration built here ([`https_client`]).
+//! The HTTP client of every AWS configuration built here ([`https_client`]): HTTP/1.1
+//! over rustls with the `ring` provider, on hyper-util's pooled client.
+//!
+//! Why not the SDK's own client (`aws-smithy-http-client`): it always compiles HTTP/2
+//! in (`h2`, about 0.15 MB of each Lambda zip) and a proxy layer, and DynamoDB, SQS and
+//! Secrets Manager answer HTTP/1.1, which is what this client speaks (as boto3 does).
+//! What it keeps from the SDK's client: one connection pool per configuration, the
+//! connect timeout (TCP and TLS) and read timeout of the SDK's
+//! [`HttpConnectorSettings`], and the SDK's error classes (a timeout is a timeout, a
+//! refused or dropped connection is an I/O error: both retried by the SDK). Not
+//! supported: HTTP proxies (a Lambda reaches AWS directly; `HTTPS_PROXY` is ignored).
+//! Decision and figures: docs/decisions.md, docs/performance.md ("Zips").
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::ErrorKind;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// The SDK's hyper client over rustls with the `ring` provider (the crypto reqwest uses
-/// in the processors), so a binary carries one TLS stack and no aws-lc. The SDK crates
-/// are built without their `default-https-client` (rustls on aws-lc), so a
-/// configuration needs this client. The SDK clients built from one configuration share
-/// it, hence one connection pool and one TLS configuration.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Pool = Client<ConnectTimeout, SdkBody>;
+
+/// The client for an AWS configuration. The SDK clients built from one configuration
+/// share it, hence one connection pool per connect timeout and one TLS configuration.
 ///
 /// The TLS configuration (the system's root certificates, read from disk and parsed) is
-/// built on the first request, not when an SDK client is built: the SDK's client builds
-/// it as each SDK client is validated, which put that work (a few milliseconds, once
-/// per SDK client) into every Lambda's start-up before its first event.
+/// built on the first request, not when an SDK client is built, so no Lambda spends its
+/// start-up on it.
 pub fn https_client() -> SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let inner =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    SharedHttpClient::new(ConnectOnFirstRequest(inner))
+    SharedHttpClient::new(Http1Client::default())
 }
 
-/// `inner`, minus its start-up validation hook: its connector (TLS configuration
-/// included) is made by `http_connector`, which the SDK calls for a request.
-#[derive(Debug)]
-struct ConnectOnFirstRequest(SharedHttpClient);
+/// As [`https_client`], trusting `roots` instead of the system's root certificates (an
+/// endpoint behind a private CA; the tests' own CA).
+pub fn https_client_trusting(roots: rustls::RootCertStore) -> SharedHttpClient {
+    SharedHttpClient::new(Http1Client { roots: Some(roots), ..Http1Client::default() })
+}
 
-impl HttpClient for ConnectOnFirstRequest {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
+#[derive(Debug, Default)]
+struct Http1Client {
+    /// The roots to trust; None: the system's.
+    roots: Option<rustls::RootCertStore>,
+    tls: OnceLock<rustls::ClientConfig>,
+    /// One pool per connect timeout the SDK asked for (in practice one).
+    pools: Mutex<Vec<(Option<Duration>, Pool)>>,
+}
+
+impl Http1Client {
+    fn pool(&self, connect_timeout: Option<Duration>) -> Pool {
+        // Invariant: the lock is never held across a panic (only Vec operations below).
+        let mut pools = self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, pool)) = pools.iter().find(|(t, _)| *t == connect_timeout) {
+            return pool.clone();
+        }
+        let mut tcp = TcpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        let tls = HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.get_or_init(|| tls_config(self.roots.clone())).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(ConnectTimeout { inner: tls, timeout: connect_timeout });
+        pools.push((connect_timeout, pool.clone()));
+        pool
+    }
+}
+
+impl HttpClient for Http1Client {
+    fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        let pool = self.pool(settings.connect_timeout());
+        SharedHttpConnector::new(Http1Connector { pool, read_timeout: settings.read_timeout() })
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.connector_metadata()
+        Some(ConnectorMetadata::new("comms-http1", None))
+    }
+}
+
+/// rustls on `ring`, trusting `roots` or else the system's root certificates.
+fn tls_config(roots: Option<rustls::RootCertStore>) -> rustls::ClientConfig {
+    let roots = roots.unwrap_or_else(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!(error = %e, "a system root certificate could not be read");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(found.certs);
+        tracing::debug!(added, ignored, "TLS roots loaded");
+        roots
+    });
+    // Invariant: ring supports the default protocol versions.
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+#[derive(Debug, Clone)]
+struct Http1Connector {
+    pool: Pool,
+    read_timeout: Option<Duration>,
+}
+
+impl HttpConnector for Http1Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request = match request.try_into_http1x() {
+            Ok(request) => request,
+            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
+        };
+        let response = self.pool.request(request);
+        let read_timeout = self.read_timeout;
+        HttpConnectorFuture::new(async move {
+            let response = match read_timeout {
+                Some(limit) => tokio::time::timeout(limit, response)
+                    .await
+                    .map_err(|_| ConnectorError::timeout(timed_out("no response within the read timeout")))?,
+                None => response.await,
+            }
+            .map_err(classify)?;
+            HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}
+
+/// The SDK's error class for a failed request (what `aws-smithy-http-client` does for
+/// hyper's errors): timeouts and I/O (refused, reset, closed) are retried by the SDK's
+/// standard retry strategy; an answer cut short is transient; a malformed request is the
+/// caller's.
+fn classify(err: hyper_util::client::legacy::Error) -> ConnectorError {
+    if find::<TimedOut>(&err).is_some() {
+        return ConnectorError::timeout(err.into());
+    }
+    if let Some(hyper) = find::<hyper::Error>(&err) {
+        if hyper.is_timeout() {
+            return ConnectorError::timeout(err.into());
+        }
+        if hyper.is_user() {
+            return ConnectorError::user(err.into());
+        }
+        if hyper.is_incomplete_message() {
+            return ConnectorError::other(err.into(), Some(ErrorKind::TransientError));
+        }
+        if hyper.is_closed() || hyper.is_canceled() || find::<std::io::Error>(hyper).is_some() {
+            return ConnectorError::io(err.into());
+        }
+    }
+    if err.is_connect() || find::<std::io::Error>(&err).is_some() {
+        return ConnectorError::io(err.into());
+    }
+    ConnectorError::other(err.into(), None)
+}
+
+fn find<'a, E: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a E> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// A connect (TCP and TLS) or read that took longer than the SDK's settings allow.
+#[derive(Debug)]
+struct TimedOut(&'static str);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+fn timed_out(what: &'static str) -> BoxError {
+    Box::new(TimedOut(what))
+}
+
+/// The TLS connector with the SDK's connect timeout over the TCP connect and the TLS
+/// handshake together.
+#[derive(Debug, Clone)]
+struct ConnectTimeout {
+    inner: HttpsConnector<TcpConnector>,
+    timeout: Option<Duration>,
+}
+
+type Connecting = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    <HttpsConnector<TcpConnector> as tower::Service<http::Uri>>::Response,
+                    BoxError,
+                >,
+            > + Send,
+    >,
+>;
+
+impl tower::Service<http::Uri> for ConnectTimeout {
+    type Response = <HttpsConnector<TcpConnector> as tower::Service<http::Uri>>::Response;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.timeout;
+        Box::pin(async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, connecting)
+                    .await
+                    .map_err(|_| timed_out("no connection within the connect timeout"))?,
+                None => connecting.await,
+            }
+        })
     }
 }

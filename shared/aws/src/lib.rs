@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use calls::CallLog;
 pub use dynamo::DynamoStore;
-pub use http::https_client;
+pub use http::{https_client, https_client_trusting};
 pub use secrets::SecretsManagerStore;
 pub use settings::{
     AwsResources, ChannelQueueUrls, DEFAULT_PREFIX, ENV_QUEUE_PREFIX, ENV_SECRETS_CACHE_SIZE,

@@ -58,7 +58,7 @@ impl HttpConnector for OneAtATimeConnector {
 async fn ports() -> Option<(Moto, JournalPorts, aws_config::SdkConfig, String)> {
     let moto = Moto::start().await?;
     let config = emulator_config(&moto.endpoint).await;
-    let inner = aws_smithy_http_client::Builder::new().build_http();
+    let inner = comms_aws::https_client();
     let lock = Arc::new(tokio::sync::Mutex::new(()));
     let config = config.to_builder().http_client(OneAtATime { inner, lock }).build();
     let table = format!("t{}-data", uuid::Uuid::new_v4().simple());
