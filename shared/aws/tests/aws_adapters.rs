@@ -184,6 +184,13 @@ mod dynamo {
     }
 
     #[tokio::test]
+    async fn a_changed_tenant_is_read_changed() {
+        let Some(moto) = start_moto().await else { return };
+        let store = store(&moto.endpoint).await;
+        conformance::tenants::a_changed_tenant_is_read_changed(&store, &store).await;
+    }
+
+    #[tokio::test]
     async fn bookings_are_listed_and_cancelled_per_tenant() {
         let Some(moto) = start_moto().await else { return };
         let store = store(&moto.endpoint).await.with_page_size(2);

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json};
+use crate::statements::Cached;
 use comms_core::domain::{OwnerState, TenantRef};
 use comms_core::ports::{
     Booking, Bookings, Ledger, LedgerEntry, OwnerStateStore, Reservation, StoreError, upcoming_dates,
@@ -28,7 +29,7 @@ impl OwnerStateStore for SqliteOwnerState {
         let t = tenant.clone();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.one(
                     "SELECT state FROM owner_state WHERE company_id = ?1 AND project_id = ?2",
                     params![t.company_id, t.project_id],
                     |r| r.get::<_, String>(0),
@@ -45,12 +46,12 @@ impl OwnerStateStore for SqliteOwnerState {
         let (t, json, at) = (tenant.clone(), to_json(state), state.updated_at.to_string());
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO owner_state (company_id, project_id, state) VALUES (?1, ?2, ?3)
                      ON CONFLICT (company_id, project_id) DO UPDATE SET state = excluded.state",
                     params![t.company_id, t.project_id, json],
                 )?;
-                c.execute(
+                c.run(
                     "INSERT INTO owner_state_history (company_id, project_id, at, state) VALUES (?1, ?2, ?3, ?4)",
                     params![t.company_id, t.project_id, at, json],
                 )?;
@@ -64,11 +65,11 @@ impl OwnerStateStore for SqliteOwnerState {
         let (t, at) = (tenant.clone(), at.to_string());
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "DELETE FROM owner_state WHERE company_id = ?1 AND project_id = ?2",
                     params![t.company_id, t.project_id],
                 )?;
-                c.execute(
+                c.run(
                     "INSERT INTO owner_state_history (company_id, project_id, at, state) VALUES (?1, ?2, ?3, NULL)",
                     params![t.company_id, t.project_id, at],
                 )?;
@@ -126,7 +127,7 @@ impl Bookings for SqliteBookings {
         let b = booking.clone();
         self.db
             .write(move |c| {
-                let inserted = c.execute(
+                let inserted = c.run(
                     "INSERT INTO bookings (company_id, project_id, date, time, lead_id, phone, booking)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (company_id, project_id, date, time) DO NOTHING",
                     params![
@@ -142,7 +143,7 @@ impl Bookings for SqliteBookings {
                 if inserted == 1 {
                     return Ok(Reservation::Created(b));
                 }
-                let existing: Booking = from_json(&c.query_row(
+                let existing: Booking = from_json(&c.one(
                     "SELECT booking FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND date = ?3 AND time = ?4",
                     params![b.tenant.company_id, b.tenant.project_id, b.date.to_string(), b.time.strftime("%H:%M").to_string()],
                     |r| r.get::<_, String>(0),
@@ -196,7 +197,7 @@ impl Bookings for SqliteBookings {
         self.db
             .write(move |c| {
                 // The slot's row is the reservation: deleting it frees the slot.
-                c.query_row(
+                c.one(
                     "DELETE FROM bookings WHERE company_id = ?1 AND project_id = ?2 AND lead_id = ?3
                      RETURNING booking",
                     params![t.company_id, t.project_id, lead],
@@ -246,7 +247,7 @@ impl Ledger for SqliteLedger {
         let (t, json) = (entry.tenant.clone(), to_json(entry));
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO ledger (company_id, project_id, entry) VALUES (?1, ?2, ?3)",
                     params![t.company_id, t.project_id, json],
                 )

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
+use crate::statements::Cached;
 use comms_core::domain::{Address, TenantRef};
 use comms_core::ports::{ConsentAction, ConsentStore, StoreError};
 
@@ -40,7 +41,7 @@ impl SqliteConsent {
 
 /// Whether `phone` (the column holds any customer address) opted out of `t`'s messages (read in the caller's transaction).
 pub(crate) fn opted_out(c: &rusqlite::Connection, t: &TenantRef, phone: &str) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.one(
         "SELECT opted_out FROM consent WHERE company_id = ?1 AND project_id = ?2 AND phone = ?3",
         params![t.company_id, t.project_id, phone],
         |r| r.get::<_, bool>(0),
@@ -63,7 +64,7 @@ impl ConsentStore for SqliteConsent {
             (tenant.clone(), customer.as_str().to_owned(), keyword.to_owned(), at.to_string());
         self.db
             .write(move |tx| {
-                tx.execute(
+                tx.run(
                     "INSERT INTO consent_events (company_id, project_id, phone, action, keyword, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![t.company_id, t.project_id, phone, action.as_str(), keyword, at],
                 )?;
@@ -73,7 +74,7 @@ impl ConsentStore for SqliteConsent {
                     ConsentAction::Help => None,
                 };
                 if let Some(opted_out) = opted_out {
-                    tx.execute(
+                    tx.run(
                         "INSERT INTO consent (company_id, project_id, phone, opted_out, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (company_id, project_id, phone) DO UPDATE SET opted_out = excluded.opted_out, updated_at = excluded.updated_at",
                         params![t.company_id, t.project_id, phone, opted_out, at],

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, to_json, ts_from_ms, ts_sortable};
+use crate::statements::Cached;
 use comms_core::domain::{Address, ConversationId, TenantRef};
 use comms_core::ports::{
     ConversationItem, ConversationKey, ConversationLog, ConversationSummary, DeliveryStatusStore, StoreError,
@@ -50,7 +51,7 @@ pub(crate) fn append_items<'a>(
     let mut fresh = Vec::new();
     let mut last = None;
     for item in items {
-        let inserted = c.execute(
+        let inserted = c.run(
             "INSERT INTO conversation_items (conversation_id, item_id, at, content) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (conversation_id, item_id) DO NOTHING",
             params![key.id.as_str(), item.item_id, ts_sortable(item.at), to_json(&item.content)],
@@ -62,7 +63,7 @@ pub(crate) fn append_items<'a>(
     }
     let added = fresh.len() as i64;
     let last = last.unwrap_or_else(|| ts_sortable(jiff::Timestamp::now()));
-    c.execute(
+    c.run(
         "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status, last_activity, item_count)
          VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)
          ON CONFLICT (conversation_id) DO UPDATE SET
@@ -176,7 +177,7 @@ impl ConversationLog for SqliteConversations {
         let id = id.as_str().to_owned();
         self.db
             .read(move |c| {
-                c.query_row(
+                c.one(
                     &format!("SELECT {SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?1"),
                     params![id],
                     summary,
@@ -196,7 +197,7 @@ impl ConversationLog for SqliteConversations {
         let (t, id, until) = (tenant.clone(), id.as_str().to_owned(), until.map(|u| u.as_millisecond()));
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "UPDATE conversations SET takeover_until_ms = ?4
                      WHERE conversation_id = ?1 AND company_id = ?2 AND project_id = ?3",
                     params![id, t.company_id, t.project_id, until],
@@ -237,7 +238,7 @@ impl DeliveryStatusStore for SqliteConversations {
         let rank = i64::from(status_rank(status));
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO delivery_status (company_id, project_id, provider_id, status, rank, error_code, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (company_id, project_id, provider_id) DO UPDATE SET status = excluded.status,
@@ -260,7 +261,7 @@ impl DeliveryStatusStore for SqliteConversations {
         let (company, project) = (tenant.company_id.clone(), tenant.project_id.clone());
         self.db
             .read(move |c| {
-                c.query_row(
+                c.one(
                     "SELECT status, error_code FROM delivery_status
                      WHERE company_id = ?1 AND project_id = ?2 AND provider_id = ?3",
                     params![company, project, id],

@@ -23,14 +23,15 @@ use comms_core::domain::Channel;
 use comms_core::ports::StoreError;
 
 use super::backend;
+use crate::statements::Cached;
 
 /// Most changes committed together: bounds how long the write lock is held at once.
 const MAX_GROUP: usize = 512;
 /// Read-only connections opened at most (on demand): enough for the workers' reads to
 /// overlap on two cores without each holding a connection's page cache.
 const READERS: usize = 4;
-/// Prepared statements kept per connection (`prepare_cached`): every statement the
-/// adapters run fits, so the hot path never re-parses SQL.
+/// Prepared statements kept per connection: every statement the adapters run goes
+/// through the cache ([`Cached`]) and fits, so the hot path never re-parses SQL.
 const STATEMENT_CACHE: usize = 128;
 /// How long a connection waits for another process (the `comms` CLI next to a running
 /// server) holding the write lock, rather than failing.
@@ -180,12 +181,12 @@ fn read_snapshot<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    conn.execute_batch("BEGIN DEFERRED")?;
+    conn.run("BEGIN DEFERRED", [])?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(sqlite_error("a database read panicked".into())));
     // Ending a read transaction cannot lose anything; if it fails, the connection is
     // left out of the pool (it is not in autocommit mode).
-    let _ = conn.execute_batch("COMMIT");
+    let _ = conn.run("COMMIT", []);
     result
 }
 
@@ -206,18 +207,16 @@ where
             return Outcome::RolledBack;
         }
     };
-    if let Err(e) = conn.execute_batch("SAVEPOINT change") {
+    if let Err(e) = conn.run("SAVEPOINT change", []) {
         let _ = answer.send(Err(e));
         return Outcome::RolledBack;
     }
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(sqlite_error("a database change panicked".into())));
     match result {
-        Ok(value) if conn.execute_batch("RELEASE change").is_ok() => {
-            Outcome::Applied(Box::new(move |committed| {
-                let _ = answer.send(committed.map(|()| value));
-            }))
-        }
+        Ok(value) if conn.run("RELEASE change", []).is_ok() => Outcome::Applied(Box::new(move |committed| {
+            let _ = answer.send(committed.map(|()| value));
+        })),
         Ok(_) => {
             let _ = answer.send(Err(sqlite_error("could not release a savepoint".into())));
             rollback_change(conn)
@@ -249,7 +248,7 @@ fn writer_loop(conn: Connection, jobs: &mpsc::Receiver<Change>) {
 /// Commits `first` with every change already queued behind it (up to `MAX_GROUP`) in one
 /// transaction.
 fn commit_group(conn: &Connection, first: Change, jobs: &mpsc::Receiver<Change>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.run("BEGIN IMMEDIATE", []) {
         tracing::warn!(error = %e, "could not begin a write transaction");
         first(Err(e));
         return;
@@ -271,7 +270,7 @@ fn commit_group(conn: &Connection, first: Change, jobs: &mpsc::Receiver<Change>)
         }
         pending = jobs.try_recv().ok();
     }
-    let committed = conn.execute_batch("COMMIT");
+    let committed = conn.run("COMMIT", []);
     if committed.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -16,6 +16,7 @@ use super::conversations::{append_items, recent_items};
 use super::turns::{lease_ms, left};
 use super::usage::add_usage;
 use super::{Db, backend, from_json, now_ms, to_json, ts_from_ms, ts_sortable};
+use crate::statements::Cached;
 use comms_core::ports::{
     Begin, JournalTurn, Recorded, StoreError, TurnClaim, TurnJournal, TurnStep, TurnWrite, UsageTotals,
     extend_window,
@@ -44,7 +45,7 @@ struct Lock {
 }
 
 fn lock(c: &Connection, conversation: &str) -> rusqlite::Result<Option<Lock>> {
-    c.query_row(
+    c.one(
         "SELECT turn_key, turn_token, turn_lease_ms, takeover_until_ms FROM conversations
          WHERE conversation_id = ?1",
         params![conversation],
@@ -71,7 +72,7 @@ fn begin(c: &Connection, turn: &JournalTurn, lease: i64) -> rusqlite::Result<Beg
     let now = now_ms();
     let id = turn.conversation.id.as_str();
     let record: Option<(String, u32)> = c
-        .query_row("SELECT step, attempts FROM turns WHERE key = ?1", params![turn.key], |r| {
+        .one("SELECT step, attempts FROM turns WHERE key = ?1", params![turn.key], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
@@ -87,13 +88,13 @@ fn begin(c: &Connection, turn: &JournalTurn, lease: i64) -> rusqlite::Result<Beg
     let takeover_until = held.and_then(|l| l.takeover_until_ms).map(ts_from_ms);
     let token = record.as_ref().map_or(0, |(_, a)| *a) + 1;
     let until = now + lease;
-    c.execute(
+    c.run(
         "INSERT INTO turns (key, step, attempts, lease_until_ms, updated_at) VALUES (?1, ?2, 1, ?3, ?4)
          ON CONFLICT (key) DO UPDATE SET attempts = attempts + 1, lease_until_ms = excluded.lease_until_ms",
         params![turn.key, to_json(&TurnStep::Started), until, jiff::Timestamp::now().to_string()],
     )?;
     let k = &turn.conversation;
-    c.execute(
+    c.run(
         "INSERT INTO conversations (conversation_id, company_id, project_id, channel, customer, status,
            last_activity, item_count, turn_key, turn_token, turn_lease_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, 0, ?7, ?8, ?9)
@@ -140,13 +141,13 @@ fn record(
     let fresh = append_items(c, k, &write.items)?;
     add_usage(c, &k.tenant, k.channel, &UsageTotals::of_items(k.channel, fresh))?;
     let until = now_ms() + lease;
-    c.execute(
+    c.run(
         "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1 AND attempts = ?5",
         params![turn.key, to_json(&write.step), until, jiff::Timestamp::now().to_string(), token],
     )?;
     // `Done` frees the conversation for its next turn.
     let done = matches!(write.step, TurnStep::Done { .. });
-    c.execute(
+    c.run(
         "UPDATE conversations SET
            turn_key = CASE WHEN ?2 THEN NULL ELSE turn_key END,
            turn_token = CASE WHEN ?2 THEN NULL ELSE turn_token END,
@@ -173,13 +174,13 @@ fn set_lease(
     until: i64,
     renewal: bool,
 ) -> rusqlite::Result<bool> {
-    let updated = c.execute(
+    let updated = c.run(
         "UPDATE conversations SET turn_lease_ms = ?4
          WHERE conversation_id = ?1 AND turn_key = ?2 AND turn_token = ?3 AND (turn_lease_ms > 0 OR NOT ?5)",
         params![turn.conversation.id.as_str(), turn.key, token, until, renewal],
     )?;
     if updated == 1 {
-        c.execute(
+        c.run(
             "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND attempts = ?3",
             params![turn.key, until, token],
         )?;

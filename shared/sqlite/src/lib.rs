@@ -14,6 +14,7 @@ mod outbox;
 mod queue;
 mod requests;
 mod secrets;
+mod statements;
 mod tenants;
 mod turns;
 mod usage;

@@ -3,6 +3,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::{Db, from_json, to_json, ts_sortable};
+use crate::statements::Cached;
 use comms_core::domain::{Address, Channel, TenantRef};
 use comms_core::ports::{
     CallControl, CallError, CallUpdate, Messenger, OutboundEmail, OutboundText, SendError, SentText,
@@ -122,7 +123,7 @@ impl Messenger for SqliteOutbox {
         let (s, t) = (sent.clone(), text.tenant.clone());
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO outbox (provider_id, company_id, project_id, from_number, to_number, body, sent_at, email)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![s.provider_id, t.company_id, t.project_id, s.from.as_str(), s.to.as_str(), s.body, ts_sortable(s.sent_at), email],
@@ -160,7 +161,7 @@ impl CallControl for SqliteOutbox {
         let (u, id) = (update.clone(), format!("CALL-{}-{}", update.call_sid, uuid::Uuid::new_v4().simple()));
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO outbox (provider_id, company_id, project_id, from_number, to_number, body, sent_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![id, u.tenant.company_id, u.tenant.project_id, u.from.as_str(), u.to.as_str(), u.twiml, ts_sortable(jiff::Timestamp::now())],

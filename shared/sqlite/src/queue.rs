@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{Db, now_ms, queue_backend, ts_from_ms};
+use crate::statements::Cached;
 use comms_core::domain::Channel;
 use comms_core::ports::{
     DeadLetter, DeadLetters, DlqFilter, OutgoingMessage, QueueError, QueueStats, Queues, ReceivedMessage,
@@ -129,7 +130,7 @@ fn visible_rows(
 /// Dead-letters a row received `max_receive_count` times without being deleted, keeping
 /// the last recorded failure (if any) as its reason.
 fn expire_row(conn: &rusqlite::Connection, seq: i64, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.run(
         "UPDATE queue_messages SET dead_at_ms = ?2, receipt = NULL,
            last_error = CASE WHEN last_error IS NULL
              THEN 'received ' || receive_count || ' times without being deleted'
@@ -148,7 +149,7 @@ fn take_row(
     visible_at: i64,
 ) -> rusqlite::Result<ReceivedMessage> {
     let receipt = uuid::Uuid::new_v4().to_string();
-    conn.query_row(
+    conn.one(
         "UPDATE queue_messages
          SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3,
              first_received_at_ms = COALESCE(first_received_at_ms, ?4)
@@ -177,7 +178,7 @@ impl Queues for SqliteQueues {
         self.db
             .write(move |c| {
                 let now = now_ms();
-                c.execute(
+                c.run(
                     "INSERT INTO queue_messages (message_id, channel, body, attributes, sent_at_ms, visible_at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                     params![row_id, channel.as_str(), message.body, attributes, now],
@@ -228,7 +229,7 @@ impl Queues for SqliteQueues {
         let changed = self
             .db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "UPDATE queue_messages SET visible_at_ms = ?3
                      WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
                     params![channel.as_str(), receipt, now_ms() + visibility],
@@ -250,7 +251,7 @@ impl Queues for SqliteQueues {
         let deleted = self
             .db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "DELETE FROM queue_messages WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
                     params![channel.as_str(), receipt],
                 )
@@ -269,7 +270,7 @@ impl Queues for SqliteQueues {
         let (id, reason) = (message_id.to_owned(), reason.to_owned());
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "UPDATE queue_messages SET last_error = ?3 WHERE channel = ?1 AND message_id = ?2",
                     params![channel.as_str(), id, reason],
                 )
@@ -289,7 +290,7 @@ impl Queues for SqliteQueues {
         let moved = self
             .db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "UPDATE queue_messages SET dead_at_ms = ?3, last_error = ?4, receipt = NULL
                      WHERE channel = ?1 AND receipt = ?2 AND dead_at_ms IS NULL",
                     params![channel.as_str(), receipt, now_ms(), reason],
@@ -306,7 +307,7 @@ impl DeadLetters for SqliteQueues {
     async fn stats(&self, channel: Channel) -> Result<QueueStats, QueueError> {
         self.db
             .read(move |c| {
-                c.query_row(
+                c.one(
                     "SELECT
                        COUNT(*) FILTER (WHERE dead_at_ms IS NULL AND visible_at_ms <= ?2),
                        COUNT(*) FILTER (WHERE dead_at_ms IS NULL AND visible_at_ms > ?2),
@@ -358,7 +359,7 @@ impl DeadLetters for SqliteQueues {
             .write(move |c| {
                 // One statement: a message is either still dead or back on the queue with a
                 // fresh receive count, never both and never neither.
-                c.execute(
+                c.run(
                     "UPDATE queue_messages
                      SET dead_at_ms = NULL, receive_count = 0, receipt = NULL, visible_at_ms = ?3,
                          first_received_at_ms = NULL, last_error = NULL
@@ -380,7 +381,7 @@ impl DeadLetters for SqliteQueues {
     async fn dlq_purge(&self, channel: Channel) -> Result<usize, QueueError> {
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "DELETE FROM queue_messages WHERE channel = ?1 AND dead_at_ms IS NOT NULL",
                     params![channel.as_str()],
                 )

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{Db, backend, from_json, to_json, ts_sortable};
+use crate::statements::Cached;
 use comms_core::ports::{RequestBegin, RequestLog, StoreError};
 
 /// API request idempotency records on SQLite; expired ones are replaced on next use.
@@ -29,15 +30,15 @@ impl RequestLog for SqliteRequests {
         self.db
             .write(move |c| {
                 let now = ts_sortable(jiff::Timestamp::now());
-                c.execute("DELETE FROM requests WHERE key = ?1 AND expires_at < ?2", params![key, now])?;
-                let inserted = c.execute(
+                c.run("DELETE FROM requests WHERE key = ?1 AND expires_at < ?2", params![key, now])?;
+                let inserted = c.run(
                     "INSERT INTO requests (key, body_hash, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
                     params![key, hash, ts_sortable(expires_at)],
                 )?;
                 let out = if inserted == 1 {
                     RequestBegin::New
                 } else {
-                    let (body_hash, response): (String, Option<String>) = c.query_row(
+                    let (body_hash, response): (String, Option<String>) = c.one(
                         "SELECT body_hash, response FROM requests WHERE key = ?1",
                         params![key],
                         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -53,9 +54,7 @@ impl RequestLog for SqliteRequests {
     async fn complete(&self, key: &str, response: &serde_json::Value) -> Result<(), StoreError> {
         let (key, response) = (key.to_owned(), to_json(response));
         self.db
-            .write(move |c| {
-                c.execute("UPDATE requests SET response = ?2 WHERE key = ?1", params![key, response])
-            })
+            .write(move |c| c.run("UPDATE requests SET response = ?2 WHERE key = ?1", params![key, response]))
             .await
             .map_err(backend)?;
         Ok(())

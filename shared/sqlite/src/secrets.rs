@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
+use crate::statements::Cached;
 use comms_core::ports::{Secret, SecretError, SecretStore, StoreError};
 
 /// Local secrets, kept in the same SQLite file (for development and single-machine
@@ -22,7 +23,7 @@ impl SqliteSecrets {
         let (name, value) = (name.to_owned(), value.expose().to_owned());
         self.db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "INSERT INTO secrets (name, value, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                     params![name, value, jiff::Timestamp::now().to_string()],
@@ -41,10 +42,8 @@ impl SecretStore for SqliteSecrets {
         let value = self
             .db
             .read(move |c| {
-                c.query_row("SELECT value FROM secrets WHERE name = ?1", params![key], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()
+                c.one("SELECT value FROM secrets WHERE name = ?1", params![key], |r| r.get::<_, String>(0))
+                    .optional()
             })
             .await
             .map_err(|e| SecretError::Backend { message: e.to_string(), transient: false })?;

@@ -1,7 +1,11 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend};
+use crate::statements::Cached;
 use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use comms_core::ports::{StoreError, TenantDirectory};
@@ -12,12 +16,38 @@ use comms_core::ports::{StoreError, TenantDirectory};
 #[derive(Clone)]
 pub struct SqliteTenants {
     db: Db,
+    parsed: Arc<Parsed>,
 }
 
 impl SqliteTenants {
     /// Tenants stored in `db`.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, parsed: Arc::default() }
+    }
+}
+
+/// Configs kept parsed at most; past it the memo starts again.
+const PARSED_KEPT: usize = 64;
+
+/// The configs parsed last, by their stored JSON. Every lookup still reads the row (a
+/// change by another process, e.g. the `comms` CLI, is seen at once); one that finds the
+/// text it found before is answered without parsing and validating it again, which was
+/// about a tenth of a webhook's time in process (docs/performance.md).
+#[derive(Default)]
+struct Parsed(Mutex<HashMap<String, TenantConfig>>);
+
+impl Parsed {
+    fn config(&self, json: String) -> rusqlite::Result<TenantConfig> {
+        if let Some(cfg) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&json) {
+            return Ok(cfg.clone());
+        }
+        let cfg = parse_stored(&json)?;
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= PARSED_KEPT {
+            kept.clear();
+        }
+        kept.insert(json, cfg.clone());
+        Ok(cfg)
     }
 }
 
@@ -29,8 +59,8 @@ fn routes(cfg: &TenantConfig) -> Vec<(Channel, String, String)> {
     numbers.chain(emails).collect()
 }
 
-fn parse_stored(json: String) -> rusqlite::Result<TenantConfig> {
-    TenantConfig::from_json(&json).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+fn parse_stored(json: &str) -> rusqlite::Result<TenantConfig> {
+    TenantConfig::from_json(json).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 #[async_trait]
@@ -45,7 +75,7 @@ impl TenantDirectory for SqliteTenants {
                 let routes = routes(&cfg);
                 for (channel, address, shown) in &routes {
                     let owner: Option<(String, String)> = c
-                        .query_row(
+                        .one(
                             "SELECT company_id, project_id FROM tenant_numbers WHERE channel = ?1 AND number = ?2",
                             params![channel.as_str(), address],
                             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -55,17 +85,17 @@ impl TenantDirectory for SqliteTenants {
                         return Ok(Some(format!("{channel} address {shown} already routes to tenant {oc}/{op}")));
                     }
                 }
-                c.execute(
+                c.run(
                     "INSERT INTO tenants (company_id, project_id, config, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (company_id, project_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
                     params![company, project, json, jiff::Timestamp::now().to_string()],
                 )?;
-                c.execute(
+                c.run(
                     "DELETE FROM tenant_numbers WHERE company_id = ?1 AND project_id = ?2",
                     params![company, project],
                 )?;
                 for (channel, address, _) in &routes {
-                    c.execute(
+                    c.run(
                         "INSERT INTO tenant_numbers (channel, number, company_id, project_id) VALUES (?1, ?2, ?3, ?4)",
                         params![channel.as_str(), address, company, project],
                     )?;
@@ -81,20 +111,8 @@ impl TenantDirectory for SqliteTenants {
     }
 
     async fn get(&self, tenant: &TenantRef) -> Result<Option<TenantConfig>, StoreError> {
-        let t = tenant.clone();
-        self.db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT config FROM tenants WHERE company_id = ?1 AND project_id = ?2",
-                    params![t.company_id, t.project_id],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .map(parse_stored)
-                .transpose()
-            })
-            .await
-            .map_err(backend)
+        let sql = "SELECT config FROM tenants WHERE company_id = ?1 AND project_id = ?2";
+        self.config_where(sql, tenant.company_id.clone(), tenant.project_id.clone()).await
     }
 
     async fn by_number(
@@ -112,18 +130,26 @@ impl TenantDirectory for SqliteTenants {
 
 impl SqliteTenants {
     async fn by_route(&self, channel: Channel, number: String) -> Result<Option<TenantConfig>, StoreError> {
+        let sql = "SELECT t.config FROM tenant_numbers n
+                   JOIN tenants t ON t.company_id = n.company_id AND t.project_id = n.project_id
+                   WHERE n.channel = ?1 AND n.number = ?2";
+        self.config_where(sql, channel.as_str().to_owned(), number).await
+    }
+
+    /// The config `sql` finds with its two parameters, if any.
+    async fn config_where(
+        &self,
+        sql: &'static str,
+        a: String,
+        b: String,
+    ) -> Result<Option<TenantConfig>, StoreError> {
+        let parsed = Arc::clone(&self.parsed);
         self.db
             .read(move |c| {
-                c.query_row(
-                    "SELECT t.config FROM tenant_numbers n
-                     JOIN tenants t ON t.company_id = n.company_id AND t.project_id = n.project_id
-                     WHERE n.channel = ?1 AND n.number = ?2",
-                    params![channel.as_str(), number],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .map(parse_stored)
-                .transpose()
+                c.one(sql, params![a, b], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .map(|json| parsed.config(json))
+                    .transpose()
             })
             .await
             .map_err(backend)

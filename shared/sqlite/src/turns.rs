@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Db, backend, from_json, now_ms, to_json};
+use crate::statements::Cached;
 use comms_core::ports::{Claim, StoreError, TurnRecord, TurnStep, TurnStore};
 
 /// Turn idempotency records on SQLite.
@@ -38,7 +39,7 @@ impl TurnStore for SqliteTurns {
                 let now = now_ms();
                 let started = to_json(&TurnStep::Started);
                 // The conditional insert is the claim: exactly one caller inserts.
-                let inserted = tx.execute(
+                let inserted = tx.run(
                     "INSERT INTO turns (key, step, attempts, lease_until_ms, updated_at) VALUES (?1, ?2, 1, ?3, ?4)
                      ON CONFLICT (key) DO NOTHING",
                     params![key, started, now + lease, jiff::Timestamp::now().to_string()],
@@ -46,7 +47,7 @@ impl TurnStore for SqliteTurns {
                 if inserted == 1 {
                     return Ok(Claim::Acquired(TurnRecord { key, step: TurnStep::Started, attempts: 1 }));
                 }
-                let (step, attempts, lease_until): (String, u32, i64) = tx.query_row(
+                let (step, attempts, lease_until): (String, u32, i64) = tx.one(
                     "SELECT step, attempts, lease_until_ms FROM turns WHERE key = ?1",
                     params![key],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -60,7 +61,7 @@ impl TurnStore for SqliteTurns {
                 }
                 // The earlier holder's lease ran out (it died or gave up): take over,
                 // conditionally on the lease still being the expired one.
-                let taken = tx.execute(
+                let taken = tx.run(
                     "UPDATE turns SET attempts = attempts + 1, lease_until_ms = ?2 WHERE key = ?1 AND lease_until_ms = ?3",
                     params![key, now + lease, lease_until],
                 )?;
@@ -88,7 +89,7 @@ impl TurnStore for SqliteTurns {
         let updated = self
             .db
             .write(move |c| {
-                c.execute(
+                c.run(
                     "UPDATE turns SET step = ?2, lease_until_ms = ?3, updated_at = ?4 WHERE key = ?1 AND attempts = ?5",
                     params![key, step, now_ms() + lease, jiff::Timestamp::now().to_string(), token],
                 )
@@ -104,7 +105,7 @@ impl TurnStore for SqliteTurns {
         self.db
             .write(move |c| {
                 // `> 0`: a released lease stays released (a renewal racing the release).
-                let renewed = c.execute(
+                let renewed = c.run(
                     "UPDATE turns SET lease_until_ms = ?2 WHERE key = ?1 AND attempts = ?3 AND lease_until_ms > 0",
                     params![key, now_ms() + lease, token],
                 )?;
@@ -120,7 +121,7 @@ impl TurnStore for SqliteTurns {
         let key = key.to_owned();
         self.db
             .write(move |c| {
-                let released = c.execute(
+                let released = c.run(
                     "UPDATE turns SET lease_until_ms = 0 WHERE key = ?1 AND attempts = ?2",
                     params![key, token],
                 )?;
@@ -136,7 +137,7 @@ impl TurnStore for SqliteTurns {
 /// Whether `key` is held by a claim other than `token` (an unknown key is not).
 fn taken_over(c: &rusqlite::Connection, key: &str, token: u32) -> rusqlite::Result<bool> {
     let attempts: Option<u32> =
-        c.query_row("SELECT attempts FROM turns WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
+        c.one("SELECT attempts FROM turns WHERE key = ?1", params![key], |r| r.get(0)).optional()?;
     Ok(attempts.is_some_and(|a| a != token))
 }
 
@@ -146,7 +147,7 @@ impl SqliteTurns {
         let key = key.to_owned();
         self.db
             .read(move |c| {
-                c.query_row("SELECT step, attempts FROM turns WHERE key = ?1", params![key.clone()], |r| {
+                c.one("SELECT step, attempts FROM turns WHERE key = ?1", params![key.clone()], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
                 })
                 .optional()?

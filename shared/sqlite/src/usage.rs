@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::{Db, backend, ts_sortable};
+use crate::statements::Cached;
 use comms_core::domain::{Channel, ChannelParseError, TenantRef};
 use comms_core::ports::{MonthUsage, StoreError, UsageLedger, UsageRow, UsageTotals, usage_month};
 
@@ -47,7 +48,7 @@ pub(crate) fn add_usage(
         sums.join(", ")
     );
     let month = usage_month(jiff::Timestamp::now());
-    c.execute(&sql, params![tenant.company_id, tenant.project_id, month, channel.as_str()])?;
+    c.run(&sql, params![tenant.company_id, tenant.project_id, month, channel.as_str()])?;
     Ok(())
 }
 
@@ -90,7 +91,7 @@ impl UsageLedger for SqliteUsage {
                 for r in rows(c, Some(&tenant), &month)?.into_iter().filter(|r| r.month == month) {
                     totals += r.totals;
                 }
-                let budget_notified = c.query_row(
+                let budget_notified = c.one(
                     "SELECT EXISTS (SELECT 1 FROM usage_budget_notified
                        WHERE company_id = ?1 AND project_id = ?2 AND month = ?3)",
                     params![tenant.company_id, tenant.project_id, month],
@@ -111,7 +112,7 @@ impl UsageLedger for SqliteUsage {
         let (tenant, month) = (tenant.clone(), month.to_owned());
         self.db
             .write(move |c| {
-                let added = c.execute(
+                let added = c.run(
                     "INSERT INTO usage_budget_notified (company_id, project_id, month, at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT DO NOTHING",
                     params![tenant.company_id, tenant.project_id, month, ts_sortable(jiff::Timestamp::now())],

@@ -81,6 +81,18 @@ async fn tenants_found_by_id_and_by_number() {
     conformance::tenants::found_by_id_and_by_number(&SqliteTenants::new(db)).await;
 }
 
+// Two handles on one file: the server's and, say, the `comms` CLI's.
+#[tokio::test]
+async fn a_tenant_changed_by_another_handle_is_read_changed() {
+    let (dir, db) = fresh_db();
+    let other = Db::open(&dir.path().join("comms.db")).unwrap();
+    conformance::tenants::a_changed_tenant_is_read_changed(
+        &SqliteTenants::new(other),
+        &SqliteTenants::new(db),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn tenant_numbers_have_one_owner() {
     let (_dir, db) = fresh_db();

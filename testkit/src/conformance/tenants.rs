@@ -27,6 +27,31 @@ pub async fn found_by_id_and_by_number(dir: &dyn TenantDirectory) {
     assert!(dir.get(&other).await.expect("get").is_none());
 }
 
+/// A tenant changed through `writer` (another process's handle on the same store, e.g. the
+/// `comms` CLI next to a running server) is read changed through `reader` at once, by id
+/// and by number, and read as it was when changed back.
+pub async fn a_changed_tenant_is_read_changed(writer: &dyn TenantDirectory, reader: &dyn TenantDirectory) {
+    let first = demo();
+    writer.put(&first).await.expect("put");
+    let number = phone("+15555550100");
+    let read = |r: Option<TenantConfig>| r.map(|t| t.company_name);
+    assert_eq!(
+        read(reader.by_number(Channel::Sms, &number).await.expect("by number")),
+        Some(first.company_name.clone())
+    );
+    let mut renamed = first.clone();
+    renamed.company_name = "Renamed Repairs".into();
+    writer.put(&renamed).await.expect("update");
+    assert_eq!(reader.get(&first.tenant).await.expect("get"), Some(renamed.clone()));
+    assert_eq!(
+        read(reader.by_number(Channel::Sms, &number).await.expect("by number")),
+        Some(renamed.company_name)
+    );
+    writer.put(&first).await.expect("changed back");
+    assert_eq!(reader.by_number(Channel::Sms, &number).await.expect("by number"), Some(first.clone()));
+    assert_eq!(reader.get(&first.tenant).await.expect("get"), Some(first));
+}
+
 /// Replacing a tenant moves its numbers; a number owned by another tenant is refused.
 pub async fn numbers_have_one_owner(dir: &dyn TenantDirectory) {
     let first = demo();
