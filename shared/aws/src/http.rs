@@ -94,11 +94,32 @@ impl HttpClient for Http1Client {
     }
 }
 
+/// The system's root certificates: its CA bundle file where it has one (Debian's
+/// `/etc/ssl/certs/ca-certificates.crt`, Amazon Linux's `/etc/pki/tls/certs/ca-bundle.crt`),
+/// else every file `rustls_native_certs` finds. Not the directory of one file per CA next
+/// to the bundle: `update-ca-certificates` builds both from the same list, and reading
+/// both (and parsing every CA twice) took about 2.6 ms of a cold start against 0.5 ms
+/// for the bundle alone (docs/performance.md). `SSL_CERT_FILE` and `SSL_CERT_DIR`, when
+/// set, are read as OpenSSL reads them.
+fn system_roots() -> rustls_native_certs::CertificateResult {
+    let set = |name| std::env::var_os(name).is_some();
+    if !set("SSL_CERT_FILE")
+        && !set("SSL_CERT_DIR")
+        && let Some(bundle) = openssl_probe::probe().cert_file
+    {
+        let found = rustls_native_certs::load_certs_from_paths(Some(&bundle), None);
+        if !found.certs.is_empty() {
+            return found;
+        }
+    }
+    rustls_native_certs::load_native_certs()
+}
+
 /// rustls on `ring`, trusting `roots` or else the system's root certificates.
 fn tls_config(roots: Option<rustls::RootCertStore>) -> rustls::ClientConfig {
     let roots = roots.unwrap_or_else(|| {
         let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
+        let found = system_roots();
         for e in &found.errors {
             tracing::warn!(error = %e, "a system root certificate could not be read");
         }
@@ -236,5 +257,29 @@ impl tower::Service<http::Uri> for ConnectTimeout {
                 None => connecting.await,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the machine has a CA bundle, the roots are that file's certificates, all of
+    /// them; elsewhere what `rustls_native_certs` finds.
+    #[test]
+    fn system_roots_are_the_bundle_file_where_there_is_one() {
+        let found = system_roots();
+        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        let env_set =
+            std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+        match openssl_probe::probe().cert_file.filter(|_| !env_set) {
+            Some(bundle) => {
+                let text = std::fs::read_to_string(&bundle).expect("the bundle is readable");
+                let in_file = text.matches("-----BEGIN CERTIFICATE-----").count();
+                assert!(in_file > 0, "{} holds no certificate", bundle.display());
+                assert_eq!(found.certs.len(), in_file, "{}", bundle.display());
+            }
+            None => assert_eq!(found.certs, rustls_native_certs::load_native_certs().certs),
+        }
     }
 }
