@@ -3,7 +3,8 @@
 //! month whose budget notification went out (`usage_budget_notified`).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
 
 use super::{Db, backend, ts_sortable};
 use crate::statements::Cached;
@@ -36,19 +37,29 @@ pub(crate) fn add_usage(
     }
     let counters = totals.counters();
     let names: Vec<&str> = counters.iter().map(|(name, _)| *name).collect();
-    let values: Vec<String> = counters.iter().map(|(_, v)| v.to_string()).collect();
+    let slots: Vec<String> = (5..5 + names.len()).map(|i| format!("?{i}")).collect();
     let sums: Vec<String> = names.iter().map(|n| format!("{n} = {n} + excluded.{n}")).collect();
-    // The names are this crate's constants and the values integers: nothing from outside
-    // is spliced into the statement.
+    // The names are this crate's constants, the values bound: one statement text for
+    // every call, so it is prepared once (the connection's statement cache).
     let sql = format!(
         "INSERT INTO usage_months (company_id, project_id, month, channel, {}) VALUES (?1, ?2, ?3, ?4, {})
          ON CONFLICT (company_id, project_id, month, channel) DO UPDATE SET {}",
         names.join(", "),
-        values.join(", "),
+        slots.join(", "),
         sums.join(", ")
     );
     let month = usage_month(jiff::Timestamp::now());
-    c.run(&sql, params![tenant.company_id, tenant.project_id, month, channel.as_str()])?;
+    let mut values: Vec<Value> =
+        [tenant.company_id.as_str(), tenant.project_id.as_str(), month.as_str(), channel.as_str()]
+            .into_iter()
+            .map(|t| Value::Text(t.to_owned()))
+            .collect();
+    for (name, v) in counters {
+        let v = i64::try_from(v)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("{name}: {e}").into()))?;
+        values.push(Value::Integer(v));
+    }
+    c.run(&sql, params_from_iter(values))?;
     Ok(())
 }
 
