@@ -306,8 +306,10 @@ async fn aws_calls_per_sms_turn_with_warm_caches() {
             (router_calls, log.take())
         }
     };
-    // The first turn warms the caches (tenant, secrets, queue URLs).
-    let _ = turn("SM000000000000000000000000000000c1").await;
+    // The first turn warms the caches: the tenant by number (one read: the number's
+    // route holds the config) and its Twilio secret, as on a Lambda's first event.
+    let (first_router_calls, _) = turn("SM000000000000000000000000000000c1").await;
+    assert_eq!(first_router_calls, ["DynamoDB.GetItem", "SecretsManager.GetSecretValue", "SQS.SendMessage"]);
     let (router_calls, processor_calls) = turn("SM000000000000000000000000000000c2").await;
     assert_eq!(world.twilio.created().len(), 2);
     println!("router calls ({}): {router_calls:?}", router_calls.len());

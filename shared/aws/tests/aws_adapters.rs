@@ -273,6 +273,44 @@ mod dynamo {
         calls.take().iter().filter(|c| c.as_str() == "DynamoDB.Query").count()
     }
 
+    /// A number leads to its tenant's whole config in one `GetItem` (the route's copy,
+    /// written with the config), and a route written before the copy existed (no
+    /// `config` attribute) still leads to it, through the config item.
+    #[tokio::test]
+    async fn a_tenant_is_found_by_number_in_one_read() {
+        use comms_core::domain::PhoneNumber;
+        use comms_core::domain::tenant::TenantConfig;
+        use comms_core::ports::TenantDirectory;
+
+        let Some(moto) = start_moto().await else { return };
+        let calls = CallLog::default();
+        let config = calls.instrument(&emulator_config(&moto.endpoint).await);
+        let table = format!("t{}-data", uuid::Uuid::new_v4().simple());
+        let store = DynamoStore::provision(&config, &table).await.unwrap();
+        let demo =
+            TenantConfig::from_json(include_str!("../../../samples/tenants/demo-repair-shop.json")).unwrap();
+        store.put(&demo).await.unwrap();
+        let number = PhoneNumber::parse("+15555550100").unwrap();
+        calls.take();
+        assert_eq!(store.by_number(Channel::Sms, &number).await.unwrap(), Some(demo.clone()));
+        assert_eq!(calls.take(), ["DynamoDB.GetItem"]);
+
+        let route = format!("NUMBER#{}#{number}", Channel::Sms);
+        let key = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+        aws_sdk_dynamodb::Client::new(&config)
+            .update_item()
+            .table_name(&table)
+            .key("pk", key(&route))
+            .key("sk", key("ROUTE"))
+            .update_expression("REMOVE config")
+            .send()
+            .await
+            .unwrap();
+        calls.take();
+        assert_eq!(store.by_number(Channel::Sms, &number).await.unwrap(), Some(demo));
+        assert_eq!(calls.take(), ["DynamoDB.GetItem", "DynamoDB.GetItem"], "route, then config");
+    }
+
     #[tokio::test]
     async fn tenant_numbers_have_one_owner() {
         let Some(moto) = start_moto().await else { return };

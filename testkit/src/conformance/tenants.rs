@@ -20,7 +20,7 @@ pub async fn found_by_id_and_by_number(dir: &dyn TenantDirectory) {
     dir.put(&cfg).await.expect("put");
     assert_eq!(dir.get(&cfg.tenant).await.expect("get"), Some(cfg.clone()));
     let by_number = dir.by_number(Channel::Sms, &phone("+15555550100")).await.expect("by number");
-    assert_eq!(by_number.map(|t| t.tenant), Some(cfg.tenant.clone()));
+    assert_eq!(by_number, Some(cfg.clone()), "the whole config, by number");
     assert!(dir.by_number(Channel::Sms, &phone("+15555550199")).await.expect("by number").is_none());
     assert!(dir.by_number(Channel::Email, &phone("+15555550100")).await.expect("by number").is_none());
     let other = TenantRef::new("demo", "other").expect("valid ids");

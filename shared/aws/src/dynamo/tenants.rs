@@ -1,5 +1,7 @@
 //! The tenant directory: each tenant's configuration, and a route item per number and
-//! email address it owns, written in one transaction so each has one owner.
+//! email address it owns, written in one transaction so each has one owner. Each route
+//! carries a copy of the config written in that same transaction, so a webhook finds its
+//! tenant with one `GetItem` (the router's first event, and every tenant-cache miss).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -48,10 +50,24 @@ impl From<&ConfigItem> for Item {
 }
 
 /// A route item: `NUMBER#{channel}#{e164}` or `EMAIL#{address}` / `ROUTE`, the tenant
-/// owning it.
+/// owning it and a copy of its config (`config`, as in the config item). Routes written
+/// before the copy existed have none; their tenant is read from its config item.
 struct RouteItem {
     key: Key,
     tenant: TenantRef,
+    config: Option<String>,
+}
+
+impl RouteItem {
+    /// The tenant's config from the route's copy, or `None` when the route has none.
+    fn config(&self) -> Result<Option<TenantConfig>, StoreError> {
+        let Some(json) = &self.config else { return Ok(None) };
+        let config = TenantConfig::from_json(json).map_err(|e| invalid(e.to_string()))?;
+        if config.tenant != self.tenant {
+            return Err(invalid(format!("route {} holds another tenant's config", self.key.pk)));
+        }
+        Ok(Some(config))
+    }
 }
 
 impl TryFrom<&Item> for RouteItem {
@@ -63,13 +79,19 @@ impl TryFrom<&Item> for RouteItem {
             company_id: a.s("company_id")?.to_owned(),
             project_id: a.s("project_id")?.to_owned(),
         };
-        Ok(Self { key: Key::of(item)?, tenant })
+        let config = item.get("config").map(|_| a.s("config").map(str::to_owned)).transpose()?;
+        Ok(Self { key: Key::of(item)?, tenant, config })
     }
 }
 
 impl From<&RouteItem> for Item {
     fn from(r: &RouteItem) -> Item {
-        r.key.with([("company_id", s(&r.tenant.company_id)), ("project_id", s(&r.tenant.project_id))])
+        let mut item =
+            r.key.with([("company_id", s(&r.tenant.company_id)), ("project_id", s(&r.tenant.project_id))]);
+        if let Some(config) = &r.config {
+            item.insert("config".to_owned(), s(config));
+        }
+        item
     }
 }
 
@@ -84,8 +106,9 @@ impl DynamoStore {
     ) -> Result<TransactWriteItemsFluentBuilder, StoreError> {
         let t = &config.tenant;
         let keys = route_keys(config);
+        let json = config.to_json_pretty();
         for key in &keys {
-            let route = RouteItem { key: key.clone(), tenant: t.clone() };
+            let route = RouteItem { key: key.clone(), tenant: t.clone(), config: Some(json.clone()) };
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some((&route).into()))
@@ -101,6 +124,18 @@ impl DynamoStore {
             tx = tx.transact_items(self.delete_tx(key)?);
         }
         Ok(tx)
+    }
+}
+
+impl DynamoStore {
+    /// The tenant a route leads to: the route's copy of its config (one read), or, for a
+    /// route written without one, its config item.
+    async fn by_route(&self, key: &Key) -> Result<Option<TenantConfig>, StoreError> {
+        let Some(route) = self.get_as::<RouteItem>(key).await? else { return Ok(None) };
+        match route.config()? {
+            Some(config) => Ok(Some(config)),
+            None => TenantDirectory::get(self, &route.tenant).await,
+        }
     }
 }
 
@@ -130,16 +165,10 @@ impl TenantDirectory for DynamoStore {
         channel: Channel,
         number: &PhoneNumber,
     ) -> Result<Option<TenantConfig>, StoreError> {
-        let Some(route) = self.get_as::<RouteItem>(&route_key(channel, number)).await? else {
-            return Ok(None);
-        };
-        TenantDirectory::get(self, &route.tenant).await
+        self.by_route(&route_key(channel, number)).await
     }
 
     async fn by_email(&self, address: &EmailAddress) -> Result<Option<TenantConfig>, StoreError> {
-        let Some(route) = self.get_as::<RouteItem>(&email_route_key(address)).await? else {
-            return Ok(None);
-        };
-        TenantDirectory::get(self, &route.tenant).await
+        self.by_route(&email_route_key(address)).await
     }
 }
