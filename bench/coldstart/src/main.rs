@@ -126,6 +126,8 @@ struct Runs {
     own: Vec<Duration>,
     warm: Vec<Duration>,
     calls: Vec<usize>,
+    /// The first run's first-event AWS operations.
+    operations: Option<Vec<String>>,
     before: usize,
 }
 
@@ -138,6 +140,7 @@ impl Runs {
         self.aws.push(c.first_event_aws.busy);
         self.own.push(first_event.saturating_sub(c.first_event_aws.busy));
         self.calls.push(c.first_event_aws.requests);
+        self.operations.get_or_insert_with(|| c.first_event_aws.operations.clone());
         self.warm.extend(c.warm);
         self.before = self.before.max(c.aws_connections_before_first_event);
     }
@@ -154,6 +157,9 @@ impl Runs {
              {aws:>6.1} ms {calls:>6} {own:>6.1} ms {warm:>6.1} ms  {}",
             self.before
         );
+        if let Some(ops) = self.operations.as_ref().filter(|ops| !ops.is_empty()) {
+            println!("{:<48} first event's AWS calls (run 1): {}", "", ops.join(", "));
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! whether a cold start did any network I/O before asking for its first event. It also
 //! times the requests it carries (from a request's first byte to its answer's last
 //! byte), so a first answer can be split into the function's own time and the time it
-//! waited for AWS.
+//! waited for AWS, and names each request's operation (from `X-Amz-Target`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -27,18 +27,23 @@ struct Exchanges {
     done: Vec<(Instant, Instant)>,
     /// The exchange under way: its start, and the last answer byte so far.
     current: Option<(Instant, Option<Instant>)>,
+    /// Each request's start and operation, in order.
+    operations: Vec<(Instant, String)>,
 }
 
 impl Exchanges {
-    fn request_bytes(&mut self, now: Instant) {
+    /// Notes request bytes (`chunk`) passing at `now`; a chunk that starts a request
+    /// names its operation.
+    fn request_bytes(&mut self, now: Instant, chunk: &[u8]) {
         match self.current {
             Some((start, Some(last))) => {
                 self.done.push((start, last));
                 self.current = Some((now, None));
             }
-            Some((_, None)) => {}
+            Some((_, None)) => return,
             None => self.current = Some((now, None)),
         }
+        self.operations.push((now, operation(chunk)));
     }
 
     fn answer_bytes(&mut self, now: Instant) {
@@ -58,11 +63,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The operation a request's first bytes name in `X-Amz-Target` (every service the
+/// functions use speaks an AWS JSON protocol), e.g. `DynamoDB_20120810.GetItem`; `?` if
+/// they name none.
+fn operation(chunk: &[u8]) -> String {
+    let head = String::from_utf8_lossy(chunk);
+    let target = head.lines().take_while(|l| !l.is_empty()).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("x-amz-target").then(|| value.trim().to_owned())
+    });
+    target.unwrap_or_else(|| "?".to_owned())
+}
+
 /// What AWS did for a function in a window of time, as the proxy saw it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AwsWait {
     /// Requests that started in the window.
     pub requests: usize,
+    /// Their operations, in the order they started.
+    pub operations: Vec<String>,
     /// Time in the window during which at least one request was waiting for its answer.
     pub busy: Duration,
 }
@@ -102,17 +121,21 @@ impl CountingProxy {
     /// during which AWS had at least one of the function's requests to answer.
     pub fn aws_wait_between(&self, from: Instant, until: Instant) -> AwsWait {
         let mut spans: Vec<(Instant, Instant)> = Vec::new();
-        let mut requests = 0;
+        let mut operations = Vec::new();
         for connection in lock(&self.connections).iter() {
-            for (start, end) in lock(connection).intervals() {
-                requests += usize::from(start >= from && start < until);
+            let connection = lock(connection);
+            for (start, end) in connection.intervals() {
                 let (start, end) = (start.max(from), end.min(until));
                 if start < end {
                     spans.push((start, end));
                 }
             }
+            operations
+                .extend(connection.operations.iter().filter(|(t, _)| *t >= from && *t < until).cloned());
         }
-        AwsWait { requests, busy: union_length(spans) }
+        operations.sort();
+        let operations: Vec<String> = operations.into_iter().map(|(_, op)| op).collect();
+        AwsWait { requests: operations.len(), operations, busy: union_length(spans) }
     }
 }
 
@@ -146,7 +169,7 @@ async fn forward(
     let up = async move {
         let mut buf = vec![0u8; 16 * 1024];
         while let Ok(n @ 1..) = in_read.read(&mut buf).await {
-            lock(&requests).request_bytes(Instant::now());
+            lock(&requests).request_bytes(Instant::now(), &buf[..n]);
             if out_write.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -184,14 +207,18 @@ mod tests {
         let t = Instant::now();
         let ms = |n: u64| t + Duration::from_millis(n);
         let mut x = Exchanges::default();
-        x.request_bytes(ms(0));
-        x.request_bytes(ms(1)); // the same request's body
+        let get = b"POST / HTTP/1.1\r\nhost: x\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n\r\n{";
+        x.request_bytes(ms(0), get);
+        x.request_bytes(ms(1), b"x-amz-target: not a header, the body"); // the same request's body
         assert_eq!(x.intervals().count(), 0, "no answer yet");
         x.answer_bytes(ms(5));
         x.answer_bytes(ms(6));
-        x.request_bytes(ms(10)); // the next request on the kept-alive connection
+        // The next request on the kept-alive connection.
+        x.request_bytes(ms(10), b"POST / HTTP/1.1\r\nx-amz-target: AmazonSQS.SendMessage\r\n\r\n");
         x.answer_bytes(ms(12));
         let got: Vec<_> = x.intervals().collect();
         assert_eq!(got, vec![(ms(0), ms(6)), (ms(10), ms(12))]);
+        let ops: Vec<_> = x.operations.iter().map(|(_, op)| op.as_str()).collect();
+        assert_eq!(ops, ["DynamoDB_20120810.GetItem", "AmazonSQS.SendMessage"]);
     }
 }
