@@ -88,7 +88,7 @@ fn rows(c: &Connection, tenant: Option<&TenantRef>, since: &str) -> rusqlite::Re
          ORDER BY company_id, project_id, month, channel"
     );
     let (company, project) = tenant.map(|t| (t.company_id.as_str(), t.project_id.as_str())).unzip();
-    let mut stmt = c.prepare(&sql)?;
+    let mut stmt = c.prepare_cached(&sql)?;
     stmt.query_map(params![since, company, project], row)?.collect()
 }
 
