@@ -6,8 +6,9 @@
 //! Secrets Manager answer HTTP/1.1, which is what this client speaks (as boto3 does).
 //! What it keeps from the SDK's client: one connection pool per configuration, the
 //! connect timeout (TCP and TLS) and read timeout of the SDK's
-//! [`HttpConnectorSettings`], and the SDK's error classes (a timeout is a timeout, a
-//! refused or dropped connection is an I/O error: both retried by the SDK). Not
+//! [`HttpConnectorSettings`], the SDK's error classes (a timeout is a timeout, a
+//! refused or dropped connection is an I/O error: both retried by the SDK), and connection
+//! poisoning (a connection that brought a transient error is not reused). Not
 //! supported: HTTP proxies (a Lambda reaches AWS directly; `HTTPS_PROXY` is ignored).
 //! Decision and figures: docs/decisions.md, docs/performance.md ("Zips").
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -29,7 +31,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::client::legacy::connect::{
+    CaptureConnection, HttpConnector as TcpConnector, capture_connection,
+};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -143,10 +147,16 @@ struct Http1Connector {
 
 impl HttpConnector for Http1Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let request = match request.try_into_http1x() {
+        let mut request = match request.try_into_http1x() {
             Ok(request) => request,
             Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e.into()))),
         };
+        // The SDK poisons the connection of an attempt that failed transiently (as its
+        // own client lets it): hand it the connection hyper picks for this request.
+        let connection = capture_connection(&mut request);
+        if let Some(capture) = request.extensions().get::<CaptureSmithyConnection>() {
+            capture.set_connection_retriever(move || poisonable(&connection));
+        }
         let response = self.pool.request(request);
         let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
@@ -161,6 +171,22 @@ impl HttpConnector for Http1Connector {
                 .map_err(|e| ConnectorError::other(e.into(), None))
         })
     }
+}
+
+/// The connection a request went out on, as the SDK's retry layer sees it: poisoning it
+/// makes the pool close it instead of reusing it.
+fn poisonable(connection: &CaptureConnection) -> Option<ConnectionMetadata> {
+    connection.connection_metadata().as_ref()?;
+    let connection = connection.clone();
+    let metadata = ConnectionMetadata::builder()
+        .proxied(false)
+        .poison_fn(move || {
+            if let Some(connected) = connection.connection_metadata().as_ref() {
+                connected.poison();
+            }
+        })
+        .build();
+    Some(metadata)
 }
 
 /// The SDK's error class for a failed request (what `aws-smithy-http-client` does for

@@ -2,7 +2,7 @@
 //! servers. HTTPS with a private CA over HTTP/1.1 with one pooled connection; the SDK's
 //! error classes for a refused certificate, a connection closed without an answer (retried),
 //! a server that never answers (read timeout) and a TLS handshake that never ends
-//! (connect timeout). The SDK's own client is not in the build (no h2): these tests are
+//! (connect timeout); a 500's connection poisoned. The SDK's own client is not in the build (no h2): these tests are
 //! what stands for its test suite.
 #![allow(clippy::unwrap_used)] // tests: fixtures
 
@@ -208,4 +208,53 @@ async fn a_refused_connection_is_an_io_error() {
     let err = client.list_tables().send().await.unwrap_err();
     let failure = dispatch_failure(err);
     assert!(failure.is_io(), "{failure:?}");
+}
+
+/// A plain HTTP server answering as DynamoDB's `ListTables`, except its first `failures`
+/// requests, answered 500 (keeping the connection open); counts connections.
+async fn flaky_dynamo(failures: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (accepted, answered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            let answered = Arc::clone(&answered);
+            let service = hyper::service::service_fn(move |_: hyper::Request<hyper::body::Incoming>| {
+                let failed = answered.fetch_add(1, Ordering::SeqCst) < failures;
+                let (status, body): (u16, &'static [u8]) = if failed {
+                    (500, br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError"}"#)
+                } else {
+                    (200, br#"{"TableNames":["comms-data"]}"#)
+                };
+                async move {
+                    hyper::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/x-amz-json-1.0")
+                        .body(Full::new(Bytes::from_static(body)))
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service),
+            );
+        }
+    });
+    (endpoint, accepted)
+}
+
+/// A transient error (a 500) poisons the connection it came on, as the SDK's own client
+/// does: the retry opens a new one instead of reusing a connection that may be broken,
+/// and the SDK finds the connection to poison (it logs an error when a client gives it
+/// none). Calls that succeed keep sharing one connection.
+#[tokio::test]
+async fn a_transient_error_closes_its_connection_and_the_retry_opens_another() {
+    let (endpoint, accepted) = flaky_dynamo(1).await;
+    let client = dynamo(comms_aws::https_client(), &endpoint, 3, (None, None));
+    let out = client.list_tables().send().await.unwrap();
+    assert_eq!(out.table_names(), ["comms-data"], "the retry succeeded");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the 500's connection was not reused");
+    client.list_tables().send().await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a healthy connection is kept");
 }
