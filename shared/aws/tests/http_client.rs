@@ -244,12 +244,12 @@ async fn flaky_dynamo(failures: usize) -> (String, Arc<AtomicUsize>) {
     (endpoint, accepted)
 }
 
-/// A transient error (a 500) poisons the connection it came on, as the SDK's own client
-/// does: the retry opens a new one instead of reusing a connection that may be broken,
-/// and the SDK finds the connection to poison (it logs an error when a client gives it
-/// none). Calls that succeed keep sharing one connection.
+/// An answer the SDK classes as transient (a 500) poisons the connection it came on, as
+/// the SDK's own client lets it: the pool does not hand that connection out again, so
+/// the retry opens a new one. (Without a connection to poison the connection is reused,
+/// and the SDK logs an error.) Calls that succeed keep sharing one connection.
 #[tokio::test]
-async fn a_transient_error_closes_its_connection_and_the_retry_opens_another() {
+async fn a_transient_errors_connection_is_not_reused_by_the_retry() {
     let (endpoint, accepted) = flaky_dynamo(1).await;
     let client = dynamo(comms_aws::https_client(), &endpoint, 3, (None, None));
     let out = client.list_tables().send().await.unwrap();

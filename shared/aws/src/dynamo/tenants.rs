@@ -12,7 +12,7 @@ use comms_core::domain::tenant::TenantConfig;
 use comms_core::domain::{Channel, EmailAddress, PhoneNumber, TenantRef};
 use comms_core::ports::{StoreError, TenantDirectory};
 
-use super::{Attrs, DynamoStore, Item, Key, invalid, s, tenant_pk};
+use super::{Attrs, DynamoStore, Item, Key, invalid, json, s, tenant_pk};
 
 fn config_key(tenant: &TenantRef) -> Key {
     Key::new(tenant_pk(tenant), "CONFIG")
@@ -62,7 +62,8 @@ impl RouteItem {
     /// The tenant's config from the route's copy, or `None` when the route has none.
     fn config(&self) -> Result<Option<TenantConfig>, StoreError> {
         let Some(json) = &self.config else { return Ok(None) };
-        let config = TenantConfig::from_json(json).map_err(|e| invalid(e.to_string()))?;
+        let config =
+            TenantConfig::from_json(json).map_err(|e| invalid(format!("route {}: {e}", self.key.pk)))?;
         if config.tenant != self.tenant {
             return Err(invalid(format!("route {} holds another tenant's config", self.key.pk)));
         }
@@ -79,8 +80,14 @@ impl TryFrom<&Item> for RouteItem {
             company_id: a.s("company_id")?.to_owned(),
             project_id: a.s("project_id")?.to_owned(),
         };
-        let config = item.get("config").map(|_| a.s("config").map(str::to_owned)).transpose()?;
-        Ok(Self { key: Key::of(item)?, tenant, config })
+        let key = Key::of(item)?;
+        let config = match item.get("config") {
+            None => None,
+            Some(v) => Some(
+                v.as_s().map_err(|_| invalid(format!("route {}: config is not a string", key.pk)))?.clone(),
+            ),
+        };
+        Ok(Self { key, tenant, config })
     }
 }
 
@@ -106,9 +113,10 @@ impl DynamoStore {
     ) -> Result<TransactWriteItemsFluentBuilder, StoreError> {
         let t = &config.tenant;
         let keys = route_keys(config);
-        let json = config.to_json_pretty();
+        // Compact (the config item keeps the pretty form): routes are written on every put.
+        let copy = json(config);
         for key in &keys {
-            let route = RouteItem { key: key.clone(), tenant: t.clone(), config: Some(json.clone()) };
+            let route = RouteItem { key: key.clone(), tenant: t.clone(), config: Some(copy.clone()) };
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some((&route).into()))
