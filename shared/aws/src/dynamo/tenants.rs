@@ -133,9 +133,7 @@ impl DynamoStore {
         }
         Ok(tx)
     }
-}
 
-impl DynamoStore {
     /// The tenant a route leads to: the route's copy of its config (one read), or, for a
     /// route written without one, its config item.
     async fn by_route(&self, key: &Key) -> Result<Option<TenantConfig>, StoreError> {
